@@ -1,0 +1,17 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Host-side tests of rbcache's pure modules.
+//!
+//! The files under `src/format/` are compiled here unchanged, exactly as the kernel module
+//! compiles them, and tested with `cargo test`.
+
+#[path = "../../../src/format/mod.rs"]
+#[allow(dead_code)]
+pub(crate) mod format;
+
+#[cfg(test)]
+mod crc64_test;
+#[cfg(test)]
+mod gc_stats_test;
+#[cfg(test)]
+mod superblock_test;
