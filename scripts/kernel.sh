@@ -7,6 +7,7 @@
 #
 #   scripts/kernel.sh          build if needed, print the build dir on stdout
 #   scripts/kernel.sh --key    print the cache key only
+#   scripts/kernel.sh --dir    print the build directory without building
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -29,6 +30,11 @@ key() {
 
 if [ "${1:-}" = "--key" ]; then
 	key
+	exit 0
+fi
+
+if [ "${1:-}" = "--dir" ]; then
+	echo "$CACHE/build-$(key)"
 	exit 0
 fi
 

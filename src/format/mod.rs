@@ -8,3 +8,4 @@
 pub(crate) mod crc64;
 pub(crate) mod gc_stats;
 pub(crate) mod superblock;
+pub(crate) mod units;

@@ -15,3 +15,5 @@ mod crc64_test;
 mod gc_stats_test;
 #[cfg(test)]
 mod superblock_test;
+#[cfg(test)]
+mod units_test;

@@ -410,3 +410,50 @@ fn make_bcache_backing_images() {
     assert_eq!(sb.data_offset(), 2048);
     assert_eq!(sb.flags, 1);
 }
+
+#[test]
+fn vm_test_images_decode_as_intended() {
+    // tests/vm/mkimages.py encodes superblocks independently (Python); cross-check both ways.
+    let dir = std::env::temp_dir().join(format!("rbcache-imgs-{}", std::process::id()));
+    let status = Command::new("python3")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/../vm/mkimages.py"))
+        .arg(&dir)
+        .status()
+        .expect("python3");
+    assert!(status.success());
+    let sizes = std::fs::read_to_string(dir.join("sizes")).unwrap();
+    let expected: &[(&str, Result<(), SbError>)] = &[
+        ("good_cache", Ok(())),
+        ("bad_magic", Err(SbError::BadMagic)),
+        ("bad_csum", Err(SbError::BadChecksum)),
+        ("bad_version", Err(SbError::UnsupportedVersion)),
+        ("bad_offset", Err(SbError::BadOffset)),
+        ("too_few_buckets", Err(SbError::CacheTooSmallToRun)),
+        ("bad_bucket_size", Err(SbError::BucketSizeNotPowerOfTwo)),
+        ("journal_not_sequential", Err(SbError::JournalNotSequential)),
+        ("device_smaller_than_sb_says", Err(SbError::DeviceTooSmall)),
+        ("zeroed", Err(SbError::BadOffset)),
+    ];
+    for line in sizes.lines() {
+        let mut it = line.split_whitespace();
+        let name = it.next().unwrap();
+        let size: u64 = it.next().unwrap().parse().unwrap();
+        if name == "tiny" {
+            assert_eq!(size, 4096);
+            continue;
+        }
+        let data = std::fs::read(dir.join(format!("{name}.img"))).unwrap();
+        let geom = DeviceGeometry {
+            sectors: size / 512,
+            logical_block_size: 512,
+        };
+        let got = Superblock::read(&data[4096..8192], geom).map(|_| ());
+        let want = expected
+            .iter()
+            .find(|(n, _)| *n == name)
+            .unwrap_or_else(|| panic!("unexpected image {name}"))
+            .1;
+        assert_eq!(got, want, "{name}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

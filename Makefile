@@ -1,0 +1,45 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# rbcache top-level Makefile. Kbuild reads ./Kbuild; this file is for people.
+#
+#   make              build rbcache.ko against the cached VM kernel (built on first use)
+#   make check        host tests, build with warnings as errors + clippy + rustfmt, VM kselftests
+#   make check T=gc   the same, VM tests limited to tests/gc.sh (comma-separated list)
+#   make demo         boot the VM and show rbcache at work
+#   make -s kdir      print the kernel build directory
+#   make host-test    host unit tests only
+#   make vm-test      VM kselftests only (T= as for check)
+#   make fmt          rustfmt the sources
+
+T ?=
+export T
+
+.PHONY: all modules kdir check demo host-test vm-test fmt clean
+
+all: modules
+
+modules:
+	@scripts/build.sh
+
+kdir:
+	@scripts/kernel.sh
+
+check:
+	@scripts/check.sh
+
+demo:
+	@scripts/vm.sh demo
+
+host-test:
+	@cd tests/host && cargo test --offline
+
+vm-test: modules
+	@scripts/vm.sh test $(T)
+
+fmt:
+	@rustfmt --edition 2021 $$(find src tests/host/src -name '*.rs')
+
+clean:
+	@kdir=$$(scripts/kernel.sh --dir 2>/dev/null) && [ -d "$$kdir" ] && \
+		$(MAKE) -C "$$kdir" M=$(CURDIR) LLVM=1 clean || true
+	@rm -rf build tests/host/target

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# make check: host unit tests, the module build (warnings as errors, clippy) and rustfmt, then
+# the kselftests in the VM. Ends with one line "N passed, N failed"; exits non-zero on failure.
+# T=name[,name] limits the VM tests.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
+
+passed=0
+failed=0
+step() { echo "== $*"; }
+
+step "dependencies"
+if ! scripts/deps.sh; then
+	echo "deps: installation failed"
+	echo "0 passed, 1 failed"
+	exit 1
+fi
+
+step "host unit tests (cargo test)"
+out=$(cd tests/host && cargo test --offline 2>&1)
+rc=$?
+echo "$out" | grep -E '^test |test result:|panicked|error' | grep -v ' ok$' || true
+p=$(echo "$out" | sed -n 's/^test result: .* \([0-9]\+\) passed; \([0-9]\+\) failed.*/\1/p' | awk '{s+=$1} END {print s+0}')
+f=$(echo "$out" | sed -n 's/^test result: .* \([0-9]\+\) passed; \([0-9]\+\) failed.*/\2/p' | awk '{s+=$1} END {print s+0}')
+if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+	echo "$out" | tail -n 30
+	f=1
+fi
+echo "host: $p passed, $f failed"
+passed=$((passed + p))
+failed=$((failed + f))
+
+step "rustfmt --check"
+if rustfmt --edition 2021 --check $(find src tests/host/src -name '*.rs'); then
+	echo "ok   rustfmt clean"
+	passed=$((passed + 1))
+else
+	echo "FAIL rustfmt would change the files above (run make fmt)"
+	failed=$((failed + 1))
+fi
+
+step "kernel (cached build)"
+if ! KDIR=$(scripts/kernel.sh); then
+	echo "FAIL kernel build"
+	echo "$passed passed, $((failed + 1)) failed"
+	exit 1
+fi
+echo "kernel: $KDIR"
+
+step "module build: warnings as errors, CLIPPY=1"
+rm -f rbcache.ko
+if CLIPPY=1 scripts/build.sh && [ -f rbcache.ko ]; then
+	echo "ok   rbcache.ko built clean with clippy"
+	passed=$((passed + 1))
+else
+	echo "FAIL module build"
+	echo "$passed passed, $((failed + 1)) failed"
+	exit 1
+fi
+
+step "VM kselftests"
+vmout=$(mktemp)
+scripts/vm.sh test "${T:-}" 2>&1 | tee "$vmout"
+line=$(grep -E '^vm: [0-9]+ passed, [0-9]+ failed' "$vmout" | tail -n1)
+rm -f "$vmout"
+if [ -z "$line" ]; then
+	echo "FAIL VM run produced no result"
+	failed=$((failed + 1))
+else
+	p=$(echo "$line" | sed 's/^vm: \([0-9]*\) passed.*/\1/')
+	f=$(echo "$line" | sed 's/^vm: [0-9]* passed, \([0-9]*\) failed.*/\1/')
+	passed=$((passed + p))
+	failed=$((failed + f))
+fi
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Judge a finished VM run in directory $1 (mode $2: test or demo): count the KTAP results of
+# ttyS1 and scan the guest kernel log for splats. Last line: "vm: N passed, N failed".
+set -uo pipefail
+RUN=$1
+mode=${2:-test}
+ktap=$RUN/ktap.clean
+cons=$RUN/console.clean
+tr -d '\r' <"$RUN/ktap.log" >"$ktap" 2>/dev/null || : >"$ktap"
+tr -d '\r' <"$RUN/console.log" >"$cons" 2>/dev/null || : >"$cons"
+
+passed=0
+failed=0
+skipped=0
+
+if [ "$mode" = test ]; then
+	while read -r name; do
+		block=$(awk -v n="$name" '
+			$0 == "# selftests: rbcache: " n { on = 1; next }
+			on && /^(not )?ok [0-9]+ selftests: rbcache: / { print "OUTER " $0; exit }
+			on { print }' "$ktap")
+		inner_ok=$(printf '%s\n' "$block" | grep -cE '^# ok [0-9]+' | tr -d ' ')
+		inner_skip=$(printf '%s\n' "$block" | grep -cE '^# ok [0-9]+ .*# SKIP' | tr -d ' ')
+		inner_fail=$(printf '%s\n' "$block" | grep -cE '^# not ok [0-9]+' | tr -d ' ')
+		outer=$(printf '%s\n' "$block" | sed -n 's/^OUTER //p')
+		passed=$((passed + inner_ok - inner_skip))
+		skipped=$((skipped + inner_skip))
+		failed=$((failed + inner_fail))
+		case "$outer" in
+		"ok "*) echo "ok   $name ($((inner_ok - inner_skip)) passed, $inner_skip skipped)" ;;
+		*)
+			[ "$inner_fail" -gt 0 ] || failed=$((failed + 1))
+			if [ -z "$outer" ]; then
+				echo "FAIL $name: did not finish (guest crash or timeout)"
+			else
+				echo "FAIL $name: $outer"
+			fi
+			printf '%s\n' "$block" | grep -v '^OUTER ' | sed 's/^/     | /' | tail -n 60
+			;;
+		esac
+	done <"$RUN/overlay/tests.list"
+fi
+
+if ! grep -q '^RBCACHE-VM-DONE' "$ktap"; then
+	echo "FAIL guest did not reach the end of its run (crash, panic or timeout); console tail:"
+	tail -n 40 "$cons" | sed 's/^/     | /'
+	failed=$((failed + 1))
+fi
+
+# Splats: anything here fails the run, whatever the tests said.
+pat='BUG:|WARNING:|Oops|KASAN|UBSAN|general protection fault|Kernel panic|Call Trace:'
+pat="$pat|possible circular locking|possible recursive locking|inconsistent lock state"
+pat="$pat|suspicious RCU usage|INFO: task .* blocked for more than|soft lockup|hard LOCKUP"
+pat="$pat|self-detected stall|unreferenced object|kmemleak: .*new suspected memory leaks"
+pat="$pat|rust_panic|panicked at"
+if grep -nE "$pat" "$cons" >"$RUN/splats.txt"; then
+	echo "FAIL guest kernel log has $(wc -l <"$RUN/splats.txt") problem line(s); first report:"
+	first=$(head -n1 "$RUN/splats.txt" | cut -d: -f1)
+	sed -n "$((first > 5 ? first - 5 : 1)),$((first + 60))p" "$cons" | sed 's/^/     | /'
+	echo "     (full guest log: $RUN/console.log)"
+	failed=$((failed + 1))
+else
+	echo "ok   guest kernel log clean (no BUG/WARNING/Oops/KASAN/lockdep/hung task/leak)"
+	passed=$((passed + 1))
+fi
+
+echo "vm: $passed passed, $failed failed${skipped:+, $skipped skipped}"
+[ "$failed" -eq 0 ]

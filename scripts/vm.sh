@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# Boot the VM kernel under QEMU (TCG) and run the kselftests in tests/, or the demo.
+#
+#   scripts/vm.sh test [name[,name...]]   run tests/<name>.sh (default: every test in tests/)
+#   scripts/vm.sh demo                    run tests/vm/demo.sh
+#
+# Each run gets fresh sparse disk images (virtio disks vda..vdd), an initramfs made of a cached
+# base (busybox-static and the host tools the tests need, with their libraries) plus this run's
+# tests and modules, and two serial ports: ttyS0 is the guest console (the kernel log),
+# ttyS1 carries the tests' KTAP. The run fails on any failed test, a crash or timeout, or any
+# BUG/WARNING/Oops/KASAN/lockdep/hung-task/soft-lockup/kmemleak report in the guest log.
+# The last line of output is "vm: N passed, N failed".
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+mode=${1:-test}
+sel=${2:-}
+CACHE=${RBCACHE_CACHE:-$HOME/.cache/rbcache}
+KDIR=$(scripts/kernel.sh)
+RUN=${RBCACHE_RUN_DIR:-$root/build/vm}
+TOOLS="make-bcache bcache-super-show fio"
+NDISKS=4
+DISK_MB=64
+
+log() { echo "vm: $*" >&2; }
+
+[ -f rbcache.ko ] || scripts/build.sh
+
+# --- Base initramfs (cached): busybox and the tools with their shared libraries. ---
+base_key=$( (cat "$0"; for t in $TOOLS busybox; do p=$(command -v "$t"); echo "$p"; stat -c '%s %Y' "$p"; done) | sha256sum | cut -c1-16)
+BASE=$CACHE/initramfs-base-$base_key.cpio
+if [ ! -f "$BASE" ]; then
+	log "building base initramfs $BASE"
+	stage=$(mktemp -d)
+	mkdir -p "$stage"/{bin,sbin,usr/bin,usr/sbin,proc,sys,dev,tmp,etc,root,lib64}
+	cp /bin/busybox "$stage/bin/busybox"
+	for applet in $("$stage/bin/busybox" --list); do
+		[ "$applet" = busybox ] && continue
+		[ -e "$stage/bin/$applet" ] || ln -s busybox "$stage/bin/$applet"
+	done
+	for t in $TOOLS; do
+		p=$(command -v "$t")
+		mkdir -p "$stage$(dirname "$p")"
+		cp -L "$p" "$stage$p"
+		for lib in $(ldd "$p" | awk '/=>/ { print $3 } /^\t\// { print $1 }'); do
+			[ -f "$lib" ] || continue
+			mkdir -p "$stage$(dirname "$lib")"
+			cp -Ln "$lib" "$stage$lib" 2>/dev/null || true
+		done
+	done
+	# Debian's merged /usr: /lib -> usr/lib keeps the loader path valid.
+	if [ -d "$stage/usr/lib" ] && [ ! -e "$stage/lib" ]; then ln -s usr/lib "$stage/lib"; fi
+	(cd "$stage" && find . | cpio -o -H newc --quiet) >"$BASE.tmp"
+	mv "$BASE.tmp" "$BASE"
+	rm -rf "$stage"
+fi
+
+# --- This run's overlay: tests, modules, images. ---
+rm -rf "$RUN"
+mkdir -p "$RUN/overlay/tests" "$RUN/overlay/modules" "$RUN/overlay/images"
+cp tests/*.sh tests/settings "$RUN/overlay/tests/"
+cp tests/vm/init "$RUN/overlay/init"
+chmod +x "$RUN/overlay/init" "$RUN"/overlay/tests/*.sh
+cp rbcache.ko "$RUN/overlay/modules/"
+cp "$KDIR/drivers/md/bcache/bcache.ko" "$RUN/overlay/modules/"
+cp "$KDIR/drivers/block/null_blk/null_blk.ko" "$RUN/overlay/modules/" 2>/dev/null || true
+python3 tests/vm/mkimages.py "$RUN/overlay/images"
+
+timeout_s=0
+if [ "$mode" = demo ]; then
+	cp tests/vm/demo.sh "$RUN/overlay/tests/demo.sh"
+	echo "demo" >"$RUN/overlay/tests.list"
+	timeout_s=300
+else
+	if [ -n "$sel" ]; then
+		names=$(echo "$sel" | tr ',' ' ')
+	else
+		names=$(cd tests && ls -1 *.sh | grep -v '^lib.sh$' | sed 's/\.sh$//')
+	fi
+	: >"$RUN/overlay/tests.list"
+	per=$(sed -n 's/^timeout=//p' tests/settings)
+	for n in $names; do
+		[ -f "tests/$n.sh" ] || { log "no such test: tests/$n.sh"; exit 2; }
+		echo "$n" >>"$RUN/overlay/tests.list"
+		timeout_s=$((timeout_s + per))
+	done
+fi
+timeout_s=$((timeout_s + 120))
+(cd "$RUN/overlay" && find . | cpio -o -H newc --quiet) >"$RUN/overlay.cpio"
+cat "$BASE" "$RUN/overlay.cpio" >"$RUN/initrd.cpio"
+
+drives=()
+for i in $(seq 0 $((NDISKS - 1))); do
+	truncate -s "${DISK_MB}M" "$RUN/disk$i.img"
+	drives+=(-drive "file=$RUN/disk$i.img,if=virtio,format=raw,cache=unsafe")
+done
+
+log "booting $(basename "$KDIR") under TCG (timeout ${timeout_s}s)"
+start=$(date +%s)
+set +e
+timeout --foreground -k 10 "$timeout_s" qemu-system-x86_64 \
+	-machine pc -cpu max -smp 2 -m 2048 -accel tcg,thread=multi \
+	-kernel "$KDIR/arch/x86/boot/bzImage" -initrd "$RUN/initrd.cpio" \
+	-append "console=ttyS0 loglevel=7 panic=-1 oops=panic kmemleak=on rdinit=/init" \
+	-display none -monitor none -no-reboot \
+	-serial "file:$RUN/console.log" -serial "file:$RUN/ktap.log" \
+	"${drives[@]}" </dev/null
+qrc=$?
+set -e
+log "guest finished in $(($(date +%s) - start)) s (qemu rc $qrc)"
+
+if [ "$mode" = demo ]; then
+	sed -n 's/^# \{0,1\}//p' "$RUN/ktap.log"
+	exec scripts/vm-check-log.sh "$RUN" demo
+fi
+exec scripts/vm-check-log.sh "$RUN" test

@@ -1,0 +1,210 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! A registered cache set: one cache device, its sysfs directories and its GC thread.
+//!
+//! In 6.12 a cache set has exactly one cache, so the set is created when its cache device
+//! registers. At this stage the set holds the device open, exposes `/sys/fs/bcache/<set-uuid>/`
+//! and `internal/`, and runs the `bcache_gc` thread; the journal, btree and allocator come with
+//! the cache-set core.
+//!
+//! Teardown ([`CacheSet::stop`]) runs on the registry's workqueue (or at module exit), never from
+//! one of the set's own sysfs callbacks, in this order: remove `internal/` and the set directory
+//! (which waits for running callbacks), stop the GC thread, close the device.
+
+use core::fmt::Write;
+use kernel::c_str;
+use kernel::fmt;
+use kernel::prelude::*;
+use kernel::str::CString;
+use kernel::sync::{new_mutex, Arc, Mutex};
+
+use crate::format::superblock::{Superblock, UuidDisplay};
+use crate::format::units::{parse_u64, Hprint};
+use crate::gc::{Gc, GcThread};
+use crate::kabi::bdev::BdevFile;
+use crate::kabi::sysfs::{AttrOps, Group, ShowBuf, SysfsDir};
+use crate::registry::{Registry, RootAttrs};
+
+/// Why a cache set is being torn down.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StopKind {
+    /// `unregister`: detach devices (invalidating their slots), then tear down.
+    Unregister,
+    /// `stop`, rmmod or an error: tear down without invalidating anything.
+    Stop,
+}
+
+/// What a running set owns; taken out and dropped, in order, by [`CacheSet::stop`].
+struct Running {
+    internal: SysfsDir<InternalAttrs>,
+    dir: SysfsDir<SetAttrs>,
+    gc_thread: GcThread,
+    bdev: BdevFile,
+}
+
+/// A cache set.
+#[pin_data]
+pub(crate) struct CacheSet {
+    sb: Superblock,
+    dev: u32,
+    gc: Arc<Gc>,
+    #[pin]
+    running: Mutex<Option<Running>>,
+}
+
+impl CacheSet {
+    /// Starts a cache set on the opened cache device `bdev` whose superblock is `sb`.
+    ///
+    /// `parent` is `/sys/fs/bcache/`, under which the set's directory is created.
+    pub(crate) fn start(
+        reg: &Arc<Registry>,
+        parent: &SysfsDir<RootAttrs>,
+        bdev: BdevFile,
+        sb: Superblock,
+    ) -> Result<Arc<Self>> {
+        let cache_sectors = u64::from(sb.bucket_size).saturating_mul(sb.nbuckets);
+        let gc = Arc::pin_init(Gc::new(cache_sectors), GFP_KERNEL)?;
+        let dev = bdev.dev();
+        let set_gc = gc.clone();
+        let set = Arc::pin_init(
+            pin_init!(Self {
+                dev,
+                sb,
+                gc: set_gc,
+                running <- new_mutex!(None, "CacheSet::running"),
+            }),
+            GFP_KERNEL,
+        )?;
+
+        let name = CString::try_from_fmt(fmt!("{}", UuidDisplay(&set.sb.set_uuid)))?;
+        let dir = SysfsDir::new_child(
+            parent,
+            &name,
+            Group::Set,
+            SetAttrs {
+                set: set.clone(),
+                reg: reg.clone(),
+            },
+        )?;
+        let internal = SysfsDir::new_child(
+            &dir,
+            c_str!("internal"),
+            Group::Internal,
+            InternalAttrs { gc: gc.clone() },
+        )?;
+        let gc_thread = GcThread::start(gc)?;
+        *set.running.lock() = Some(Running {
+            internal,
+            dir,
+            gc_thread,
+            bdev,
+        });
+        Ok(set)
+    }
+
+    /// Returns the set's UUID.
+    pub(crate) fn set_uuid(&self) -> &[u8; 16] {
+        &self.sb.set_uuid
+    }
+
+    /// Returns the cache device's number.
+    pub(crate) fn dev(&self) -> u32 {
+        self.dev
+    }
+
+    /// Tears the set down; later calls do nothing.
+    ///
+    /// Must not be called from one of the set's sysfs callbacks (it waits for them).
+    pub(crate) fn stop(&self, kind: StopKind) {
+        let Some(running) = self.running.lock().take() else {
+            return;
+        };
+        let Running {
+            internal,
+            dir,
+            gc_thread,
+            bdev,
+        } = running;
+        drop(internal);
+        drop(dir);
+        drop(gc_thread);
+        drop(bdev);
+        let what = match kind {
+            StopKind::Unregister => "unregistered",
+            StopKind::Stop => "stopped",
+        };
+        pr_info!("Cache set {} {}\n", UuidDisplay(&self.sb.set_uuid), what);
+    }
+}
+
+/// Handlers of `/sys/fs/bcache/<set-uuid>/`.
+struct SetAttrs {
+    set: Arc<CacheSet>,
+    reg: Arc<Registry>,
+}
+
+impl AttrOps for SetAttrs {
+    fn show(&self, attr: &[u8], out: &mut ShowBuf<'_>) -> Result {
+        let sb = &self.set.sb;
+        match attr {
+            b"block_size" => writeln!(out, "{}", Hprint(i64::from(sb.block_size) << 9)),
+            b"bucket_size" => writeln!(out, "{}", Hprint(i64::from(sb.bucket_size) << 9)),
+            _ => return Err(EINVAL),
+        }
+        .map_err(|_| EINVAL)
+    }
+
+    fn store(&self, attr: &[u8], _input: &[u8]) -> Result {
+        let kind = match attr {
+            b"unregister" => StopKind::Unregister,
+            b"stop" => StopKind::Stop,
+            _ => return Err(EINVAL),
+        };
+        self.reg.queue_stop(self.set.clone(), kind)
+    }
+}
+
+/// Handlers of `/sys/fs/bcache/<set-uuid>/internal/`.
+struct InternalAttrs {
+    gc: Arc<Gc>,
+}
+
+impl AttrOps for InternalAttrs {
+    fn show(&self, attr: &[u8], out: &mut ShowBuf<'_>) -> Result {
+        let gc = &self.gc;
+        let c = gc.counters();
+        match attr {
+            b"btree_gc_average_duration_ms" => {
+                writeln!(out, "{}", gc.times().average_duration_ms())
+            }
+            b"btree_gc_average_frequency_sec" => {
+                writeln!(out, "{}", gc.times().average_frequency_sec())
+            }
+            b"btree_gc_last_sec" => writeln!(out, "{}", gc.times().last_sec(crate::gc::now_ns())),
+            b"btree_gc_max_duration_ms" => writeln!(out, "{}", gc.times().max_duration_ms()),
+            b"gc_passes" => writeln!(out, "{}", c.passes),
+            b"gc_running" => writeln!(out, "{}", u8::from(c.running)),
+            b"gc_wakeups_sysfs" => writeln!(out, "{}", c.wakeups_sysfs),
+            b"gc_wakeups_allocator" => writeln!(out, "{}", c.wakeups_allocator),
+            b"gc_wakeups_write" => writeln!(out, "{}", c.wakeups_write),
+            b"io_disable" => writeln!(out, "{}", u8::from(gc.io_disabled())),
+            _ => return Err(EINVAL),
+        }
+        .map_err(|_| EINVAL)
+    }
+
+    fn store(&self, attr: &[u8], input: &[u8]) -> Result {
+        match attr {
+            b"trigger_gc" => {
+                self.gc.force_wake();
+                Ok(())
+            }
+            b"io_disable" => {
+                let v = parse_u64(input).ok_or(EINVAL)?;
+                self.gc.set_io_disable(v != 0);
+                Ok(())
+            }
+            _ => Err(EINVAL),
+        }
+    }
+}

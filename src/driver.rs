@@ -1,0 +1,37 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Module load and unload.
+
+use kernel::c_str;
+use kernel::prelude::*;
+use kernel::sync::Arc;
+
+use crate::kabi::sysfs;
+use crate::registry::Registry;
+
+/// The loaded module: owns the registry and, through it, `/sys/fs/bcache/`.
+pub(crate) struct RbCache {
+    registry: Arc<Registry>,
+}
+
+impl kernel::Module for RbCache {
+    fn init(_module: &'static ThisModule) -> Result<Self> {
+        if sysfs::fs_entry_exists(c_str!("bcache")) {
+            pr_err!(
+                "/sys/fs/bcache already exists (is the C bcache module loaded?): not loading\n"
+            );
+            return Err(EBUSY);
+        }
+        let registry = Registry::new()?;
+        pr_info!("loaded\n");
+        Ok(Self { registry })
+    }
+}
+
+impl Drop for RbCache {
+    fn drop(&mut self) {
+        // Every registered device is stopped, not unregistered: nothing is invalidated.
+        self.registry.shutdown();
+        pr_info!("unloaded\n");
+    }
+}

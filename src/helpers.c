@@ -1,0 +1,90 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * rbcache C helpers: static inlines and macros wrapped as functions, and sysfs attribute
+ * tables. Keep it small and free of logic: everything else is Rust.
+ */
+#include "helpers.h"
+
+sector_t rbcache_bdev_nr_sectors(struct block_device *bdev)
+{
+	return bdev_nr_sectors(bdev);
+}
+
+unsigned int rbcache_bdev_logical_block_size(struct block_device *bdev)
+{
+	return bdev_logical_block_size(bdev);
+}
+
+blk_mode_t rbcache_blk_open_rw_excl(void)
+{
+	return BLK_OPEN_READ | BLK_OPEN_WRITE | BLK_OPEN_EXCL;
+}
+
+blk_opf_t rbcache_req_read_meta(void)
+{
+	return REQ_OP_READ | REQ_SYNC | REQ_META;
+}
+
+#define RB_ATTR(_name, _mode)						\
+	static struct attribute rbcache_attr_##_name = {		\
+		.name = __stringify(_name), .mode = (_mode),		\
+	}
+#define RB_RO(_name)	RB_ATTR(_name, 0444)
+#define RB_WO(_name)	RB_ATTR(_name, 0200)
+#define RB_RW(_name)	RB_ATTR(_name, 0644)
+#define RB_A(_name)	(&rbcache_attr_##_name)
+
+/* /sys/fs/bcache/ */
+RB_WO(register);
+RB_WO(register_quiet);
+RB_WO(pendings_cleanup);
+
+static struct attribute *rbcache_root_attrs[] = {
+	RB_A(register), RB_A(register_quiet), RB_A(pendings_cleanup), NULL,
+};
+
+const struct attribute_group rbcache_root_group = { .attrs = rbcache_root_attrs };
+
+/* /sys/fs/bcache/<set-uuid>/ */
+RB_WO(unregister);
+RB_WO(stop);
+RB_RO(block_size);
+RB_RO(bucket_size);
+
+static struct attribute *rbcache_set_attrs[] = {
+	RB_A(unregister), RB_A(stop), RB_A(block_size), RB_A(bucket_size), NULL,
+};
+
+const struct attribute_group rbcache_set_group = { .attrs = rbcache_set_attrs };
+
+/* /sys/fs/bcache/<set-uuid>/internal/ */
+RB_WO(trigger_gc);
+RB_RW(io_disable);
+RB_RO(btree_gc_average_duration_ms);
+RB_RO(btree_gc_average_frequency_sec);
+RB_RO(btree_gc_last_sec);
+RB_RO(btree_gc_max_duration_ms);
+RB_RO(gc_passes);
+RB_RO(gc_running);
+RB_RO(gc_thread_pid);
+RB_RO(gc_wakeups_sysfs);
+RB_RO(gc_wakeups_allocator);
+RB_RO(gc_wakeups_write);
+
+static struct attribute *rbcache_internal_attrs[] = {
+	RB_A(trigger_gc),
+	RB_A(io_disable),
+	RB_A(btree_gc_average_duration_ms),
+	RB_A(btree_gc_average_frequency_sec),
+	RB_A(btree_gc_last_sec),
+	RB_A(btree_gc_max_duration_ms),
+	RB_A(gc_passes),
+	RB_A(gc_running),
+	RB_A(gc_thread_pid),
+	RB_A(gc_wakeups_sysfs),
+	RB_A(gc_wakeups_allocator),
+	RB_A(gc_wakeups_write),
+	NULL,
+};
+
+const struct attribute_group rbcache_internal_group = { .attrs = rbcache_internal_attrs };

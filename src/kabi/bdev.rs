@@ -1,0 +1,104 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Block devices opened by path.
+//!
+//! C header: [`include/linux/blkdev.h`](srctree/include/linux/blkdev.h)
+
+use core::ptr::NonNull;
+use kernel::alloc::{flags::GFP_KERNEL, KBox};
+use kernel::bindings;
+use kernel::error::{code::EINVAL, from_err_ptr, to_result, Result};
+use kernel::str::CStr;
+
+use super::bio;
+use super::ffi;
+
+/// Returns the device number of the block device at `path` (`lookup_bdev`).
+///
+/// Fails with `ENOENT` if nothing is there and `ENOTBLK` if it is not a block device.
+pub(crate) fn lookup(path: &CStr) -> Result<u32> {
+    let mut dev: bindings::dev_t = 0;
+    // SAFETY: `path` is NUL-terminated and `dev` is a valid place to store the result.
+    to_result(unsafe { bindings::lookup_bdev(path.as_char_ptr(), &mut dev) })?;
+    Ok(dev)
+}
+
+/// A block device opened read-write and exclusively (`bdev_file_open_by_path`).
+///
+/// # Invariants
+///
+/// `file` is an open block-device file, closed only in `Drop`; its holder is `holder`, whose
+/// address is unique to this open.
+pub(crate) struct BdevFile {
+    file: NonNull<bindings::file>,
+    // Only its address matters: it is the exclusive holder, distinct for every open.
+    _holder: KBox<u64>,
+}
+
+// SAFETY: An open block-device file may be used and closed from any thread.
+unsafe impl Send for BdevFile {}
+
+// SAFETY: All `&self` methods only read the device's immutable identity or submit IO.
+unsafe impl Sync for BdevFile {}
+
+impl BdevFile {
+    /// Opens the block device at `path` read-write and exclusively.
+    ///
+    /// Fails with `EBUSY` if anyone holds it exclusively, including an earlier open of ours.
+    pub(crate) fn open_exclusive(path: &CStr) -> Result<Self> {
+        let holder = KBox::new(0u64, GFP_KERNEL)?;
+        let holder_ptr = (&raw const *holder).cast_mut().cast::<core::ffi::c_void>();
+        // SAFETY: `path` is NUL-terminated; the holder pointer stays valid until the file is
+        // closed in `Drop`, before the box is freed; no holder operations are passed.
+        let file = unsafe {
+            bindings::bdev_file_open_by_path(
+                path.as_char_ptr(),
+                ffi::rbcache_blk_open_rw_excl(),
+                holder_ptr,
+                core::ptr::null(),
+            )
+        };
+        let file = NonNull::new(from_err_ptr(file)?).ok_or(EINVAL)?;
+        // INVARIANT: `file` is open with `holder` as its exclusive holder.
+        Ok(Self {
+            file,
+            _holder: holder,
+        })
+    }
+
+    fn bdev(&self) -> *mut bindings::block_device {
+        // SAFETY: By the type invariant `file` is an open block-device file.
+        unsafe { bindings::file_bdev(self.file.as_ptr()) }
+    }
+
+    /// Returns the device number.
+    pub(crate) fn dev(&self) -> u32 {
+        // SAFETY: The block device of an open file is live; `bd_dev` never changes.
+        unsafe { (*self.bdev()).bd_dev }
+    }
+
+    /// Returns the capacity in 512-byte sectors.
+    pub(crate) fn nr_sectors(&self) -> u64 {
+        // SAFETY: The block device of an open file is live.
+        unsafe { ffi::rbcache_bdev_nr_sectors(self.bdev()) }
+    }
+
+    /// Returns the logical block size in bytes.
+    pub(crate) fn logical_block_size(&self) -> u32 {
+        // SAFETY: The block device of an open file is live.
+        unsafe { ffi::rbcache_bdev_logical_block_size(self.bdev()) }
+    }
+
+    /// Reads `buf.len()` bytes (a multiple of 512, at most a page) at `sector`, synchronously.
+    pub(crate) fn read_sync(&self, sector: u64, buf: &mut [u8]) -> Result {
+        // SAFETY: The block device stays open, and so valid, for the whole synchronous read.
+        unsafe { bio::read_page_sync(self.bdev(), sector, buf) }
+    }
+}
+
+impl Drop for BdevFile {
+    fn drop(&mut self) {
+        // SAFETY: By the type invariant `file` is open; this is its only close.
+        unsafe { bindings::bdev_fput(self.file.as_ptr()) };
+    }
+}

@@ -1,0 +1,22 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Local abstractions over the C APIs that the 6.12 `kernel` crate lacks.
+//!
+//! Every `unsafe` block of rbcache lives under this module, each with a `// SAFETY:` comment;
+//! the cache logic above it is safe Rust. Each file wraps one C facility:
+//!
+//! - [`kthread`]: kernel threads stopped with `kthread_stop`;
+//! - [`sysfs`]: kobject directories whose attribute files dispatch into Rust;
+//! - [`bdev`]: block devices opened by path, exclusively;
+//! - [`bio`]: synchronous single-page bio IO;
+//! - [`workqueue`]: a module-owned workqueue.
+//!
+//! The C side of the layer is `src/helpers.c` (static inlines, macros and attribute tables only),
+//! declared to Rust in [`ffi`].
+
+pub(crate) mod bdev;
+pub(crate) mod bio;
+pub(crate) mod ffi;
+pub(crate) mod kthread;
+pub(crate) mod sysfs;
+pub(crate) mod workqueue;

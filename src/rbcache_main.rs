@@ -1,0 +1,25 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! rbcache: bcache's SSD block cache, in Rust, on-disk compatible with bcache in Linux 6.12.
+//!
+//! See `Documentation/architecture.md` for the design, object lifetimes, threads and lock order.
+
+mod backing;
+mod cache_set;
+mod driver;
+mod format;
+mod gc;
+mod kabi;
+mod register;
+mod registry;
+
+use driver::RbCache;
+use kernel::prelude::*;
+
+module! {
+    type: RbCache,
+    name: "rbcache",
+    author: "rbcache developers",
+    description: "bcache-compatible SSD block cache in Rust",
+    license: "GPL",
+}

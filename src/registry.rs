@@ -1,0 +1,182 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The registry of registered devices and its sysfs root, `/sys/fs/bcache/`.
+//!
+//! # Locking
+//!
+//! One mutex, [`Registry::inner`], serialises registration, unregistration and module exit, as
+//! bcache's `bch_register_lock` does. Lock order: `Registry::inner` → `CacheSet::running` →
+//! `Gc::wake` (a spinlock, innermost) and `Gc::times`.
+//!
+//! Nothing waits for a sysfs callback while holding `Registry::inner`: directories are removed
+//! only after the device was taken out of the registry and the lock dropped, because removal
+//! waits for running callbacks, and the `register` callback takes this lock.
+
+use kernel::c_str;
+use kernel::prelude::*;
+use kernel::rbtree::RBTree;
+use kernel::sync::{new_mutex, Arc, Mutex};
+
+use crate::backing::BackingDev;
+use crate::cache_set::{CacheSet, StopKind};
+use crate::kabi::sysfs::{AttrOps, Group, ShowBuf, SysfsDir};
+use crate::kabi::workqueue::OwnedQueue;
+use crate::register;
+
+/// A registered device.
+pub(crate) enum Device {
+    /// The cache of a cache set.
+    Cache(Arc<CacheSet>),
+    /// A backing device.
+    Backing(KBox<BackingDev>),
+}
+
+/// The registry's state under its lock.
+pub(crate) struct RegistryInner {
+    /// Registered devices by device number.
+    pub(crate) devices: RBTree<u32, Device>,
+    /// `/sys/fs/bcache/`, the parent of the cache-set directories.
+    pub(crate) root: Option<SysfsDir<RootAttrs>>,
+    /// The module is unloading: registration is refused.
+    pub(crate) exiting: bool,
+}
+
+impl RegistryInner {
+    /// Returns the cache set with UUID `uuid`, if registered.
+    pub(crate) fn find_set(&self, uuid: &[u8; 16]) -> Option<&Arc<CacheSet>> {
+        self.devices.values().find_map(|d| match d {
+            Device::Cache(set) if set.set_uuid() == uuid => Some(set),
+            _ => None,
+        })
+    }
+}
+
+/// All devices registered with rbcache.
+#[pin_data]
+pub(crate) struct Registry {
+    #[pin]
+    inner: Mutex<RegistryInner>,
+    /// Runs teardown that sysfs callbacks request (they cannot remove their own directory).
+    wq: OwnedQueue,
+}
+
+impl Registry {
+    /// Creates the registry and `/sys/fs/bcache/`.
+    pub(crate) fn new() -> Result<Arc<Self>> {
+        let wq = OwnedQueue::new(c_str!("rbcache_ctl"), 0)?;
+        let reg = Arc::pin_init(
+            pin_init!(Self {
+                inner <- new_mutex!(
+                    RegistryInner { devices: RBTree::new(), root: None, exiting: false },
+                    "Registry::inner"
+                ),
+                wq,
+            }),
+            GFP_KERNEL,
+        )?;
+        let root = SysfsDir::new_in_fs(
+            c_str!("bcache"),
+            Group::Root,
+            RootAttrs { reg: reg.clone() },
+        )?;
+        reg.inner.lock().root = Some(root);
+        Ok(reg)
+    }
+
+    /// Locks the registry.
+    pub(crate) fn lock(
+        &self,
+    ) -> kernel::sync::lock::Guard<'_, RegistryInner, kernel::sync::lock::mutex::MutexBackend> {
+        self.inner.lock()
+    }
+
+    /// Tears `set` down from the workqueue, for the set's `unregister` and `stop` files.
+    pub(crate) fn queue_stop(self: &Arc<Self>, set: Arc<CacheSet>, kind: StopKind) -> Result {
+        let reg = self.clone();
+        self.wq
+            .queue()
+            .try_spawn(GFP_KERNEL, move || reg.remove_and_stop(&set, kind))?;
+        Ok(())
+    }
+
+    /// Removes `set` from the registry if it is still there, then tears it down.
+    fn remove_and_stop(&self, set: &Arc<CacheSet>, kind: StopKind) {
+        let removed = {
+            let mut inner = self.inner.lock();
+            match inner.devices.get(&set.dev()) {
+                Some(Device::Cache(s)) if Arc::ptr_eq(s, set) => inner.devices.remove(&set.dev()),
+                _ => None,
+            }
+        };
+        // Not there: module exit or another request already took it, and tears it down.
+        if removed.is_some() {
+            set.stop(kind);
+        }
+    }
+
+    /// `pendings_cleanup`: drops every backing device whose cache set is not registered.
+    fn pendings_cleanup(&self) {
+        loop {
+            let removed = {
+                let mut inner = self.inner.lock();
+                let key = inner.devices.iter().find_map(|(dev, d)| match d {
+                    Device::Backing(b) if inner.find_set(b.set_uuid()).is_none() => Some(*dev),
+                    _ => None,
+                });
+                match key {
+                    Some(dev) => inner.devices.remove(&dev),
+                    None => None,
+                }
+            };
+            match removed {
+                Some(Device::Backing(b)) => b.release("pending cleanup"),
+                Some(Device::Cache(set)) => set.stop(StopKind::Stop),
+                None => break,
+            }
+        }
+    }
+
+    /// Module exit: refuses new registrations, stops every device, removes `/sys/fs/bcache/`,
+    /// and waits for queued teardown.
+    pub(crate) fn shutdown(&self) {
+        let (devices, root) = {
+            let mut inner = self.inner.lock();
+            inner.exiting = true;
+            (
+                core::mem::replace(&mut inner.devices, RBTree::new()),
+                inner.root.take(),
+            )
+        };
+        for device in devices.values() {
+            if let Device::Cache(set) = device {
+                set.stop(StopKind::Stop);
+            }
+        }
+        drop(devices);
+        drop(root);
+        self.wq.flush();
+    }
+}
+
+/// Handlers of `/sys/fs/bcache/`.
+pub(crate) struct RootAttrs {
+    reg: Arc<Registry>,
+}
+
+impl AttrOps for RootAttrs {
+    fn show(&self, _attr: &[u8], _out: &mut ShowBuf<'_>) -> Result {
+        Err(EINVAL)
+    }
+
+    fn store(&self, attr: &[u8], input: &[u8]) -> Result {
+        match attr {
+            b"register" => register::register(&self.reg, input, false),
+            b"register_quiet" => register::register(&self.reg, input, true),
+            b"pendings_cleanup" => {
+                self.reg.pendings_cleanup();
+                Ok(())
+            }
+            _ => Err(EINVAL),
+        }
+    }
+}

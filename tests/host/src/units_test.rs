@@ -1,0 +1,55 @@
+// SPDX-License-Identifier: GPL-2.0
+
+use crate::format::units::{parse_u64, trim, Hprint};
+
+#[test]
+fn hprint_matches_bch_hprint() {
+    let cases: &[(i64, &str)] = &[
+        (0, "0.0k"),
+        (512, "0.5k"),
+        (1024, "1.0k"),
+        (32768, "32.0k"),
+        (65536, "64.0k"),
+        (999 * 1024, "999.0k"),
+        (1000 * 1024, "0.9M"),
+        (1024 * 1024 * 1000, "0.9G"),
+        (1024 * 1024 * 1024 * 1000, "0.9T"),
+        (1_048_576, "1.0M"),
+        (4 << 20, "4.0M"),
+        (1_536 * 1024 * 1024, "1.5G"),
+        (-512, "-0.5k"),
+        (i64::MIN, "-8.0E"),
+    ];
+    for &(v, want) in cases {
+        assert_eq!(Hprint(v).to_string(), want, "{v}");
+    }
+}
+
+#[test]
+fn parse_like_kstrtoul() {
+    assert_eq!(parse_u64(b"0"), Some(0));
+    assert_eq!(parse_u64(b"1\n"), Some(1));
+    assert_eq!(parse_u64(b"+7"), Some(7));
+    assert_eq!(parse_u64(b"18446744073709551615"), Some(u64::MAX));
+    assert_eq!(parse_u64(b"18446744073709551616"), None);
+    for bad in [
+        &b""[..],
+        b"\n",
+        b"-1",
+        b"1\n\n",
+        b" 1",
+        b"1k",
+        b"0x10",
+        b"1 ",
+    ] {
+        assert_eq!(parse_u64(bad), None, "{bad:?}");
+    }
+}
+
+#[test]
+fn trim_strips_both_ends() {
+    assert_eq!(trim(b"  /dev/vda \n"), b"/dev/vda");
+    assert_eq!(trim(b"\n"), b"");
+    assert_eq!(trim(b""), b"");
+    assert_eq!(trim(b"x"), b"x");
+}

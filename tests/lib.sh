@@ -1,0 +1,155 @@
+# SPDX-License-Identifier: GPL-2.0
+# Shared helpers for rbcache kselftests (POSIX sh; runs under busybox in the VM).
+#
+# KTAP output follows tools/testing/selftests/kselftest/ktap_helpers.sh: ktap_print_header,
+# ktap_set_plan, ktap_test_pass/fail/skip, ktap_print_msg, ktap_finished (exit 0 only if every
+# planned test passed or was skipped).
+
+KSFT_PASS=0
+KSFT_FAIL=1
+KTAP_TESTNO=0
+KTAP_CNT_PASS=0
+KTAP_CNT_FAIL=0
+KTAP_CNT_SKIP=0
+KTAP_PLAN=0
+
+ktap_print_header() { echo "TAP version 13"; }
+ktap_set_plan() { KTAP_PLAN=$1; echo "1..$1"; }
+ktap_print_msg() { echo "# $*"; }
+
+ktap_test_pass() {
+	KTAP_TESTNO=$((KTAP_TESTNO + 1))
+	KTAP_CNT_PASS=$((KTAP_CNT_PASS + 1))
+	echo "ok $KTAP_TESTNO $*"
+}
+
+ktap_test_fail() {
+	KTAP_TESTNO=$((KTAP_TESTNO + 1))
+	KTAP_CNT_FAIL=$((KTAP_CNT_FAIL + 1))
+	echo "not ok $KTAP_TESTNO $*"
+}
+
+ktap_test_skip() {
+	KTAP_TESTNO=$((KTAP_TESTNO + 1))
+	KTAP_CNT_SKIP=$((KTAP_CNT_SKIP + 1))
+	echo "ok $KTAP_TESTNO $* # SKIP"
+}
+
+ktap_finished() {
+	echo "# Totals: pass:$KTAP_CNT_PASS fail:$KTAP_CNT_FAIL xfail:0 xpass:0 skip:$KTAP_CNT_SKIP error:0"
+	if [ "$KTAP_CNT_FAIL" -eq 0 ] && [ $((KTAP_CNT_PASS + KTAP_CNT_SKIP)) -eq "$KTAP_PLAN" ]; then
+		exit $KSFT_PASS
+	fi
+	[ "$KTAP_TESTNO" -eq "$KTAP_PLAN" ] || echo "# planned $KTAP_PLAN tests, ran $KTAP_TESTNO"
+	exit $KSFT_FAIL
+}
+
+# check DESC CMD...: one test result from a command's exit status.
+check() {
+	desc=$1
+	shift
+	if "$@"; then ktap_test_pass "$desc"; else ktap_test_fail "$desc"; fi
+}
+
+# --- rbcache helpers ---
+
+RB=/sys/fs/bcache
+MODDIR=/modules
+
+# Fails the whole script early (after a KTAP bail out) when setup breaks.
+die() {
+	echo "Bail out! $*"
+	exit $KSFT_FAIL
+}
+
+# sysfs_write FILE VALUE: writes VALUE (with echo's newline); the error text lands in $RB_ERR.
+sysfs_write() {
+	RB_ERR=$( (echo "$2" >"$1") 2>&1)
+}
+
+# expect_errno FILE VALUE "strerror text": the write must fail with that error.
+expect_errno() {
+	if sysfs_write "$1" "$2"; then
+		echo "# write of '$2' to $1 succeeded, expected: $3"
+		return 1
+	fi
+	case "$RB_ERR" in
+	*"$3"*) return 0 ;;
+	*)
+		echo "# write of '$2' to $1 failed with '$RB_ERR', expected: $3"
+		return 1
+		;;
+	esac
+}
+
+# wait_for SECONDS CMD...: polls CMD every 50 ms until it succeeds.
+wait_for() {
+	n=$(($1 * 20))
+	shift
+	while [ "$n" -gt 0 ]; do
+		"$@" && return 0
+		usleep 50000
+		n=$((n - 1))
+	done
+	"$@"
+}
+
+# Number of bcache_gc kernel threads.
+gc_threads() {
+	cat /proc/[0-9]*/comm 2>/dev/null | grep -c '^bcache_gc$'
+}
+
+# Formats DEV as a cache with 64 KiB buckets (1024 buckets on a 64 MiB disk).
+fmt_cache() {
+	make-bcache --wipe-bcache -b 64k "$@" -C "$1" >/dev/null 2>&1 || die "make-bcache -C $1"
+}
+
+# fmt_cache_args DEV ARGS...: as fmt_cache with extra make-bcache arguments.
+fmt_cache_args() {
+	dev=$1
+	shift
+	make-bcache --wipe-bcache -b 64k "$@" -C "$dev" >/dev/null 2>&1 || die "make-bcache -C $dev $*"
+}
+
+fmt_backing() {
+	make-bcache --wipe-bcache -B "$1" >/dev/null 2>&1 || die "make-bcache -B $1"
+}
+
+# Cache-set UUID recorded in DEV's superblock.
+cset_uuid() {
+	bcache-super-show "$1" 2>/dev/null | awk '$1 == "cset.uuid" { print $2 }'
+}
+
+rb_load() {
+	insmod $MODDIR/rbcache.ko
+}
+
+rb_unload() {
+	rmmod rbcache
+}
+
+# Marks the kernel log so dmesg_since shows only what follows.
+dmesg_mark() {
+	RB_MARK="rbcache-test-mark-$$-$(date +%s)-$RANDOM"
+	echo "$RB_MARK" >/dev/kmsg
+}
+
+dmesg_since() {
+	dmesg | sed -n "/$RB_MARK/,\$p" | sed 1d
+}
+
+# log_has TEXT: the kernel log since the mark contains TEXT exactly once.
+log_once() {
+	n=$(dmesg_since | grep -cF "$1")
+	[ "$n" -eq 1 ] || { echo "# expected one log line '$1', found $n"; return 1; }
+}
+
+# attach_image NAME: a loop device backed by tests image NAME, extended to its size.
+attach_image() {
+	size=$(awk -v n="$1" '$1 == n { print $2 }' /images/sizes)
+	cp "/images/$1.img" "/tmp/$1.img"
+	truncate -s "$size" "/tmp/$1.img"
+	loop=$(losetup -f)
+	losetup "$loop" "/tmp/$1.img" || die "losetup $1"
+	echo "$loop"
+}

@@ -1,0 +1,62 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# Registration of make-bcache cache and backing devices, the sysfs they create, double
+# registration, register_quiet, pendings_cleanup, and unregister.
+. ./lib.sh
+
+ktap_print_header
+ktap_set_plan 22
+
+fmt_cache /dev/vda
+fmt_backing /dev/vdb
+CSET=$(cset_uuid /dev/vda)
+[ -n "$CSET" ] || die "no cset uuid on /dev/vda"
+SET=$RB/$CSET
+
+check "insmod rbcache" rb_load
+check "/sys/fs/bcache has register, register_quiet, pendings_cleanup" \
+	test -f $RB/register -a -f $RB/register_quiet -a -f $RB/pendings_cleanup
+check "register a make-bcache cache device" sysfs_write $RB/register /dev/vda
+check "cache set directory /sys/fs/bcache/<set-uuid> appears" test -d "$SET"
+files_present() {
+	for f in unregister stop block_size bucket_size internal/trigger_gc \
+		internal/btree_gc_average_duration_ms internal/btree_gc_average_frequency_sec \
+		internal/btree_gc_last_sec internal/btree_gc_max_duration_ms internal/gc_passes \
+		internal/gc_running internal/gc_wakeups_sysfs internal/gc_wakeups_allocator \
+		internal/gc_wakeups_write internal/io_disable; do
+		[ -e "$SET/$f" ] || { echo "# missing $SET/$f"; return 1; }
+	done
+}
+check "set has unregister, stop, internal/trigger_gc and the GC statistics" files_present
+check "block_size is 0.5k (512-byte virtio blocks)" test "$(cat "$SET/block_size")" = 0.5k
+check "bucket_size is 64.0k" test "$(cat "$SET/bucket_size")" = 64.0k
+check "gc_passes starts at 0" test "$(cat "$SET/internal/gc_passes")" = 0
+check "one bcache_gc thread runs" test "$(gc_threads)" -eq 1
+check "register a make-bcache backing device" sysfs_write $RB/register /dev/vdb
+
+dmesg_mark
+check "registering the cache again fails with EBUSY" \
+	expect_errno $RB/register /dev/vda "Device or resource busy"
+check "... and logs one line naming the device" log_once "register /dev/vda: device already registered"
+check "registering the backing device again fails with EBUSY" \
+	expect_errno $RB/register /dev/vdb "Device or resource busy"
+
+dmesg_mark
+check "register_quiet of a registered device succeeds silently" \
+	sysfs_write $RB/register_quiet /dev/vda
+not_logged() { ! dmesg_since | grep -qF "$1"; }
+check "... with nothing logged" not_logged "register /dev/vda"
+
+check "pendings_cleanup releases the backing device whose set is not registered" \
+	sysfs_write $RB/pendings_cleanup 1
+check "the released backing device registers again (path with spaces and newline)" \
+	sysfs_write $RB/register "  /dev/vdb  "
+check "still one bcache_gc thread" test "$(gc_threads)" -eq 1
+
+check "unregister the cache set" sysfs_write "$SET/unregister" 1
+check "the set directory disappears" wait_for 10 test ! -e "$SET"
+check "no bcache_gc thread remains" wait_for 5 test "$(gc_threads)" -eq 0
+unload_removes_root() { rb_unload && test ! -e $RB; }
+check "rmmod removes /sys/fs/bcache" unload_removes_root
+
+ktap_finished
