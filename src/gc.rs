@@ -12,8 +12,9 @@
 //! - the write path wakes when `sectors_to_gc` drops below zero (wired by the cache-set core);
 //! - the allocator sets `invalidate_needs_gc` and wakes (wired by the cache-set core).
 //!
-//! A pass re-arms `sectors_to_gc` to 1/16 of the cache, clears `invalidate_needs_gc`, and records
-//! its timing. At this stage a cache set has no btree yet, so a pass does no marking or copying:
+//! A pass re-arms `sectors_to_gc` to 1/16 of the cache and clears `invalidate_needs_gc` when it
+//! starts, and records its timing. Unlike 6.12, which re-arms again when a pass finishes, a
+//! trigger that arrives during a pass is kept and causes exactly one more pass. At this stage a cache set has no btree yet, so a pass does no marking or copying:
 //! it is the thread's lifecycle, with the statistics the real btree GC and moving GC will fill.
 //!
 //! Stopping: [`GcThread`]'s drop sets `stop` under the lock, notifies, and then calls
@@ -171,7 +172,6 @@ impl Gc {
                     break;
                 }
             }
-            self.rearm();
             self.pass();
         }
         // Left the loop because IO was disabled: `kthread_stop` may not have been called yet,

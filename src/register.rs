@@ -7,8 +7,9 @@
 //! reason:
 //! - an empty path or one with a NUL byte: `EINVAL`;
 //! - nothing at the path: `ENOENT`; not a block device (a directory, say): `ENOTBLK`;
-//! - already registered with rbcache: `EBUSY` (silent success for `register_quiet`);
+//! - already registered with rbcache: `EBUSY`;
 //! - held exclusively by someone else: `EBUSY`;
+//! - `register_quiet` turns both `EBUSY` cases into silent success, as upstream (udev uses it);
 //! - too small to hold a superblock, or an invalid superblock: `EINVAL`;
 //! - a second cache for a registered set: `EEXIST`;
 //! - module unloading: `EBUSY`.
@@ -70,13 +71,15 @@ pub(crate) fn register(reg: &Arc<Registry>, input: &[u8], quiet: bool) -> Result
         }
         return Err(fail(EBUSY, "device already registered"));
     }
-    let file = BdevFile::open_exclusive(cpath).map_err(|e| {
-        if e == EBUSY {
-            fail(e, "device busy (held exclusively by another user)")
-        } else {
-            fail(e, "cannot open device")
+    let file = match BdevFile::open_exclusive(cpath) {
+        Ok(file) => file,
+        // As upstream, `register_quiet` treats a busy device as success, silently.
+        Err(e) if e == EBUSY && quiet => return Ok(()),
+        Err(e) if e == EBUSY => {
+            return Err(fail(e, "device busy (held exclusively by another user)"))
         }
-    })?;
+        Err(e) => return Err(fail(e, "cannot open device")),
+    };
 
     let geom = DeviceGeometry {
         sectors: file.nr_sectors(),

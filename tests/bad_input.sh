@@ -63,8 +63,8 @@ dmesg_mark
 check "a second cache of the same set is refused with EEXIST" dup_refused
 check "... logged as duplicate cache set member" log_once "duplicate cache set member"
 check "rmmod with the set registered" rb_unload
-check "rmmod closed the device (make-bcache can open it exclusively)" \
-	make-bcache --wipe-bcache -b 4k -C "$dev"
+reregister() { rb_load && sysfs_write $RB/register "$dev" && rb_unload; }
+check "rmmod closed the device: it registers (opens exclusively) again" reregister
 losetup -d "$dev"
 
 ktap_finished

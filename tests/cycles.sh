@@ -11,11 +11,13 @@ ktap_set_plan 2
 fmt_cache /dev/vda
 CSET=$(cset_uuid /dev/vda)
 
+gc_passes_at_least() { [ "$(cat $RB/$CSET/internal/gc_passes)" -ge "$1" ]; }
+
 one_cycle() {
 	rb_load || { echo "# insmod failed"; return 1; }
 	sysfs_write $RB/register /dev/vda || { echo "# register: $RB_ERR"; return 1; }
 	sysfs_write $RB/$CSET/internal/trigger_gc 1 || return 1
-	wait_for 10 test "$(cat $RB/$CSET/internal/gc_passes)" -ge 1 || { echo "# no GC pass"; return 1; }
+	wait_for 10 gc_passes_at_least 1 || { echo "# no GC pass"; return 1; }
 	sysfs_write $RB/$CSET/unregister 1 || return 1
 	wait_for 10 test ! -e $RB/$CSET || { echo "# set dir stayed"; return 1; }
 	[ "$(gc_threads)" -eq 0 ] || { echo "# bcache_gc thread left"; return 1; }

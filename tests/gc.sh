@@ -57,7 +57,7 @@ stop_removes_set() {
 	sysfs_write $RB/$CSET/stop 1 && wait_for 10 test ! -e $RB/$CSET
 }
 check "stop with IO disabled removes the set" stop_removes_set
-check "... and the thread waiting for kthread_stop is gone" wait_for 5 test "$(gc_threads)" -eq 0
+check "... and the thread waiting for kthread_stop is gone" wait_for 5 no_gc_threads
 
 rb_unload
 ktap_finished

@@ -46,7 +46,7 @@ ktap_finished() {
 
 # check DESC CMD...: one test result from a command's exit status.
 check() {
-	desc=$1
+	local desc=$1
 	shift
 	if "$@"; then ktap_test_pass "$desc"; else ktap_test_fail "$desc"; fi
 }
@@ -84,12 +84,12 @@ expect_errno() {
 
 # wait_for SECONDS CMD...: polls CMD every 50 ms until it succeeds.
 wait_for() {
-	n=$(($1 * 20))
+	local tries=$(($1 * 20))
 	shift
-	while [ "$n" -gt 0 ]; do
+	while [ "$tries" -gt 0 ]; do
 		"$@" && return 0
 		usleep 50000
-		n=$((n - 1))
+		tries=$((tries - 1))
 	done
 	"$@"
 }
@@ -99,19 +99,25 @@ gc_threads() {
 	cat /proc/[0-9]*/comm 2>/dev/null | grep -c '^bcache_gc$'
 }
 
-# Formats DEV as a cache with 64 KiB buckets (1024 buckets on a 64 MiB disk).
-fmt_cache() {
-	make-bcache --wipe-bcache -b 64k "$@" -C "$1" >/dev/null 2>&1 || die "make-bcache -C $1"
+# No bcache_gc thread is left (for wait_for: the count is taken at each try).
+no_gc_threads() {
+	[ "$(gc_threads)" -eq 0 ]
 }
 
-# fmt_cache_args DEV ARGS...: as fmt_cache with extra make-bcache arguments.
-fmt_cache_args() {
-	dev=$1
-	shift
-	make-bcache --wipe-bcache -b 64k "$@" -C "$dev" >/dev/null 2>&1 || die "make-bcache -C $dev $*"
+# Zeroes the first 8 KiB (the superblock area): make-bcache 1.0.8 refuses to reformat a device
+# on which libblkid finds an existing signature, even with --wipe-bcache.
+wipe_sb() {
+	dd if=/dev/zero of="$1" bs=4096 count=2 conv=notrunc 2>/dev/null
+}
+
+# Formats DEV as a cache with 64 KiB buckets (1024 buckets on a 64 MiB disk).
+fmt_cache() {
+	wipe_sb "$1"
+	make-bcache --wipe-bcache -b 64k -C "$1" >/dev/null 2>&1 || die "make-bcache -C $1"
 }
 
 fmt_backing() {
+	wipe_sb "$1"
 	make-bcache --wipe-bcache -B "$1" >/dev/null 2>&1 || die "make-bcache -B $1"
 }
 
@@ -138,14 +144,21 @@ dmesg_since() {
 	dmesg | sed -n "/$RB_MARK/,\$p" | sed 1d
 }
 
-# log_has TEXT: the kernel log since the mark contains TEXT exactly once.
+# log_once TEXT: the kernel log since the mark contains TEXT exactly once.
 log_once() {
-	n=$(dmesg_since | grep -cF "$1")
-	[ "$n" -eq 1 ] || { echo "# expected one log line '$1', found $n"; return 1; }
+	local count
+	count=$(dmesg_since | grep -cF "$1")
+	[ "$count" -eq 1 ] || { echo "# expected one log line '$1', found $count"; return 1; }
+}
+
+# logged TEXT: the kernel log since the mark contains TEXT.
+logged() {
+	dmesg_since | grep -qF "$1" || { echo "# no log line '$1'"; return 1; }
 }
 
 # attach_image NAME: a loop device backed by tests image NAME, extended to its size.
 attach_image() {
+	local size loop
 	size=$(awk -v n="$1" '$1 == n { print $2 }' /images/sizes)
 	cp "/images/$1.img" "/tmp/$1.img"
 	truncate -s "$size" "/tmp/$1.img"

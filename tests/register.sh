@@ -55,7 +55,7 @@ check "still one bcache_gc thread" test "$(gc_threads)" -eq 1
 
 check "unregister the cache set" sysfs_write "$SET/unregister" 1
 check "the set directory disappears" wait_for 10 test ! -e "$SET"
-check "no bcache_gc thread remains" wait_for 5 test "$(gc_threads)" -eq 0
+check "no bcache_gc thread remains" wait_for 5 no_gc_threads
 unload_removes_root() { rb_unload && test ! -e $RB; }
 check "rmmod removes /sys/fs/bcache" unload_removes_root
 
