@@ -49,7 +49,8 @@ fi
 echo "kernel: $KDIR"
 
 step "module build: warnings as errors, CLIPPY=1"
-rm -f rbcache.ko
+# Rebuild the Rust object so clippy really runs on every check.
+rm -f rbcache.ko src/rbcache_main.o
 if CLIPPY=1 scripts/build.sh && [ -f rbcache.ko ]; then
 	echo "ok   rbcache.ko built clean with clippy"
 	passed=$((passed + 1))

@@ -66,7 +66,6 @@ RB_RO(btree_gc_last_sec);
 RB_RO(btree_gc_max_duration_ms);
 RB_RO(gc_passes);
 RB_RO(gc_running);
-RB_RO(gc_thread_pid);
 RB_RO(gc_wakeups_sysfs);
 RB_RO(gc_wakeups_allocator);
 RB_RO(gc_wakeups_write);
@@ -80,7 +79,6 @@ static struct attribute *rbcache_internal_attrs[] = {
 	RB_A(btree_gc_max_duration_ms),
 	RB_A(gc_passes),
 	RB_A(gc_running),
-	RB_A(gc_thread_pid),
 	RB_A(gc_wakeups_sysfs),
 	RB_A(gc_wakeups_allocator),
 	RB_A(gc_wakeups_write),
