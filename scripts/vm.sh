@@ -3,6 +3,8 @@
 #
 #   scripts/vm.sh test [name[,name...]]   run tests/<name>.sh (default: every test in tests/)
 #   scripts/vm.sh demo                    run tests/vm/demo.sh
+#   scripts/vm.sh script FILE             run one guest script (for tools such as fixture makers);
+#                                         the disks stay in build/vm/disk*.img afterwards
 #
 # Each run gets fresh sparse disk images (virtio disks vda..vdd), an initramfs made of a cached
 # base (busybox-static and the host tools the tests need, with their libraries) plus this run's
@@ -72,6 +74,11 @@ if [ "$mode" = demo ]; then
 	cp tests/vm/demo.sh "$RUN/overlay/tests/demo.sh"
 	echo "demo" >"$RUN/overlay/tests.list"
 	timeout_s=300
+elif [ "$mode" = script ]; then
+	name=$(basename "$sel" .sh)
+	cp "$sel" "$RUN/overlay/tests/$name.sh"
+	echo "$name" >"$RUN/overlay/tests.list"
+	timeout_s=$(sed -n 's/^timeout=//p' tests/settings)
 else
 	if [ -n "$sel" ]; then
 		names=$(echo "$sel" | tr ',' ' ')
@@ -114,4 +121,5 @@ if [ "$mode" = demo ]; then
 	sed -n 's/^# \{0,1\}//p' "$RUN/ktap.log"
 	exec scripts/vm-check-log.sh "$RUN" demo
 fi
+[ "$mode" = script ] && sed -n 's/^# \{0,1\}//p' "$RUN/ktap.log"
 exec scripts/vm-check-log.sh "$RUN" test

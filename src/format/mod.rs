@@ -7,5 +7,21 @@
 
 pub(crate) mod crc64;
 pub(crate) mod gc_stats;
+mod le;
 pub(crate) mod superblock;
 pub(crate) mod units;
+
+// The cache-set formats below are complete and host-tested, including against an image written
+// by the C module; the kernel side starts using them with the cache-set core.
+#[cfg_attr(not(test), allow(dead_code))]
+pub(crate) mod bkey;
+#[cfg_attr(not(test), allow(dead_code))]
+pub(crate) mod bset;
+#[cfg_attr(not(test), allow(dead_code))]
+pub(crate) mod geometry;
+#[cfg_attr(not(test), allow(dead_code))]
+pub(crate) mod jset;
+#[cfg_attr(not(test), allow(dead_code))]
+pub(crate) mod prio;
+#[cfg_attr(not(test), allow(dead_code))]
+pub(crate) mod uuid;

@@ -16,6 +16,7 @@
 //! Pure code: no `kernel::` dependency, tested on the host.
 
 use super::crc64::bch_crc64;
+use super::le::{get16, get32, get64, put16, put32, put64};
 use core::fmt;
 
 /// Sector of the superblock on every bcache device.
@@ -240,40 +241,10 @@ pub(crate) struct Superblock {
     pub(crate) njournal_buckets: u16,
 }
 
-fn le16(raw: &[u8], off: usize) -> u16 {
-    let mut b = [0u8; 2];
-    b.copy_from_slice(&raw[off..off + 2]);
-    u16::from_le_bytes(b)
-}
-
-fn le32(raw: &[u8], off: usize) -> u32 {
-    let mut b = [0u8; 4];
-    b.copy_from_slice(&raw[off..off + 4]);
-    u32::from_le_bytes(b)
-}
-
-fn le64(raw: &[u8], off: usize) -> u64 {
-    let mut b = [0u8; 8];
-    b.copy_from_slice(&raw[off..off + 8]);
-    u64::from_le_bytes(b)
-}
-
 fn bytes16(raw: &[u8], off: usize) -> [u8; 16] {
     let mut b = [0u8; 16];
     b.copy_from_slice(&raw[off..off + 16]);
     b
-}
-
-fn put16(raw: &mut [u8], off: usize, v: u16) {
-    raw[off..off + 2].copy_from_slice(&v.to_le_bytes());
-}
-
-fn put32(raw: &mut [u8], off: usize, v: u32) {
-    raw[off..off + 4].copy_from_slice(&v.to_le_bytes());
-}
-
-fn put64(raw: &mut [u8], off: usize, v: u64) {
-    raw[off..off + 8].copy_from_slice(&v.to_le_bytes());
 }
 
 fn is_zero(b: &[u8]) -> bool {
@@ -292,7 +263,7 @@ pub(crate) fn checksum(raw: &[u8]) -> Option<u64> {
     if raw.len() < SB_SIZE {
         return None;
     }
-    let end = csum_end(le16(raw, OFF_KEYS));
+    let end = csum_end(get16(raw, OFF_KEYS));
     if end > SB_SIZE {
         return None;
     }
@@ -317,24 +288,24 @@ impl Superblock {
             return Err(SbError::ShortBuffer);
         }
         let mut sb = Superblock {
-            offset: le64(raw, OFF_OFFSET),
-            version: le64(raw, OFF_VERSION),
+            offset: get64(raw, OFF_OFFSET),
+            version: get64(raw, OFF_VERSION),
             uuid: bytes16(raw, OFF_UUID),
             set_uuid: bytes16(raw, OFF_SET_UUID),
             label: [0; SB_LABEL_SIZE],
-            flags: le64(raw, OFF_FLAGS),
-            seq: le64(raw, OFF_SEQ),
+            flags: get64(raw, OFF_FLAGS),
+            seq: get64(raw, OFF_SEQ),
             feature_compat: 0,
             feature_incompat: 0,
             feature_ro_compat: 0,
-            nbuckets: le64(raw, OFF_NBUCKETS),
+            nbuckets: get64(raw, OFF_NBUCKETS),
             block_size: 0,
             bucket_size: 0,
             nr_in_set: 0,
             nr_this_dev: 0,
-            last_mount: le32(raw, OFF_LAST_MOUNT),
+            last_mount: get32(raw, OFF_LAST_MOUNT),
             first_bucket: 0,
-            njournal_buckets: le16(raw, OFF_KEYS),
+            njournal_buckets: get16(raw, OFF_KEYS),
         };
         sb.label
             .copy_from_slice(&raw[OFF_LABEL..OFF_LABEL + SB_LABEL_SIZE]);
@@ -346,13 +317,13 @@ impl Superblock {
             return Err(SbError::BadMagic);
         }
         let csum = checksum(raw).ok_or(SbError::JournalBucketsOverflow)?;
-        if le64(raw, OFF_CSUM) != csum {
+        if get64(raw, OFF_CSUM) != csum {
             return Err(SbError::BadChecksum);
         }
         if is_zero(&sb.uuid) {
             return Err(SbError::BadUuid);
         }
-        sb.block_size = le16(raw, OFF_BLOCK_SIZE);
+        sb.block_size = get16(raw, OFF_BLOCK_SIZE);
         if (u32::from(sb.block_size) << 9) < geom.logical_block_size {
             return Err(SbError::BlockSizeTooSmall);
         }
@@ -366,9 +337,9 @@ impl Superblock {
             }
             VERSION_CDEV | VERSION_CDEV_WITH_UUID => sb.read_cache(raw, geom)?,
             VERSION_CDEV_WITH_FEATURES => {
-                sb.feature_compat = le64(raw, OFF_FEATURE_COMPAT);
-                sb.feature_incompat = le64(raw, OFF_FEATURE_INCOMPAT);
-                sb.feature_ro_compat = le64(raw, OFF_FEATURE_RO_COMPAT);
+                sb.feature_compat = get64(raw, OFF_FEATURE_COMPAT);
+                sb.feature_incompat = get64(raw, OFF_FEATURE_INCOMPAT);
+                sb.feature_ro_compat = get64(raw, OFF_FEATURE_RO_COMPAT);
                 if sb.feature_compat != 0 {
                     return Err(SbError::UnknownCompatFeature);
                 }
@@ -387,10 +358,10 @@ impl Superblock {
 
     /// The cache-device rules (`read_super_common()` and `cache_alloc()`'s size limit).
     fn read_cache(&mut self, raw: &[u8], geom: DeviceGeometry) -> Result<(), SbError> {
-        self.first_bucket = le16(raw, OFF_FIRST_BUCKET);
+        self.first_bucket = get16(raw, OFF_FIRST_BUCKET);
         self.bucket_size = self.decode_bucket_size(raw)?;
-        self.nr_in_set = le16(raw, OFF_NR_IN_SET);
-        self.nr_this_dev = le16(raw, OFF_NR_THIS_DEV);
+        self.nr_in_set = get16(raw, OFF_NR_IN_SET);
+        self.nr_this_dev = get16(raw, OFF_NR_THIS_DEV);
         let keys = usize::from(self.njournal_buckets);
 
         if keys > SB_JOURNAL_BUCKETS {
@@ -428,7 +399,7 @@ impl Superblock {
             return Err(SbError::BadDeviceNumber);
         }
         for i in 0..keys {
-            if le64(raw, OFF_D + 8 * i) != u64::from(self.first_bucket) + i as u64 {
+            if get64(raw, OFF_D + 8 * i) != u64::from(self.first_bucket) + i as u64 {
                 return Err(SbError::JournalNotSequential);
             }
         }
@@ -446,7 +417,7 @@ impl Superblock {
 
     /// `get_bucket_size()`: the bucket size with the large-bucket features applied.
     fn decode_bucket_size(&self, raw: &[u8]) -> Result<u32, SbError> {
-        let field = le16(raw, OFF_BUCKET_SIZE);
+        let field = get16(raw, OFF_BUCKET_SIZE);
         if self.version < VERSION_CDEV_WITH_FEATURES {
             return Ok(u32::from(field));
         }
@@ -456,7 +427,7 @@ impl Superblock {
             }
             Ok(1u32 << field)
         } else if self.feature_incompat & FEATURE_INCOMPAT_OBSO_LARGE_BUCKET != 0 {
-            Ok(u32::from(field) + (u32::from(le16(raw, OFF_OBSO_BUCKET_SIZE_HI)) << 16))
+            Ok(u32::from(field) + (u32::from(get16(raw, OFF_OBSO_BUCKET_SIZE_HI)) << 16))
         } else {
             Ok(u32::from(field))
         }

@@ -10,7 +10,11 @@
 pub(crate) mod format;
 
 #[cfg(test)]
+mod c_fixture_test;
+#[cfg(test)]
 mod crc64_test;
+#[cfg(test)]
+mod formats_test;
 #[cfg(test)]
 mod gc_stats_test;
 #[cfg(test)]
