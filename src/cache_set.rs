@@ -23,6 +23,7 @@ use crate::format::units::{parse_u64, Hprint};
 use crate::gc::{Gc, GcThread};
 use crate::kabi::bdev::BdevFile;
 use crate::kabi::sysfs::{AttrOps, Group, ShowBuf, SysfsDir};
+use crate::metadata::SetMetadata;
 use crate::registry::{Registry, RootAttrs};
 
 /// Why a cache set is being torn down.
@@ -46,6 +47,7 @@ struct Running {
 #[pin_data]
 pub(crate) struct CacheSet {
     sb: Superblock,
+    meta: SetMetadata,
     dev: u32,
     gc: Arc<Gc>,
     #[pin]
@@ -61,6 +63,7 @@ impl CacheSet {
         parent: &SysfsDir<RootAttrs>,
         bdev: BdevFile,
         sb: Superblock,
+        meta: SetMetadata,
     ) -> Result<Arc<Self>> {
         let cache_sectors = u64::from(sb.bucket_size).saturating_mul(sb.nbuckets);
         let gc = Arc::pin_init(Gc::new(cache_sectors), GFP_KERNEL)?;
@@ -70,6 +73,7 @@ impl CacheSet {
             pin_init!(Self {
                 dev,
                 sb,
+                meta,
                 gc: set_gc,
                 running <- new_mutex!(None, "CacheSet::running"),
             }),
@@ -90,7 +94,10 @@ impl CacheSet {
             &dir,
             c_str!("internal"),
             Group::Internal,
-            InternalAttrs { gc: gc.clone() },
+            InternalAttrs {
+                gc: gc.clone(),
+                meta,
+            },
         )?;
         let gc_thread = GcThread::start(gc)?;
         *set.running.lock() = Some(Running {
@@ -149,6 +156,8 @@ impl AttrOps for SetAttrs {
         match attr {
             b"block_size" => writeln!(out, "{}", Hprint(i64::from(sb.block_size) << 9)),
             b"bucket_size" => writeln!(out, "{}", Hprint(i64::from(sb.bucket_size) << 9)),
+            b"synchronous" => writeln!(out, "{}", u8::from(sb.is_synchronous())),
+            b"tree_depth" => writeln!(out, "{}", self.set.meta.root_level),
             _ => return Err(EINVAL),
         }
         .map_err(|_| EINVAL)
@@ -167,6 +176,7 @@ impl AttrOps for SetAttrs {
 /// Handlers of `/sys/fs/bcache/<set-uuid>/internal/`.
 struct InternalAttrs {
     gc: Arc<Gc>,
+    meta: SetMetadata,
 }
 
 impl AttrOps for InternalAttrs {
@@ -188,6 +198,8 @@ impl AttrOps for InternalAttrs {
             b"gc_wakeups_allocator" => writeln!(out, "{}", c.wakeups_allocator),
             b"gc_wakeups_write" => writeln!(out, "{}", c.wakeups_write),
             b"io_disable" => writeln!(out, "{}", u8::from(gc.io_disabled())),
+            b"btree_nodes" => writeln!(out, "{}", self.meta.btree_nodes),
+            b"active_journal_entries" => writeln!(out, "{}", self.meta.journal_live),
             _ => return Err(EINVAL),
         }
         .map_err(|_| EINVAL)

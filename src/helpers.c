@@ -50,9 +50,12 @@ RB_WO(unregister);
 RB_WO(stop);
 RB_RO(block_size);
 RB_RO(bucket_size);
+RB_RO(synchronous);
+RB_RO(tree_depth);
 
 static struct attribute *rbcache_set_attrs[] = {
-	RB_A(unregister), RB_A(stop), RB_A(block_size), RB_A(bucket_size), NULL,
+	RB_A(unregister), RB_A(stop), RB_A(block_size), RB_A(bucket_size),
+	RB_A(synchronous), RB_A(tree_depth), NULL,
 };
 
 const struct attribute_group rbcache_set_group = { .attrs = rbcache_set_attrs };
@@ -69,6 +72,8 @@ RB_RO(gc_running);
 RB_RO(gc_wakeups_sysfs);
 RB_RO(gc_wakeups_allocator);
 RB_RO(gc_wakeups_write);
+RB_RO(btree_nodes);
+RB_RO(active_journal_entries);
 
 static struct attribute *rbcache_internal_attrs[] = {
 	RB_A(trigger_gc),
@@ -82,6 +87,8 @@ static struct attribute *rbcache_internal_attrs[] = {
 	RB_A(gc_wakeups_sysfs),
 	RB_A(gc_wakeups_allocator),
 	RB_A(gc_wakeups_write),
+	RB_A(btree_nodes),
+	RB_A(active_journal_entries),
 	NULL,
 };
 

@@ -10,6 +10,7 @@ mod driver;
 mod format;
 mod gc;
 mod kabi;
+mod metadata;
 mod register;
 mod registry;
 

@@ -11,6 +11,8 @@
 //! - held exclusively by someone else: `EBUSY`;
 //! - `register_quiet` turns both `EBUSY` cases into silent success, as upstream (udev uses it);
 //! - too small to hold a superblock, or an invalid superblock: `EINVAL`;
+//! - on a cache marked synchronous, metadata that fails its checks (journal, prios, uuids,
+//!   btree; see [`crate::metadata`]): `EINVAL`, or the errno of a failed read;
 //! - a second cache for a registered set: `EEXIST`;
 //! - module unloading: `EBUSY`.
 
@@ -24,6 +26,7 @@ use crate::cache_set::CacheSet;
 use crate::format::superblock::{DeviceGeometry, Superblock, UuidDisplay, SB_SECTOR, SB_SIZE};
 use crate::format::units::trim;
 use crate::kabi::bdev::{self, BdevFile};
+use crate::metadata::{self, SetMetadata};
 use crate::registry::{Device, Registry};
 
 /// Longest part of a path repeated in a log line.
@@ -111,14 +114,42 @@ pub(crate) fn register(reg: &Arc<Registry>, input: &[u8], quiet: bool) -> Result
         let Some(root) = inner.root.as_ref() else {
             return Err(fail(EBUSY, "module is unloading"));
         };
+        let meta = if sb.is_synchronous() {
+            match metadata::read(&file, &sb) {
+                Ok(meta) => meta,
+                Err(e) => {
+                    pr_err!("register {}: {}\n", shown, e);
+                    return Err(e.errno());
+                }
+            }
+        } else {
+            // A fresh make-bcache cache: no metadata yet. Initialising it comes with the
+            // cache-set core; until then the set runs empty and nothing is written.
+            SetMetadata::default()
+        };
         let uuid = sb.set_uuid;
-        let set =
-            CacheSet::start(reg, root, file, sb).map_err(|e| fail(e, "cannot start cache set"))?;
-        pr_info!(
-            "registered cache device {} as set {}\n",
-            shown,
-            UuidDisplay(&uuid)
-        );
+        let synchronous = sb.is_synchronous();
+        let set = CacheSet::start(reg, root, file, sb, meta)
+            .map_err(|e| fail(e, "cannot start cache set"))?;
+        if synchronous {
+            pr_info!(
+                "registered cache device {} as set {} (journal seq {}, {} live entries, btree depth {}, {} nodes, {} keys, {} flash volumes)\n",
+                shown,
+                UuidDisplay(&uuid),
+                meta.journal_seq,
+                meta.journal_live,
+                meta.root_level,
+                meta.btree_nodes,
+                meta.keys,
+                meta.flash_volumes
+            );
+        } else {
+            pr_info!(
+                "registered cache device {} as set {} (not initialised)\n",
+                shown,
+                UuidDisplay(&uuid)
+            );
+        }
         Device::Cache(set)
     };
     inner.devices.insert(node.into_node(dev, device));

@@ -156,6 +156,65 @@ logged() {
 	dmesg_since | grep -qF "$1" || { echo "# no log line '$1'"; return 1; }
 }
 
+# write_pattern DEV: 64 blocks of 4 KiB, block i at 64 KiB * i filled with byte i + 1, and two
+# zero blocks at 4 KiB * 3000 (the pattern of tests/fixtures/c-bcache-6.12-flash.img.xz).
+write_pattern() {
+	local i=0
+	while [ $i -lt 64 ]; do
+		printf "$(printf '\\%03o' $((i + 1)))%.0s" $(seq 1 4096) |
+			dd of="$1" bs=4096 seek=$((i * 16)) count=1 conv=notrunc 2>/dev/null
+		i=$((i + 1))
+	done
+	dd if=/dev/zero of="$1" bs=4096 seek=3000 count=2 conv=notrunc 2>/dev/null
+}
+
+# c_bcache_flash DEV: the C bcache.ko initialises cache DEV, creates a 16 MiB flash volume,
+# writes the pattern, records the volume's md5 in /tmp/c_md5, stops the set and unloads.
+c_bcache_flash() {
+	local dev=$1 cset
+	fmt_cache "$dev"
+	cset=$(cset_uuid "$dev")
+	insmod $MODDIR/bcache.ko || return 1
+	echo "$dev" >$RB/register || return 1
+	echo 16M >"$RB/$cset/flash_vol_create" || return 1
+	wait_for 10 test -b /dev/bcache0 || return 1
+	write_pattern /dev/bcache0
+	sync
+	echo 3 >/proc/sys/vm/drop_caches
+	md5sum </dev/bcache0 | cut -d' ' -f1 >/tmp/c_md5
+	echo 1 >"$RB/$cset/stop"
+	wait_for 20 test ! -e "$RB/$cset" || return 1
+	wait_for 10 rmmod bcache 2>/dev/null
+}
+
+# apply_patch IMG PATCH: applies "zero OFFSET LENGTH" and "bytes OFFSET HEX" lines.
+apply_patch() {
+	local kind off arg
+	while read -r kind off arg; do
+		case $kind in
+		zero) dd if=/dev/zero of="$1" bs=512 seek=$((off / 512)) count=$((arg / 512)) conv=notrunc 2>/dev/null ;;
+		bytes) echo "$arg" | xxd -r -p | dd of="$1" bs=1 seek="$off" conv=notrunc 2>/dev/null ;;
+		*) return 1 ;;
+		esac
+	done <"$2"
+}
+
+# fixture_variant NAME: a loop device over a fresh copy of the C-written fixture cache with
+# patch NAME applied ("none" for the intact image).
+fixture_variant() {
+	local loop
+	unxz -c /images/fixture/cache.img.xz >/tmp/fixture.img || return 1
+	if [ "$1" != none ]; then apply_patch /tmp/fixture.img "/images/fixture/$1.patch" || return 1; fi
+	loop=$(losetup -f)
+	losetup "$loop" /tmp/fixture.img || return 1
+	echo "$loop"
+}
+
+# fixture_expect KEY: a value recorded by mkimages.py about the fixture.
+fixture_expect() {
+	awk -v k="$1" '$1 == k { print $2 }' /images/fixture/expect
+}
+
 # attach_image NAME: a loop device backed by tests image NAME, extended to its size.
 attach_image() {
 	local size loop

@@ -41,6 +41,9 @@ pub(crate) const BCACHE_MAGIC: [u8; 16] = [
     0xc6, 0x85, 0x73, 0xf6, 0x4e, 0x1a, 0x45, 0xca, 0x82, 0x65, 0xf5, 0x7f, 0x48, 0xba, 0x6d, 0x81,
 ];
 
+/// Cache flag: the set was initialised and its metadata is authoritative ("synchronous").
+pub(crate) const CACHE_SYNC: u64 = 1;
+
 /// Cache device, as written by make-bcache.
 pub(crate) const VERSION_CDEV: u64 = 0;
 /// Backing device with the default data offset.
@@ -431,6 +434,11 @@ impl Superblock {
         } else {
             Ok(u32::from(field))
         }
+    }
+
+    /// Returns whether a cache's metadata was initialised (`CACHE_SYNC`).
+    pub(crate) fn is_synchronous(&self) -> bool {
+        self.flags & CACHE_SYNC != 0
     }
 
     /// Returns whether this is a backing-device superblock.

@@ -89,10 +89,10 @@ impl BdevFile {
         unsafe { ffi::rbcache_bdev_logical_block_size(self.bdev()) }
     }
 
-    /// Reads `buf.len()` bytes (a multiple of 512, at most a page) at `sector`, synchronously.
+    /// Reads `buf.len()` bytes (a non-zero multiple of 512) at `sector`, synchronously.
     pub(crate) fn read_sync(&self, sector: u64, buf: &mut [u8]) -> Result {
         // SAFETY: The block device stays open, and so valid, for the whole synchronous read.
-        unsafe { bio::read_page_sync(self.bdev(), sector, buf) }
+        unsafe { bio::read_sync(self.bdev(), sector, buf) }
     }
 }
 

@@ -31,28 +31,57 @@ impl Drop for Bio {
     }
 }
 
-/// Reads `buf.len()` bytes at `sector` of `bdev` into `buf` with one bio, and waits.
+/// Most pages one read bio carries (`BIO_MAX_VECS`).
+const MAX_PAGES_PER_BIO: usize = 256;
+
+/// Reads `buf.len()` bytes at `sector` of `bdev` into `buf`, synchronously, with as few bios as
+/// `BIO_MAX_VECS` allows.
 ///
-/// `buf.len()` must be a non-zero multiple of 512 and at most a page.
+/// `buf.len()` must be a non-zero multiple of 512.
 ///
 /// # Safety
 ///
 /// `bdev` must be a block device that stays open until this function returns.
-pub(crate) unsafe fn read_page_sync(
+pub(crate) unsafe fn read_sync(
     bdev: *mut bindings::block_device,
     sector: u64,
     buf: &mut [u8],
 ) -> Result {
-    let len = buf.len();
-    if len == 0 || len > PAGE_SIZE || len % 512 != 0 {
+    if buf.is_empty() || buf.len() % 512 != 0 {
         return Err(EINVAL);
     }
-    let page = Page::alloc_page(GFP_KERNEL)?;
+    let mut done = 0;
+    while done < buf.len() {
+        let len = (buf.len() - done).min(MAX_PAGES_PER_BIO * PAGE_SIZE);
+        // SAFETY: `bdev` stays open (safety contract).
+        unsafe {
+            read_one_bio(
+                bdev,
+                sector + (done as u64 >> 9),
+                &mut buf[done..done + len],
+            )
+        }?;
+        done += len;
+    }
+    Ok(())
+}
+
+/// One bio of up to [`MAX_PAGES_PER_BIO`] pages.
+///
+/// # Safety
+///
+/// As for [`read_sync`].
+unsafe fn read_one_bio(bdev: *mut bindings::block_device, sector: u64, buf: &mut [u8]) -> Result {
+    let npages = buf.len().div_ceil(PAGE_SIZE);
+    let mut pages = KVec::with_capacity(npages, GFP_KERNEL)?;
+    for _ in 0..npages {
+        pages.push(Page::alloc_page(GFP_KERNEL)?, GFP_KERNEL)?;
+    }
     // SAFETY: `bdev` is open (safety contract) and `fs_bio_set` is the kernel's global bio set.
     let ptr = unsafe {
         bindings::bio_alloc_bioset(
             bdev,
-            1,
+            npages as u16,
             ffi::rbcache_req_read_meta(),
             bindings::GFP_KERNEL,
             &raw mut bindings::fs_bio_set,
@@ -62,16 +91,24 @@ pub(crate) unsafe fn read_page_sync(
     let bio = Bio {
         ptr: NonNull::new(ptr).ok_or(ENOMEM)?,
     };
-    // SAFETY: We own the bio and it has not been submitted, so we may set it up.
-    let added = unsafe {
-        (*bio.ptr.as_ptr()).bi_iter.bi_sector = sector;
-        bindings::bio_add_page(bio.ptr.as_ptr(), page.as_ptr(), len as u32, 0)
-    };
-    if added as usize != len {
-        return Err(EIO);
+    // SAFETY: We own the bio and it has not been submitted.
+    unsafe { (*bio.ptr.as_ptr()).bi_iter.bi_sector = sector };
+    for (i, page) in pages.iter().enumerate() {
+        let len = (buf.len() - i * PAGE_SIZE).min(PAGE_SIZE);
+        // SAFETY: The bio was allocated with room for `npages` vectors; the page outlives it.
+        let added =
+            unsafe { bindings::bio_add_page(bio.ptr.as_ptr(), page.as_ptr(), len as u32, 0) };
+        if added as usize != len {
+            return Err(EIO);
+        }
     }
-    // SAFETY: The bio is fully set up; `page` outlives the synchronous wait.
+    // SAFETY: The bio is fully set up; the pages outlive the synchronous wait.
     to_result(unsafe { bindings::submit_bio_wait(bio.ptr.as_ptr()) })?;
-    // SAFETY: `buf` is valid for `len` bytes and the page holds `len` bytes read from disk.
-    unsafe { page.read_raw(buf.as_mut_ptr(), 0, len) }
+    for (i, page) in pages.iter().enumerate() {
+        let chunk = &mut buf[i * PAGE_SIZE..];
+        let len = chunk.len().min(PAGE_SIZE);
+        // SAFETY: `chunk` is valid for `len` bytes and the page holds `len` bytes read from disk.
+        unsafe { page.read_raw(chunk.as_mut_ptr(), 0, len) }?;
+    }
+    Ok(())
 }

@@ -6,9 +6,15 @@ Each image is used in the guest through a loop device. The superblock is encoded
 independently of the Rust code (field offsets from bcache_ondisk.h, CRC-64/WE), so a bug in
 rbcache's decoder cannot hide behind a matching bug in the images.
 """
+import lzma
 import os
+import shutil
 import struct
 import sys
+
+FIXTURE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures",
+                       "c-bcache-6.12-flash.img.xz")
+JSET_MAGIC = 0x245235C1A3625032
 
 MAGIC = bytes.fromhex("c68573f64e1a45ca8265f57f48ba6d81")
 POLY = 0x42F0E1EBA9EA3693
@@ -55,6 +61,73 @@ def write(path, sb, size):
             f.write(sb)
 
 
+def fixture_patches(out):
+    """Corruption patches for the C-written fixture cache, located by parsing it.
+
+    Each <name>.patch has lines "zero OFFSET LENGTH" or "bytes OFFSET HEX" for the guest to
+    apply to a fresh copy of the fixture.
+    """
+    d = lzma.open(FIXTURE).read()
+    sb = d[4096:8192]
+    nbuckets = struct.unpack_from("<Q", sb, 0xB8)[0]
+    bsize = struct.unpack_from("<H", sb, 0xC2)[0] * 512
+    first, nj = struct.unpack_from("<HH", sb, 0xCC)
+    jmagic = struct.unpack_from("<Q", sb, 0x38)[0] ^ JSET_MAGIC
+    entries = []
+    for b in range(first, first + nj):
+        off = b * bsize
+        end = off + bsize
+        while off < end:
+            magic, seq, _ver, keys, last = struct.unpack_from("<QQIIQ", d, off + 8)
+            if magic != jmagic:
+                break
+            entries.append((seq, off, 240 + 8 * keys, last))
+            off += (240 + 8 * keys + 511) // 512 * 512
+    entries.sort()
+    newest = entries[-1]
+    seq_of = {e[0]: e for e in entries}
+    mid = seq_of[(newest[3] + newest[0]) // 2]
+    mid2 = seq_of[mid[0] + 3]
+    root_ptr = struct.unpack_from("<Q", d, newest[1] + 104 + 16)[0]
+    root_sector = (root_ptr >> 8) & ((1 << 43) - 1)
+    prio_bucket = struct.unpack_from("<Q", d, newest[1] + 176)[0]
+    # The first bset of the root with keys (a new node starts with an empty one): a byte of
+    # its keys is inside the checksummed range.
+    node = root_sector * 512
+    node_seq = struct.unpack_from("<Q", d, node + 16)[0]
+    bset_off = node
+    while struct.unpack_from("<Q", d, bset_off + 16)[0] == node_seq:
+        keys = struct.unpack_from("<I", d, bset_off + 28)[0]
+        if keys:
+            break
+        bset_off += (32 + 8 * keys + 511) // 512 * 512
+    bset_byte = bset_off + 32 + 8
+
+    # A root pointer past the end of the device, with the entry's checksum fixed.
+    entry = bytearray(d[newest[1]:newest[1] + newest[2]])
+    bad_ptr = (root_ptr & ~(((1 << 43) - 1) << 8)) | ((nbuckets * bsize // 512 + 128) << 8)
+    struct.pack_into("<Q", entry, 104 + 16, bad_ptr)
+    struct.pack_into("<Q", entry, 0, crc64_we(bytes(entry[8:])))
+
+    patches = {
+        "jset_missing": [f"zero {mid[1]} 512"],
+        "jset_bad_csum": [f"bytes {mid2[1] + 48} {d[mid2[1] + 48] ^ 0xFF:02x}"],
+        "jset_torn_newest": [f"bytes {newest[1] + 48} {d[newest[1] + 48] ^ 0xFF:02x}"],
+        "journal_empty": [f"zero {first * bsize} {nj * bsize}"],
+        "prio_bad_csum": [f"bytes {prio_bucket * bsize + 1000} {d[prio_bucket * bsize + 1000] ^ 0xFF:02x}"],
+        "bset_bad_csum": [f"bytes {bset_byte} {d[bset_byte] ^ 0xFF:02x}"],
+        "root_past_end": [f"bytes {newest[1]} {bytes(entry).hex()}"],
+    }
+    os.makedirs(os.path.join(out, "fixture"), exist_ok=True)
+    shutil.copy(FIXTURE, os.path.join(out, "fixture", "cache.img.xz"))
+    for name, lines in patches.items():
+        with open(os.path.join(out, "fixture", name + ".patch"), "w") as f:
+            f.write("\n".join(lines) + "\n")
+    with open(os.path.join(out, "fixture", "expect"), "w") as f:
+        f.write(f"missing_seq {mid[0]}\nbad_csum_seq {mid2[0]}\nnewest_seq {newest[0]}\n"
+                f"prio_bucket {prio_bucket}\nroot_bucket {root_sector * 512 // bsize}\n")
+
+
 def main(out):
     os.makedirs(out, exist_ok=True)
     small = 1024 * 8 * 512  # 1024 buckets of 4 KiB
@@ -85,6 +158,7 @@ def main(out):
         for name, (sb, size) in images.items():
             write(os.path.join(out, name + ".img"), sb, size)
             manifest.write(f"{name} {size}\n")
+    fixture_patches(out)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,382 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Reading an initialised cache set's metadata at registration: the journal, the bucket
+//! generations, the uuid table, and a check of the whole btree.
+//!
+//! This is the read side of `run_cache_set()` for a cache whose superblock is marked
+//! synchronous (written by rbcache or by the C module). Nothing is written. Every structure is
+//! checked as 6.12 checks it — journal entries by magic, size and checksum, prio buckets by
+//! checksum and magic, btree nodes bset by bset with the seeded checksum, every key for
+//! validity — and any failure refuses the registration with a reason instead of failing later.
+//!
+//! Beyond 6.12: a journal entry lost in the middle of the live range (a bad entry followed by
+//! valid ones) is reported as missing entries rather than silently ending the journal there.
+
+use core::cmp::Ordering;
+use core::fmt;
+use kernel::alloc::AllocError;
+use kernel::prelude::*;
+
+use crate::format::bkey::{gen_after, Bkey};
+use crate::format::bset::{walk_node, Keys, NodeError};
+use crate::format::geometry::{Geometry, SetMagic};
+use crate::format::journal::{check_live_range, scan_bucket, JournalError};
+use crate::format::jset::JsetHeader;
+use crate::format::prio::{self, PrioError};
+use crate::format::superblock::Superblock;
+use crate::format::uuid::{UuidEntry, UUID_ENTRY_BYTES, UUID_ENTRY_V0_BYTES};
+use crate::kabi::bdev::BdevFile;
+
+/// Deepest btree accepted (6.12 trees of any real cache are far shallower).
+const MAX_LEVEL: u16 = 8;
+
+/// What registration learned from the metadata.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct SetMetadata {
+    /// Newest journal entry.
+    pub(crate) journal_seq: u64,
+    /// Journal entries still needed for replay (`last_seq` to newest).
+    pub(crate) journal_live: u64,
+    /// Level of the btree root.
+    pub(crate) root_level: u16,
+    /// Btree nodes found.
+    pub(crate) btree_nodes: u64,
+    /// Valid leaf keys found in the btree and the live journal.
+    pub(crate) keys: u64,
+    /// Flash-only volumes in the uuid table.
+    pub(crate) flash_volumes: u32,
+}
+
+/// Why a cache set's metadata was refused.
+pub(crate) enum MetaError {
+    /// A read failed or memory ran out.
+    Io(Error),
+    /// A journal problem.
+    Journal(JournalError),
+    /// A key in the live journal is invalid.
+    JournalKey,
+    /// A prio bucket number is out of range.
+    PrioPastEnd(u64),
+    /// A prio bucket failed its check.
+    Prio(u64, PrioError),
+    /// The uuid-bucket key is invalid.
+    UuidKey,
+    /// The root is deeper than [`MAX_LEVEL`].
+    TooDeep(u16),
+    /// A btree node pointer is invalid or past the end of the device.
+    BadBtreePtr(u16),
+    /// A btree node failed to read.
+    Node(u64, NodeError),
+    /// A leaf key is invalid.
+    BadExtent(u64),
+    /// A node holds keys past its parent's key.
+    ShortKey(u64),
+    /// More nodes than buckets: a cycle.
+    Cycle,
+}
+
+impl MetaError {
+    /// The errno registration returns.
+    pub(crate) fn errno(&self) -> Error {
+        match self {
+            MetaError::Io(e) => *e,
+            _ => EINVAL,
+        }
+    }
+}
+
+impl From<Error> for MetaError {
+    fn from(e: Error) -> Self {
+        MetaError::Io(e)
+    }
+}
+
+impl From<AllocError> for MetaError {
+    fn from(_: AllocError) -> Self {
+        MetaError::Io(ENOMEM)
+    }
+}
+
+impl fmt::Display for MetaError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MetaError::Io(e) => write!(f, "IO error reading metadata ({})", e.to_errno()),
+            MetaError::Journal(JournalError::Empty) => f.write_str("No journal entries found"),
+            MetaError::Journal(JournalError::BadLastSeq) => {
+                f.write_str("journal last_seq is after the newest entry")
+            }
+            MetaError::Journal(JournalError::Missing { from, to }) => {
+                write!(f, "journal entries {}-{} missing", from, to)
+            }
+            MetaError::JournalKey => f.write_str("invalid key in journal"),
+            MetaError::PrioPastEnd(b) => write!(f, "prio bucket {} past the end of the cache", b),
+            MetaError::Prio(b, PrioError::BadMagic) => {
+                write!(f, "bad magic reading priorities (bucket {})", b)
+            }
+            MetaError::Prio(b, _) => write!(f, "bad csum reading priorities (bucket {})", b),
+            MetaError::UuidKey => f.write_str("invalid uuid bucket pointer"),
+            MetaError::TooDeep(l) => write!(f, "btree root level {} too deep", l),
+            MetaError::BadBtreePtr(l) => {
+                write!(
+                    f,
+                    "invalid btree node pointer at level {} (past the end of the device?)",
+                    l
+                )
+            }
+            MetaError::Node(b, e) => write!(f, "btree node at bucket {}: {}", b, e.reason()),
+            MetaError::BadExtent(b) => {
+                write!(f, "invalid extent key in btree node at bucket {}", b)
+            }
+            MetaError::ShortKey(b) => write!(f, "short btree key (node at bucket {})", b),
+            MetaError::Cycle => f.write_str("btree has more nodes than the cache has buckets"),
+        }
+    }
+}
+
+/// Reads and checks the metadata of the cache `bdev` whose (synchronous) superblock is `sb`.
+pub(crate) fn read(bdev: &BdevFile, sb: &Superblock) -> Result<SetMetadata, MetaError> {
+    let g = Geometry::new(sb);
+    let magic = SetMagic::new(&sb.set_uuid);
+    let mut meta = SetMetadata::default();
+
+    let newest = read_journal(bdev, sb, &g, &magic, &mut meta)?;
+    let gens = read_prios(bdev, sb, &g, &magic, &newest)?;
+    read_uuids(bdev, &g, &newest, &mut meta)?;
+    check_btree(bdev, sb, &g, &magic, &newest, &gens, &mut meta)?;
+    Ok(meta)
+}
+
+fn bucket_sector(g: &Geometry, bucket: u64) -> u64 {
+    bucket * g.bucket_size
+}
+
+fn block_bytes(sb: &Superblock) -> usize {
+    usize::from(sb.block_size) * 512
+}
+
+/// Finds the newest journal entry and checks that the live range is complete.
+fn read_journal(
+    bdev: &BdevFile,
+    sb: &Superblock,
+    g: &Geometry,
+    magic: &SetMagic,
+    meta: &mut SetMetadata,
+) -> Result<JsetHeader, MetaError> {
+    let mut buf = KVVec::from_elem(0u8, (g.bucket_size * 512) as usize, GFP_KERNEL)?;
+    let mut seqs = KVec::new();
+    let mut newest: Option<JsetHeader> = None;
+    let mut oom = false;
+    for i in 0..u64::from(sb.njournal_buckets) {
+        bdev.read_sync(bucket_sector(g, u64::from(sb.first_bucket) + i), &mut buf)?;
+        scan_bucket(&buf, block_bytes(sb), magic.jset(), |h, _| {
+            oom |= seqs.push(h.seq, GFP_KERNEL).is_err();
+            if newest.as_ref().map_or(true, |n| h.seq > n.seq) {
+                newest = Some(*h);
+            }
+        });
+        if oom {
+            return Err(MetaError::Io(ENOMEM));
+        }
+    }
+    let newest = newest.ok_or(MetaError::Journal(JournalError::Empty))?;
+    meta.journal_live =
+        check_live_range(&mut seqs, newest.last_seq, newest.seq).map_err(MetaError::Journal)?;
+    meta.journal_seq = newest.seq;
+
+    // The live entries' keys must be valid extents.
+    let mut bad = false;
+    for i in 0..u64::from(sb.njournal_buckets) {
+        bdev.read_sync(bucket_sector(g, u64::from(sb.first_bucket) + i), &mut buf)?;
+        scan_bucket(&buf, block_bytes(sb), magic.jset(), |h, keys| {
+            if h.seq < newest.last_seq {
+                return;
+            }
+            for k in Keys::new(keys) {
+                match k {
+                    Ok(k) if !k.extent_invalid(g.bucket_size, g.nbuckets, g.first_bucket) => {
+                        meta.keys += 1
+                    }
+                    _ => bad = true,
+                }
+            }
+        });
+    }
+    if bad {
+        return Err(MetaError::JournalKey);
+    }
+    Ok(newest)
+}
+
+/// Reads the prio chain of the newest journal entry; returns every bucket's generation.
+fn read_prios(
+    bdev: &BdevFile,
+    sb: &Superblock,
+    g: &Geometry,
+    magic: &SetMagic,
+    newest: &JsetHeader,
+) -> Result<KVVec<u8>, MetaError> {
+    let n = g.nbuckets as usize;
+    let mut gens = KVVec::from_elem(0u8, n, GFP_KERNEL)?;
+    let mut buf = KVVec::from_elem(0u8, g.meta_bucket_bytes() as usize, GFP_KERNEL)?;
+    let per = prio::entries_per_bucket(buf.len());
+    let mut bucket = newest.prio_bucket[usize::from(sb.nr_this_dev).min(7)];
+    let mut filled = 0;
+    while filled < n {
+        if bucket < g.first_bucket || bucket >= g.nbuckets {
+            return Err(MetaError::PrioPastEnd(bucket));
+        }
+        bdev.read_sync(bucket_sector(g, bucket), &mut buf)?;
+        let h = prio::read_header(&buf, magic.pset()).map_err(|e| MetaError::Prio(bucket, e))?;
+        let count = per.min(n - filled);
+        for (i, gen) in gens[filled..filled + count].iter_mut().enumerate() {
+            *gen = prio::entry(&buf, i).map_or(0, |(_, gen)| gen);
+        }
+        filled += count;
+        bucket = h.next_bucket;
+    }
+    Ok(gens)
+}
+
+/// Checks a metadata pointer: present, on this cache, inside one bucket.
+fn meta_ptr_ok(k: &Bkey, g: &Geometry, sectors: u64) -> bool {
+    if k.ptrs() == 0 || k.size() == 0 || k.dirty() {
+        return false;
+    }
+    (0..k.ptrs()).all(|i| {
+        if !k.ptr_available(i) {
+            return true;
+        }
+        let off = k.ptr_offset(i);
+        let b = off / g.bucket_size;
+        b >= g.first_bucket && b < g.nbuckets && off % g.bucket_size + sectors <= g.bucket_size
+    })
+}
+
+/// Reads the uuid table and counts flash-only volumes.
+fn read_uuids(
+    bdev: &BdevFile,
+    g: &Geometry,
+    newest: &JsetHeader,
+    meta: &mut SetMetadata,
+) -> Result<(), MetaError> {
+    let k = &newest.uuid_bucket;
+    let sectors = g.meta_bucket_bytes() / 512;
+    if !meta_ptr_ok(k, g, sectors) || !k.ptr_available(0) {
+        return Err(MetaError::UuidKey);
+    }
+    let mut buf = KVVec::from_elem(0u8, g.meta_bucket_bytes() as usize, GFP_KERNEL)?;
+    bdev.read_sync(k.ptr_offset(0), &mut buf)?;
+    let entry = if newest.version < 1 {
+        UUID_ENTRY_V0_BYTES
+    } else {
+        UUID_ENTRY_BYTES
+    };
+    for slot in buf.chunks_exact(entry) {
+        if let Some(e) = UuidEntry::decode(slot) {
+            if !e.is_empty() && !e.is_invalid() && e.is_flash_only() {
+                meta.flash_volumes += 1;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether pointer 0 of `k` is stale against the bucket generations.
+fn stale(k: &Bkey, g: &Geometry, gens: &[u8]) -> bool {
+    let b = (k.ptr_offset(0) / g.bucket_size) as usize;
+    gens.get(b)
+        .map_or(true, |&gen| gen_after(gen, k.ptr_gen(0)) > 0)
+}
+
+/// Walks the whole btree from the root, checking every node and key.
+fn check_btree(
+    bdev: &BdevFile,
+    sb: &Superblock,
+    g: &Geometry,
+    magic: &SetMagic,
+    newest: &JsetHeader,
+    gens: &[u8],
+    meta: &mut SetMetadata,
+) -> Result<(), MetaError> {
+    let level = newest.btree_level;
+    if level > MAX_LEVEL {
+        return Err(MetaError::TooDeep(level));
+    }
+    meta.root_level = level;
+    let node_sectors = g.btree_sectors();
+    let mut node = KVVec::from_elem(0u8, (node_sectors * 512) as usize, GFP_KERNEL)?;
+    // A stack of nodes to visit (the 6.12 `KVec` has no `pop`: slots below `top` are live).
+    let mut stack: KVec<(Bkey, u16)> = KVec::new();
+    let mut top = 0;
+    stack.push((newest.btree_root, level), GFP_KERNEL)?;
+    top += 1;
+
+    while top > 0 {
+        top -= 1;
+        let (key, level) = stack[top];
+        if !meta_ptr_ok(&key, g, node_sectors) || !key.ptr_available(0) {
+            return Err(MetaError::BadBtreePtr(level));
+        }
+        meta.btree_nodes += 1;
+        if meta.btree_nodes > g.nbuckets {
+            return Err(MetaError::Cycle);
+        }
+        let bucket = key.ptr_offset(0) / g.bucket_size;
+        bdev.read_sync(key.ptr_offset(0), &mut node)?;
+
+        // Collect the node's keys; for interior nodes the newest pointer per position wins.
+        let mut children: KVec<(Bkey, usize)> = KVec::new();
+        let mut max_pos = Bkey::zero();
+        let mut bad_extent = false;
+        let mut oom = false;
+        walk_node(&node, block_bytes(sb), magic.bset(), key.ptr[0], |s| {
+            for k in Keys::new(s.keys) {
+                let k = k?;
+                if level == 0 {
+                    if k.extent_invalid(g.bucket_size, g.nbuckets, g.first_bucket) {
+                        bad_extent = true;
+                    } else {
+                        meta.keys += 1;
+                    }
+                } else if k.cmp_pos(&Bkey::zero()) != Ordering::Equal {
+                    // Position-zero keys are "freeing keys" for freed nodes: skipped.
+                    let idx = children.len();
+                    oom |= children.push((k, idx), GFP_KERNEL).is_err();
+                }
+                if k.cmp_pos(&max_pos) == Ordering::Greater {
+                    max_pos = k;
+                }
+            }
+            Ok(())
+        })
+        .map_err(|e| MetaError::Node(bucket, e))?;
+        if oom {
+            return Err(MetaError::Io(ENOMEM));
+        }
+        if bad_extent {
+            return Err(MetaError::BadExtent(bucket));
+        }
+        if max_pos.cmp_pos(&key) == Ordering::Greater {
+            return Err(MetaError::ShortKey(bucket));
+        }
+        if level == 0 {
+            continue;
+        }
+        children.sort_unstable_by(|a, b| a.0.cmp_pos(&b.0).then(a.1.cmp(&b.1)));
+        for (i, (child, _)) in children.iter().enumerate() {
+            let superseded = children
+                .get(i + 1)
+                .is_some_and(|next| next.0.cmp_pos(child) == Ordering::Equal);
+            if superseded || !child.ptr_available(0) || stale(child, g, gens) {
+                continue;
+            }
+            if top < stack.len() {
+                stack[top] = (*child, level - 1);
+            } else {
+                stack.push((*child, level - 1), GFP_KERNEL)?;
+            }
+            top += 1;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,105 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# Caches written by the C bcache.ko: rbcache reads their metadata (journal, prios, uuids, whole
+# btree) at registration, changes nothing (the C module reads the same data afterwards), and
+# refuses each kind of corruption with a clear reason.
+. ./lib.sh
+
+ktap_print_header
+ktap_set_plan 27
+
+check "C bcache.ko initialises a cache, writes a flash volume, stops" c_bcache_flash /dev/vdc
+check "the volume's md5 is the fixture's (the pattern is deterministic)" \
+	test "$(cat /tmp/c_md5)" = 4798e1d9f241b2d1d3c1b01f3a613d07
+CSET=$(cset_uuid /dev/vdc)
+SET=$RB/$CSET
+
+check "insmod rbcache" rb_load
+dmesg_mark
+check "rbcache registers the C-written cache" sysfs_write $RB/register /dev/vdc
+check "synchronous is 1" test "$(cat $SET/synchronous)" = 1
+check "tree_depth is 0" test "$(cat $SET/tree_depth)" = 0
+check "internal/btree_nodes is 1" test "$(cat $SET/internal/btree_nodes)" -eq 1
+check "internal/active_journal_entries is positive" test "$(cat $SET/internal/active_journal_entries)" -gt 0
+check "the log reports the flash volume" logged "btree depth 0, 1 nodes"
+check "... and 1 flash volumes" logged "1 flash volumes"
+unreg() { sysfs_write "$SET/unregister" 1 && wait_for 10 test ! -e "$SET"; }
+check "unregister" unreg
+check "rmmod rbcache" rb_unload
+
+c_reads_back() {
+	insmod $MODDIR/bcache.ko || return 1
+	echo /dev/vdc >$RB/register || return 1
+	wait_for 10 test -b /dev/bcache0 || return 1
+	[ "$(md5sum </dev/bcache0 | cut -d' ' -f1)" = "$(cat /tmp/c_md5)" ] || {
+		echo "# md5 changed"
+		return 1
+	}
+	echo 1 >"$SET/stop"
+	wait_for 20 test ! -e "$SET" && wait_for 10 rmmod bcache 2>/dev/null
+}
+check "the C module registers it again and reads the same data (md5)" c_reads_back
+
+check "insmod rbcache" rb_load
+
+# refuse_variant NAME REASON: the patched fixture is refused with EINVAL and REASON logged.
+refuse_variant() {
+	local dev r
+	dev=$(fixture_variant "$1") || return 1
+	dmesg_mark
+	expect_errno $RB/register "$dev" "Invalid argument"
+	r=$?
+	log_once "register $dev: $2" || r=1
+	losetup -d "$dev"
+	rm -f /tmp/fixture.img
+	return $r
+}
+
+fixture_registers() {
+	local d
+	d=$(fixture_variant none) || return 1
+	echo "$d" >/tmp/fixture_dev
+	sysfs_write $RB/register "$d"
+}
+check "the intact fixture (C-written) registers" fixture_registers
+fixture_stop() {
+	local d
+	d=$(cat /tmp/fixture_dev)
+	for s in $RB/*-*-*-*-*; do [ -e "$s/unregister" ] && echo 1 >"$s/unregister"; done
+	wait_for 10 no_gc_threads && losetup -d "$d" && rm -f /tmp/fixture.img
+}
+check "... and unregisters" fixture_stop
+
+torn_ok() {
+	local dev r
+	dev=$(fixture_variant jset_torn_newest) || return 1
+	dmesg_mark
+	sysfs_write $RB/register "$dev"
+	r=$?
+	logged "journal seq $(($(fixture_expect newest_seq) - 1))" || r=1
+	for s in $RB/*-*-*-*-*; do [ -e "$s/unregister" ] && echo 1 >"$s/unregister"; done
+	wait_for 10 no_gc_threads
+	losetup -d "$dev"
+	rm -f /tmp/fixture.img
+	return $r
+}
+check "a torn newest journal entry is ignored: registers at the previous seq" torn_ok
+
+m=$(fixture_expect missing_seq)
+check "a journal entry missing mid-range is refused" refuse_variant jset_missing "journal entries $m-$m missing"
+b=$(fixture_expect bad_csum_seq)
+check "a journal entry with a bad checksum mid-range is refused" refuse_variant jset_bad_csum "journal entries $b-$b missing"
+check "no journal at all is refused" refuse_variant journal_empty "No journal entries found"
+p=$(fixture_expect prio_bucket)
+check "a bad prio checksum is refused" refuse_variant prio_bad_csum "bad csum reading priorities (bucket $p)"
+r=$(fixture_expect root_bucket)
+check "a bad bset checksum in the root is refused" refuse_variant bset_bad_csum "btree node at bucket $r: bad checksum"
+check "a root pointer past the end of the device is refused" refuse_variant root_past_end "invalid btree node pointer at level 0"
+
+check "no cache set is left registered" test "$(ls -d $RB/*-*-*-*-* 2>/dev/null | wc -l)" -eq 0
+check "no bcache_gc thread is left" no_gc_threads
+check "rmmod rbcache" rb_unload
+no_fixture_loop() { ! losetup -a 2>/dev/null | grep -q fixture; }
+check "no loop device is left attached" no_fixture_loop
+
+ktap_finished
