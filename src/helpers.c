@@ -25,6 +25,16 @@ blk_opf_t rbcache_req_read_meta(void)
 	return REQ_OP_READ | REQ_SYNC | REQ_META;
 }
 
+blk_opf_t rbcache_req_write_meta(void)
+{
+	return REQ_OP_WRITE | REQ_SYNC | REQ_META;
+}
+
+blk_opf_t rbcache_req_write_meta_flush_fua(void)
+{
+	return REQ_OP_WRITE | REQ_SYNC | REQ_META | REQ_PREFLUSH | REQ_FUA;
+}
+
 #define RB_ATTR(_name, _mode)						\
 	static struct attribute rbcache_attr_##_name = {		\
 		.name = __stringify(_name), .mode = (_mode),		\

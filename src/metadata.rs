@@ -3,8 +3,9 @@
 //! Reading an initialised cache set's metadata at registration: the journal, the bucket
 //! generations, the uuid table, and a check of the whole btree.
 //!
-//! This is the read side of `run_cache_set()` for a cache whose superblock is marked
-//! synchronous (written by rbcache or by the C module). Nothing is written. Every structure is
+//! [`read`] is the read side of `run_cache_set()` for a cache whose superblock is marked
+//! synchronous (written by rbcache or by the C module); it writes nothing. [`initialise`]
+//! writes the metadata of a fresh make-bcache cache. Every structure is
 //! checked as 6.12 checks it — journal entries by magic, size and checksum, prio buckets by
 //! checksum and magic, btree nodes bset by bset with the seeded checksum, every key for
 //! validity — and any failure refuses the registration with a reason instead of failing later.
@@ -20,12 +21,16 @@ use kernel::prelude::*;
 use crate::format::bkey::{gen_after, Bkey};
 use crate::format::bset::{walk_node, Keys, NodeError};
 use crate::format::geometry::{Geometry, SetMagic};
+use crate::format::init::FreshLayout;
 use crate::format::journal::{check_live_range, scan_bucket, JournalError};
 use crate::format::jset::JsetHeader;
 use crate::format::prio::{self, PrioError};
-use crate::format::superblock::Superblock;
+use crate::format::superblock::{Superblock, SB_SECTOR, SB_SIZE};
 use crate::format::uuid::{UuidEntry, UUID_ENTRY_BYTES, UUID_ENTRY_V0_BYTES};
 use crate::kabi::bdev::BdevFile;
+use crate::kabi::bio::WriteKind;
+use crate::kabi::random::random_u64;
+use crate::kabi::random::real_seconds;
 
 /// Deepest btree accepted (6.12 trees of any real cache are far shallower).
 const MAX_LEVEL: u16 = 8;
@@ -73,6 +78,8 @@ pub(crate) enum MetaError {
     ShortKey(u64),
     /// More nodes than buckets: a cycle.
     Cycle,
+    /// No room for a fresh set's metadata, or it would not encode.
+    NoRoom,
 }
 
 impl MetaError {
@@ -129,8 +136,62 @@ impl fmt::Display for MetaError {
             }
             MetaError::ShortKey(b) => write!(f, "short btree key (node at bucket {})", b),
             MetaError::Cycle => f.write_str("btree has more nodes than the cache has buckets"),
+            MetaError::NoRoom => f.write_str("no room for the cache set's metadata"),
         }
     }
+}
+
+/// Initialises the metadata of the fresh cache `bdev` (superblock `sb`, `CACHE_SYNC` clear, read
+/// from the 4 KiB block `raw_sb`) as 6.12 does on first registration, and returns the new
+/// superblock, which is written last, with `CACHE_SYNC` set (see [`FreshLayout`]).
+pub(crate) fn initialise(
+    bdev: &BdevFile,
+    sb: &Superblock,
+    raw_sb: &mut [u8],
+) -> Result<Superblock, MetaError> {
+    let g = Geometry::new(sb);
+    let magic = SetMagic::new(&sb.set_uuid);
+    let l = FreshLayout::new(&g).ok_or(MetaError::NoRoom)?;
+
+    let mut buf = KVVec::from_elem(0u8, g.meta_bucket_bytes() as usize, GFP_KERNEL)?;
+    for i in 0..l.prio_buckets {
+        buf.fill(0);
+        l.prio_bucket(&g, &magic, i, &mut buf)
+            .ok_or(MetaError::NoRoom)?;
+        bdev.write_sync(bucket_sector(&g, l.prio_first + i), &buf, WriteKind::Meta)?;
+    }
+    // An empty uuid table.
+    buf.fill(0);
+    bdev.write_sync(bucket_sector(&g, l.uuid_bucket), &buf, WriteKind::Meta)?;
+    drop(buf);
+
+    // An empty root leaf; the rest of the node is zeroed so no stale block can match its seq.
+    let mut node = KVVec::from_elem(0u8, (g.btree_sectors() * 512) as usize, GFP_KERNEL)?;
+    l.root_node(&g, &magic, random_u64() | 1, &mut node)
+        .ok_or(MetaError::NoRoom)?;
+    bdev.write_sync(bucket_sector(&g, l.root_bucket), &node, WriteKind::FlushFua)?;
+    drop(node);
+
+    // The first journal entry, in a zeroed first journal bucket, durable before the superblock.
+    let mut jbuf = KVVec::from_elem(0u8, (g.bucket_size * 512) as usize, GFP_KERNEL)?;
+    l.journal_entry(&g, &magic, &mut jbuf)
+        .ok_or(MetaError::NoRoom)?;
+    bdev.write_sync(
+        bucket_sector(&g, l.journal_first),
+        &jbuf,
+        WriteKind::FlushFua,
+    )?;
+    drop(jbuf);
+
+    let mut new_sb = l.superblock(sb);
+    new_sb.last_mount = real_seconds();
+    new_sb.write(raw_sb).map_err(|_| MetaError::NoRoom)?;
+    bdev.write_sync(
+        SB_SECTOR,
+        raw_sb.get(..SB_SIZE).ok_or(MetaError::NoRoom)?,
+        WriteKind::FlushFua,
+    )?;
+    Ok(new_sb)
 }
 
 /// Reads and checks the metadata of the cache `bdev` whose (synchronous) superblock is `sb`.

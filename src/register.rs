@@ -26,7 +26,7 @@ use crate::cache_set::CacheSet;
 use crate::format::superblock::{DeviceGeometry, Superblock, UuidDisplay, SB_SECTOR, SB_SIZE};
 use crate::format::units::trim;
 use crate::kabi::bdev::{self, BdevFile};
-use crate::metadata::{self, SetMetadata};
+use crate::metadata;
 use crate::registry::{Device, Registry};
 
 /// Longest part of a path repeated in a log line.
@@ -114,27 +114,37 @@ pub(crate) fn register(reg: &Arc<Registry>, input: &[u8], quiet: bool) -> Result
         let Some(root) = inner.root.as_ref() else {
             return Err(fail(EBUSY, "module is unloading"));
         };
-        let meta = if sb.is_synchronous() {
-            match metadata::read(&file, &sb) {
-                Ok(meta) => meta,
+        let fresh = !sb.is_synchronous();
+        let sb = if fresh {
+            // A fresh make-bcache cache: write its metadata first, as 6.12 does.
+            match metadata::initialise(&file, &sb, &mut raw) {
+                Ok(sb) => sb,
                 Err(e) => {
-                    pr_err!("register {}: {}\n", shown, e);
+                    pr_err!(
+                        "register {}: initialising a new cache set failed: {}\n",
+                        shown,
+                        e
+                    );
                     return Err(e.errno());
                 }
             }
         } else {
-            // A fresh make-bcache cache: no metadata yet. Initialising it comes with the
-            // cache-set core; until then the set runs empty and nothing is written.
-            SetMetadata::default()
+            sb
+        };
+        let meta = match metadata::read(&file, &sb) {
+            Ok(meta) => meta,
+            Err(e) => {
+                pr_err!("register {}: {}\n", shown, e);
+                return Err(e.errno());
+            }
         };
         let uuid = sb.set_uuid;
-        let synchronous = sb.is_synchronous();
         let set = CacheSet::start(reg, root, file, sb, meta)
             .map_err(|e| fail(e, "cannot start cache set"))?;
-        if synchronous {
-            pr_info!(
-                "registered cache device {} as set {} (journal seq {}, {} live entries, btree depth {}, {} nodes, {} keys, {} flash volumes)\n",
+        pr_info!(
+                "registered cache device {} as {} set {} (journal seq {}, {} live entries, btree depth {}, {} nodes, {} keys, {} flash volumes)\n",
                 shown,
+                if fresh { "new" } else { "existing" },
                 UuidDisplay(&uuid),
                 meta.journal_seq,
                 meta.journal_live,
@@ -143,13 +153,6 @@ pub(crate) fn register(reg: &Arc<Registry>, input: &[u8], quiet: bool) -> Result
                 meta.keys,
                 meta.flash_volumes
             );
-        } else {
-            pr_info!(
-                "registered cache device {} as set {} (not initialised)\n",
-                shown,
-                UuidDisplay(&uuid)
-            );
-        }
         Device::Cache(set)
     };
     inner.devices.insert(node.into_node(dev, device));

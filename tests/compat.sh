@@ -6,7 +6,7 @@
 . ./lib.sh
 
 ktap_print_header
-ktap_set_plan 27
+ktap_set_plan 32
 
 check "C bcache.ko initialises a cache, writes a flash volume, stops" c_bcache_flash /dev/vdc
 check "the volume's md5 is the fixture's (the pattern is deterministic)" \
@@ -40,7 +40,37 @@ c_reads_back() {
 }
 check "the C module registers it again and reads the same data (md5)" c_reads_back
 
+# rbcache initialises a fresh cache; the C module then uses it as an existing set.
+fmt_cache /dev/vdd
+D=$RB/$(cset_uuid /dev/vdd)
+rb_init() {
+	rb_load && dmesg_mark && sysfs_write $RB/register /dev/vdd && logged "as new set" &&
+		test "$(cat "$D/synchronous")" = 1
+}
+check "rbcache initialises a fresh make-bcache cache" rb_init
+rb_again() {
+	sysfs_write "$D/unregister" 1 && wait_for 10 test ! -e "$D" && dmesg_mark &&
+		sysfs_write $RB/register /dev/vdd && logged "as existing set, journal seq 1"
+}
+check "... and re-registers it as an existing set" rb_again
+rb_off() { sysfs_write "$D/unregister" 1 && wait_for 10 test ! -e "$D" && rb_unload; }
+check "unregister and rmmod" rb_off
+c_uses_rb_set() {
+	dmesg_mark
+	c_flash_write /dev/vdd || return 1
+	! dmesg_since | grep -E "invalidating existing data|error" || {
+		echo "# the C module complained"
+		return 1
+	}
+	[ "$(cat /tmp/c_md5)" = 4798e1d9f241b2d1d3c1b01f3a613d07 ]
+}
+check "the C module registers rbcache's set without invalidating it, and writes a volume" c_uses_rb_set
 check "insmod rbcache" rb_load
+rb_reads_c() {
+	dmesg_mark && sysfs_write $RB/register /dev/vdd && logged "1 flash volumes" &&
+		sysfs_write "$D/unregister" 1 && wait_for 10 test ! -e "$D"
+}
+check "rbcache reads what the C module wrote into rbcache's set" rb_reads_c
 
 # refuse_variant NAME REASON: the patched fixture is refused with EINVAL and REASON logged.
 refuse_variant() {

@@ -171,8 +171,13 @@ write_pattern() {
 # c_bcache_flash DEV: the C bcache.ko initialises cache DEV, creates a 16 MiB flash volume,
 # writes the pattern, records the volume's md5 in /tmp/c_md5, stops the set and unloads.
 c_bcache_flash() {
+	fmt_cache "$1"
+	c_flash_write "$1"
+}
+
+# c_flash_write DEV: as c_bcache_flash, on a cache that is already formatted (fresh or not).
+c_flash_write() {
 	local dev=$1 cset
-	fmt_cache "$dev"
 	cset=$(cset_uuid "$dev")
 	insmod $MODDIR/bcache.ko || return 1
 	echo "$dev" >$RB/register || return 1

@@ -20,6 +20,8 @@ pub(crate) mod bset;
 #[cfg_attr(not(test), allow(dead_code))]
 pub(crate) mod geometry;
 #[cfg_attr(not(test), allow(dead_code))]
+pub(crate) mod init;
+#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) mod journal;
 #[cfg_attr(not(test), allow(dead_code))]
 pub(crate) mod jset;

@@ -459,13 +459,6 @@ impl Superblock {
     ///
     /// Journal slots are written as `first_bucket + i`. Bytes this struct does not describe are
     /// left as they are, as the kernel preserves them.
-    #[cfg_attr(
-        not(test),
-        expect(
-            dead_code,
-            reason = "the kernel writes superblocks from the cache-set core on"
-        )
-    )]
     pub(crate) fn write(&self, raw: &mut [u8]) -> Result<(), SbError> {
         if raw.len() < SB_SIZE {
             return Err(SbError::ShortBuffer);

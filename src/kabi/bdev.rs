@@ -10,7 +10,7 @@ use kernel::bindings;
 use kernel::error::{code::EINVAL, from_err_ptr, to_result, Result};
 use kernel::str::CStr;
 
-use super::bio;
+use super::bio::{self, WriteKind};
 use super::ffi;
 
 /// Returns the device number of the block device at `path` (`lookup_bdev`).
@@ -93,6 +93,12 @@ impl BdevFile {
     pub(crate) fn read_sync(&self, sector: u64, buf: &mut [u8]) -> Result {
         // SAFETY: The block device stays open, and so valid, for the whole synchronous read.
         unsafe { bio::read_sync(self.bdev(), sector, buf) }
+    }
+
+    /// Writes `buf` (a non-zero multiple of 512 bytes) at `sector`, synchronously.
+    pub(crate) fn write_sync(&self, sector: u64, buf: &[u8], kind: WriteKind) -> Result {
+        // SAFETY: The block device stays open, and so valid, for the whole synchronous write.
+        unsafe { bio::write_sync(self.bdev(), sector, buf, kind) }
     }
 }
 

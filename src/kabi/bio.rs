@@ -34,6 +34,31 @@ impl Drop for Bio {
 /// Most pages one read bio carries (`BIO_MAX_VECS`).
 const MAX_PAGES_PER_BIO: usize = 256;
 
+/// How a synchronous metadata write reaches the media.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WriteKind {
+    /// `REQ_SYNC | REQ_META`: ordered by a later flush.
+    Meta,
+    /// Also `REQ_PREFLUSH | REQ_FUA`: everything written before, and this, is durable when it
+    /// completes.
+    FlushFua,
+}
+
+/// The data side of a synchronous bio.
+enum Data<'a> {
+    Read(&'a mut [u8]),
+    Write(&'a [u8], WriteKind),
+}
+
+impl Data<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Data::Read(b) => b.len(),
+            Data::Write(b, _) => b.len(),
+        }
+    }
+}
+
 /// Reads `buf.len()` bytes at `sector` of `bdev` into `buf`, synchronously, with as few bios as
 /// `BIO_MAX_VECS` allows.
 ///
@@ -53,14 +78,36 @@ pub(crate) unsafe fn read_sync(
     let mut done = 0;
     while done < buf.len() {
         let len = (buf.len() - done).min(MAX_PAGES_PER_BIO * PAGE_SIZE);
+        let chunk = Data::Read(&mut buf[done..done + len]);
         // SAFETY: `bdev` stays open (safety contract).
-        unsafe {
-            read_one_bio(
-                bdev,
-                sector + (done as u64 >> 9),
-                &mut buf[done..done + len],
-            )
-        }?;
+        unsafe { one_bio(bdev, sector + (done as u64 >> 9), chunk) }?;
+        done += len;
+    }
+    Ok(())
+}
+
+/// Writes `buf` (a non-zero multiple of 512 bytes) at `sector` of `bdev`, synchronously.
+///
+/// With [`WriteKind::FlushFua`] and more than one bio, every bio carries the flags.
+///
+/// # Safety
+///
+/// `bdev` must be a block device that stays open until this function returns.
+pub(crate) unsafe fn write_sync(
+    bdev: *mut bindings::block_device,
+    sector: u64,
+    buf: &[u8],
+    kind: WriteKind,
+) -> Result {
+    if buf.is_empty() || buf.len() % 512 != 0 {
+        return Err(EINVAL);
+    }
+    let mut done = 0;
+    while done < buf.len() {
+        let len = (buf.len() - done).min(MAX_PAGES_PER_BIO * PAGE_SIZE);
+        let chunk = Data::Write(&buf[done..done + len], kind);
+        // SAFETY: `bdev` stays open (safety contract).
+        unsafe { one_bio(bdev, sector + (done as u64 >> 9), chunk) }?;
         done += len;
     }
     Ok(())
@@ -71,18 +118,34 @@ pub(crate) unsafe fn read_sync(
 /// # Safety
 ///
 /// As for [`read_sync`].
-unsafe fn read_one_bio(bdev: *mut bindings::block_device, sector: u64, buf: &mut [u8]) -> Result {
-    let npages = buf.len().div_ceil(PAGE_SIZE);
+unsafe fn one_bio(bdev: *mut bindings::block_device, sector: u64, mut data: Data<'_>) -> Result {
+    let total = data.len();
+    let npages = total.div_ceil(PAGE_SIZE);
     let mut pages = KVec::with_capacity(npages, GFP_KERNEL)?;
-    for _ in 0..npages {
-        pages.push(Page::alloc_page(GFP_KERNEL)?, GFP_KERNEL)?;
+    for i in 0..npages {
+        let page = Page::alloc_page(GFP_KERNEL)?;
+        if let Data::Write(src, _) = &data {
+            let chunk = &src[i * PAGE_SIZE..];
+            let len = chunk.len().min(PAGE_SIZE);
+            // SAFETY: `chunk` is valid for `len` bytes, which fit in the page.
+            unsafe { page.write_raw(chunk.as_ptr(), 0, len) }?;
+        }
+        pages.push(page, GFP_KERNEL)?;
     }
+    // SAFETY: These helpers only return constants.
+    let opf = unsafe {
+        match &data {
+            Data::Read(_) => ffi::rbcache_req_read_meta(),
+            Data::Write(_, WriteKind::Meta) => ffi::rbcache_req_write_meta(),
+            Data::Write(_, WriteKind::FlushFua) => ffi::rbcache_req_write_meta_flush_fua(),
+        }
+    };
     // SAFETY: `bdev` is open (safety contract) and `fs_bio_set` is the kernel's global bio set.
     let ptr = unsafe {
         bindings::bio_alloc_bioset(
             bdev,
             npages as u16,
-            ffi::rbcache_req_read_meta(),
+            opf,
             bindings::GFP_KERNEL,
             &raw mut bindings::fs_bio_set,
         )
@@ -94,7 +157,7 @@ unsafe fn read_one_bio(bdev: *mut bindings::block_device, sector: u64, buf: &mut
     // SAFETY: We own the bio and it has not been submitted.
     unsafe { (*bio.ptr.as_ptr()).bi_iter.bi_sector = sector };
     for (i, page) in pages.iter().enumerate() {
-        let len = (buf.len() - i * PAGE_SIZE).min(PAGE_SIZE);
+        let len = (total - i * PAGE_SIZE).min(PAGE_SIZE);
         // SAFETY: The bio was allocated with room for `npages` vectors; the page outlives it.
         let added =
             unsafe { bindings::bio_add_page(bio.ptr.as_ptr(), page.as_ptr(), len as u32, 0) };
@@ -104,11 +167,13 @@ unsafe fn read_one_bio(bdev: *mut bindings::block_device, sector: u64, buf: &mut
     }
     // SAFETY: The bio is fully set up; the pages outlive the synchronous wait.
     to_result(unsafe { bindings::submit_bio_wait(bio.ptr.as_ptr()) })?;
-    for (i, page) in pages.iter().enumerate() {
-        let chunk = &mut buf[i * PAGE_SIZE..];
-        let len = chunk.len().min(PAGE_SIZE);
-        // SAFETY: `chunk` is valid for `len` bytes and the page holds `len` bytes read from disk.
-        unsafe { page.read_raw(chunk.as_mut_ptr(), 0, len) }?;
+    if let Data::Read(dst) = &mut data {
+        for (i, page) in pages.iter().enumerate() {
+            let chunk = &mut dst[i * PAGE_SIZE..];
+            let len = chunk.len().min(PAGE_SIZE);
+            // SAFETY: `chunk` is valid for `len` bytes and the page holds `len` bytes read.
+            unsafe { page.read_raw(chunk.as_mut_ptr(), 0, len) }?;
+        }
     }
     Ok(())
 }

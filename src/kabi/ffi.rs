@@ -19,6 +19,10 @@ extern "C" {
     pub(crate) fn rbcache_blk_open_rw_excl() -> bindings::blk_mode_t;
     /// `REQ_OP_READ | REQ_SYNC | REQ_META`.
     pub(crate) fn rbcache_req_read_meta() -> bindings::blk_opf_t;
+    /// `REQ_OP_WRITE | REQ_SYNC | REQ_META`.
+    pub(crate) fn rbcache_req_write_meta() -> bindings::blk_opf_t;
+    /// `REQ_OP_WRITE | REQ_SYNC | REQ_META | REQ_PREFLUSH | REQ_FUA`.
+    pub(crate) fn rbcache_req_write_meta_flush_fua() -> bindings::blk_opf_t;
 
     /// Attributes of `/sys/fs/bcache/`.
     pub(crate) static rbcache_root_group: bindings::attribute_group;

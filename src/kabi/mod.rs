@@ -8,8 +8,9 @@
 //! - [`kthread`]: kernel threads stopped with `kthread_stop`;
 //! - [`sysfs`]: kobject directories whose attribute files dispatch into Rust;
 //! - [`bdev`]: block devices opened by path, exclusively;
-//! - [`bio`]: synchronous single-page bio IO;
-//! - [`workqueue`]: a module-owned workqueue.
+//! - [`bio`]: synchronous metadata reads and writes;
+//! - [`workqueue`]: a module-owned workqueue;
+//! - [`random`]: random numbers and wall-clock seconds.
 //!
 //! The C side of the layer is `src/helpers.c` (static inlines, macros and attribute tables only),
 //! declared to Rust in [`ffi`].
@@ -18,5 +19,6 @@ pub(crate) mod bdev;
 pub(crate) mod bio;
 pub(crate) mod ffi;
 pub(crate) mod kthread;
+pub(crate) mod random;
 pub(crate) mod sysfs;
 pub(crate) mod workqueue;

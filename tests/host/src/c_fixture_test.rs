@@ -41,9 +41,26 @@ fn bucket<'a>(img: &'a [u8], g: &Geometry, b: u64) -> &'a [u8] {
     &img[start..start + (g.bucket_size * 512) as usize]
 }
 
-#[test]
-fn c_module_cache_reads_back_exactly() {
-    let img = image();
+/// What [`decode`] found in a cache image.
+pub(crate) struct Decoded {
+    /// The superblock.
+    pub(crate) sb: Superblock,
+    /// Newest journal entry.
+    pub(crate) newest: JsetHeader,
+    /// Live journal entries.
+    pub(crate) live: usize,
+    /// Leaf keys: root node bsets in order, then live journal keys in order.
+    pub(crate) keys: Vec<Bkey>,
+    /// Generation of every bucket.
+    pub(crate) gens: Vec<u8>,
+    /// Flash volumes in the uuid table, and the size of slot 0.
+    pub(crate) flash_volumes: usize,
+    /// Sectors of uuid slot 0.
+    pub(crate) slot0_sectors: u64,
+}
+
+/// Decodes a single-leaf cache image with rbcache's decoders, asserting every check passes.
+pub(crate) fn decode(img: &[u8]) -> Decoded {
     let sb = Superblock::read(
         &img[4096..8192],
         DeviceGeometry {
@@ -52,9 +69,7 @@ fn c_module_cache_reads_back_exactly() {
         },
     )
     .expect("superblock");
-    assert_eq!(sb.flags & 1, 1, "CACHE_SYNC set by the C module");
-    assert!(sb.version >= 3, "version raised on first write");
-    assert!(sb.seq > 0);
+    assert!(sb.is_synchronous());
     let g = Geometry::new(&sb);
     assert_eq!(u64::from(sb.njournal_buckets), g.fresh_journal_buckets());
     let magic = SetMagic::new(&sb.set_uuid);
@@ -99,14 +114,18 @@ fn c_module_cache_reads_back_exactly() {
         .map(|i| prio::entry(praw, i).unwrap().1)
         .collect();
 
-    // The uuid table: slot 0 is the 16 MiB flash volume.
+    // The uuid table.
     let ub = newest.uuid_bucket;
     assert_eq!(ub.ptrs(), 1);
     let uraw = &img[(ub.ptr_offset(0) * 512) as usize..][..g.meta_bucket_bytes() as usize];
-    let slot0 = UuidEntry::decode(&uraw[..128]).unwrap();
-    assert!(slot0.is_flash_only());
-    assert_eq!(slot0.sectors as usize, VOLUME_SECTORS);
-    assert!(UuidEntry::decode(&uraw[128..256]).unwrap().is_empty());
+    let slots: Vec<UuidEntry> = uraw
+        .chunks(128)
+        .map(|c| UuidEntry::decode(c).unwrap())
+        .collect();
+    let flash_volumes = slots
+        .iter()
+        .filter(|e| e.is_flash_only() && !e.is_empty())
+        .count();
 
     // The root: a leaf holding every extent (the C module flushed it at stop).
     let root = newest.btree_root;
@@ -126,13 +145,42 @@ fn c_module_cache_reads_back_exactly() {
     for (_, raw) in &live {
         keys.extend(Keys::new(raw).map(|k| k.unwrap()));
     }
+    for k in &keys {
+        assert!(!k.extent_invalid(g.bucket_size, sb.nbuckets, u64::from(sb.first_bucket)));
+    }
+    Decoded {
+        newest,
+        live: live.len(),
+        keys,
+        gens,
+        flash_volumes,
+        slot0_sectors: slots[0].sectors,
+        sb,
+    }
+}
+
+#[test]
+fn c_module_cache_reads_back_exactly() {
+    let img = image();
+    let Decoded {
+        sb,
+        keys,
+        gens,
+        flash_volumes,
+        slot0_sectors,
+        ..
+    } = decode(&img);
+    assert!(sb.version >= 3, "version raised on first write");
+    assert!(sb.seq > 0);
+    let g = Geometry::new(&sb);
+    assert_eq!(flash_volumes, 1);
+    assert_eq!(slot0_sectors as usize, VOLUME_SECTORS);
 
     // Newest key wins per sector; stale or unavailable pointers read as holes.
     let mut map: Vec<Option<u64>> = vec![None; VOLUME_SECTORS];
     let mut extents = 0;
     for k in &keys {
         assert_eq!(k.inode(), 0);
-        assert!(!k.extent_invalid(g.bucket_size, sb.nbuckets, u64::from(sb.first_bucket)));
         let live_ptr = k.ptrs() > 0
             && k.ptr_available(0)
             && gen_after(

@@ -18,6 +18,8 @@ mod formats_test;
 #[cfg(test)]
 mod gc_stats_test;
 #[cfg(test)]
+mod init_test;
+#[cfg(test)]
 mod superblock_test;
 #[cfg(test)]
 mod units_test;
