@@ -50,7 +50,7 @@ rb_init() {
 check "rbcache initialises a fresh make-bcache cache" rb_init
 rb_again() {
 	sysfs_write "$D/unregister" 1 && wait_for 10 test ! -e "$D" && dmesg_mark &&
-		sysfs_write $RB/register /dev/vdd && logged "as existing set, journal seq 1"
+		sysfs_write $RB/register /dev/vdd && logged "as existing set" && logged "(journal seq 1, 1 live entries, btree depth 0, 1 nodes, 0 keys, 0 flash volumes)"
 }
 check "... and re-registers it as an existing set" rb_again
 rb_off() { sysfs_write "$D/unregister" 1 && wait_for 10 test ! -e "$D" && rb_unload; }
