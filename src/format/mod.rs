@@ -18,6 +18,8 @@ pub(crate) mod bkey;
 #[cfg_attr(not(test), allow(dead_code))]
 pub(crate) mod bset;
 #[cfg_attr(not(test), allow(dead_code))]
+pub(crate) mod extents;
+#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) mod geometry;
 #[cfg_attr(not(test), allow(dead_code))]
 pub(crate) mod init;

@@ -14,6 +14,8 @@ mod c_fixture_test;
 #[cfg(test)]
 mod crc64_test;
 #[cfg(test)]
+mod extents_test;
+#[cfg(test)]
 mod formats_test;
 #[cfg(test)]
 mod gc_stats_test;
