@@ -8,8 +8,9 @@
 //! the cache-set core.
 //!
 //! Teardown ([`CacheSet::stop`]) runs on the registry's workqueue (or at module exit), never from
-//! one of the set's own sysfs callbacks, in this order: remove `internal/` and the set directory
-//! (which waits for running callbacks), stop the GC thread, close the device.
+//! one of the set's own sysfs callbacks, in this order: remove the flash volumes' disks (and
+//! drain their reads), remove `internal/` and the set directory (which waits for running
+//! callbacks), stop the GC thread, close the device.
 
 use core::fmt::Write;
 use kernel::c_str;
@@ -18,12 +19,13 @@ use kernel::prelude::*;
 use kernel::str::CString;
 use kernel::sync::{new_mutex, Arc, Mutex};
 
+use crate::flash::FlashVolume;
 use crate::format::superblock::{Superblock, UuidDisplay};
 use crate::format::units::{parse_u64, Hprint};
 use crate::gc::{Gc, GcThread};
 use crate::kabi::bdev::BdevFile;
 use crate::kabi::sysfs::{AttrOps, Group, ShowBuf, SysfsDir};
-use crate::metadata::SetMetadata;
+use crate::metadata::{SetContents, SetMetadata};
 use crate::registry::{Registry, RootAttrs};
 
 /// Why a cache set is being torn down.
@@ -37,10 +39,11 @@ pub(crate) enum StopKind {
 
 /// What a running set owns; taken out and dropped, in order, by [`CacheSet::stop`].
 struct Running {
+    volumes: KVec<FlashVolume>,
     internal: SysfsDir<InternalAttrs>,
     dir: SysfsDir<SetAttrs>,
     gc_thread: GcThread,
-    bdev: BdevFile,
+    bdev: Arc<BdevFile>,
 }
 
 /// A cache set.
@@ -63,8 +66,14 @@ impl CacheSet {
         parent: &SysfsDir<RootAttrs>,
         bdev: BdevFile,
         sb: Superblock,
-        meta: SetMetadata,
+        contents: SetContents,
     ) -> Result<Arc<Self>> {
+        let SetContents {
+            meta,
+            volumes: volume_list,
+            extents,
+        } = contents;
+        let bdev = Arc::new(bdev, GFP_KERNEL)?;
         let cache_sectors = u64::from(sb.bucket_size).saturating_mul(sb.nbuckets);
         let gc = Arc::pin_init(Gc::new(cache_sectors), GFP_KERNEL)?;
         let dev = bdev.dev();
@@ -100,7 +109,23 @@ impl CacheSet {
             },
         )?;
         let gc_thread = GcThread::start(gc)?;
+
+        let extents = Arc::new(extents, GFP_KERNEL)?;
+        let block_bytes = u32::from(set.sb.block_size) << 9;
+        let mut volumes = KVec::with_capacity(volume_list.len(), GFP_KERNEL)?;
+        for &(slot, sectors) in volume_list.iter() {
+            let v = FlashVolume::new(slot, sectors, block_bytes, extents.clone(), bdev.clone())?;
+            pr_info!(
+                "flash volume {} of set {} ({} sectors) is /dev/bcache{} (read-only)\n",
+                slot,
+                UuidDisplay(&set.sb.set_uuid),
+                sectors,
+                v.index()
+            );
+            volumes.push(v, GFP_KERNEL)?;
+        }
         *set.running.lock() = Some(Running {
+            volumes,
             internal,
             dir,
             gc_thread,
@@ -127,11 +152,14 @@ impl CacheSet {
             return;
         };
         let Running {
+            volumes,
             internal,
             dir,
             gc_thread,
             bdev,
         } = running;
+        // Volumes first: their disks go away and their reads drain before the cache closes.
+        drop(volumes);
         drop(internal);
         drop(dir);
         drop(gc_thread);

@@ -3,6 +3,9 @@
  * rbcache C helpers: static inlines and macros wrapped as functions, and sysfs attribute
  * tables. Keep it small and free of logic: everything else is Rust.
  */
+#include <linux/bio.h>
+#include <linux/module.h>
+#include <linux/sched/mm.h>
 #include "helpers.h"
 
 sector_t rbcache_bdev_nr_sectors(struct block_device *bdev)
@@ -34,6 +37,47 @@ blk_opf_t rbcache_req_write_meta_flush_fua(void)
 {
 	return REQ_OP_WRITE | REQ_SYNC | REQ_META | REQ_PREFLUSH | REQ_FUA;
 }
+
+struct gendisk *rbcache_alloc_disk(unsigned int block_bytes)
+{
+	struct queue_limits lim = {
+		.logical_block_size = block_bytes,
+		.physical_block_size = block_bytes,
+		.io_min = block_bytes,
+	};
+
+	return blk_alloc_disk(&lim, NUMA_NO_NODE);
+}
+
+void rbcache_bio_iter_bvec(struct bio *bio, struct bvec_iter *iter, struct bio_vec *bv)
+{
+	*bv = bio_iter_iovec(bio, *iter);
+}
+
+void rbcache_bio_advance_iter(struct bio *bio, struct bvec_iter *iter, unsigned int bytes)
+{
+	bio_advance_iter_single(bio, iter, bytes);
+}
+
+enum req_op rbcache_bio_op(struct bio *bio)
+{
+	return bio_op(bio);
+}
+
+unsigned int rbcache_memalloc_noio_save(void)
+{
+	return memalloc_noio_save();
+}
+
+void rbcache_memalloc_noio_restore(unsigned int flags)
+{
+	memalloc_noio_restore(flags);
+}
+
+const struct block_device_operations rbcache_disk_fops = {
+	.owner = THIS_MODULE,
+	.submit_bio = rbcache_disk_submit_bio,
+};
 
 #define RB_ATTR(_name, _mode)						\
 	static struct attribute rbcache_attr_##_name = {		\

@@ -16,6 +16,17 @@ blk_opf_t rbcache_req_read_meta(void);
 blk_opf_t rbcache_req_write_meta(void);
 blk_opf_t rbcache_req_write_meta_flush_fua(void);
 
+struct gendisk *rbcache_alloc_disk(unsigned int block_bytes);
+void rbcache_bio_iter_bvec(struct bio *bio, struct bvec_iter *iter, struct bio_vec *bv);
+void rbcache_bio_advance_iter(struct bio *bio, struct bvec_iter *iter, unsigned int bytes);
+enum req_op rbcache_bio_op(struct bio *bio);
+unsigned int rbcache_memalloc_noio_save(void);
+void rbcache_memalloc_noio_restore(unsigned int flags);
+
+/* Implemented in Rust (kabi/disk.rs): the submit_bio entry of rbcache's disks. */
+void rbcache_disk_submit_bio(struct bio *bio);
+extern const struct block_device_operations rbcache_disk_fops;
+
 /* Attribute groups of the sysfs directories; the files' show/store live in Rust. */
 extern const struct attribute_group rbcache_root_group;
 extern const struct attribute_group rbcache_set_group;

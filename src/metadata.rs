@@ -18,8 +18,10 @@ use core::fmt;
 use kernel::alloc::AllocError;
 use kernel::prelude::*;
 
+use crate::flash::Extents;
 use crate::format::bkey::{gen_after, Bkey};
 use crate::format::bset::{walk_node, Keys, NodeError};
+use crate::format::extents::{self, Extent, ExtentList};
 use crate::format::geometry::{Geometry, SetMagic};
 use crate::format::init::FreshLayout;
 use crate::format::journal::{check_live_range, scan_bucket, JournalError};
@@ -194,17 +196,112 @@ pub(crate) fn initialise(
     Ok(new_sb)
 }
 
-/// Reads and checks the metadata of the cache `bdev` whose (synchronous) superblock is `sb`.
-pub(crate) fn read(bdev: &BdevFile, sb: &Superblock) -> Result<SetMetadata, MetaError> {
+/// Everything registration reads from a cache set.
+pub(crate) struct SetContents {
+    /// Summary numbers.
+    pub(crate) meta: SetMetadata,
+    /// Flash-only volumes: `(uuid slot, sectors)`.
+    pub(crate) volumes: KVec<(u64, u64)>,
+    /// The extent map of all volumes: btree leaves, then the live journal replayed in order.
+    pub(crate) extents: Extents,
+}
+
+/// Reads and checks the metadata of the cache `bdev` whose (synchronous) superblock is `sb`,
+/// and builds its extent map.
+///
+/// The btree is walked twice: once to check it and count keys, once to fill a map of exactly
+/// the size the count asks for. (The in-memory btree of the cache-set core replaces this map.)
+pub(crate) fn read(bdev: &BdevFile, sb: &Superblock) -> Result<SetContents, MetaError> {
     let g = Geometry::new(sb);
     let magic = SetMagic::new(&sb.set_uuid);
     let mut meta = SetMetadata::default();
 
     let newest = read_journal(bdev, sb, &g, &magic, &mut meta)?;
     let gens = read_prios(bdev, sb, &g, &magic, &newest)?;
-    read_uuids(bdev, &g, &newest, &mut meta)?;
-    check_btree(bdev, sb, &g, &magic, &newest, &gens, &mut meta)?;
-    Ok(meta)
+    let volumes = read_uuids(bdev, &g, &newest, &mut meta)?;
+    let mut leaf_keys = 0u64;
+    check_btree(
+        (bdev, sb, &g, &magic),
+        &newest,
+        &gens,
+        &mut meta,
+        &mut |_| {
+            leaf_keys += 1;
+            Ok(())
+        },
+    )?;
+    meta.keys += leaf_keys;
+
+    let cap = usize::try_from(meta.keys).map_err(|_| MetaError::NoRoom)?;
+    let mut buf = KVVec::from_elem(Extent::default(), 2 * cap + 1, GFP_KERNEL)?;
+    let mut list = ExtentList::new(&mut buf);
+    let mut scratch = SetMetadata::default();
+    check_btree(
+        (bdev, sb, &g, &magic),
+        &newest,
+        &gens,
+        &mut scratch,
+        &mut |k| insert_key(&mut list, k, &g, &gens),
+    )?;
+    for (_, _, k) in journal_keys_in_order(bdev, sb, &g, &magic, &newest)?.iter() {
+        insert_key(&mut list, k, &g, &gens)?;
+    }
+    let len = list.len();
+    Ok(SetContents {
+        meta,
+        volumes,
+        extents: Extents::new(buf, len),
+    })
+}
+
+/// Adds key `k` to the map, newer than what is there; a stale or missing pointer is a hole.
+fn insert_key(
+    list: &mut ExtentList<'_>,
+    k: &Bkey,
+    g: &Geometry,
+    gens: &[u8],
+) -> Result<(), MetaError> {
+    let (Some(start), Some(end)) = (
+        extents::key(k.inode(), k.start()),
+        extents::key(k.inode(), k.offset()),
+    ) else {
+        // Beyond the map's reach (only backing devices have such offsets): not mapped yet.
+        return Ok(());
+    };
+    let live = k.ptrs() > 0 && k.ptr_available(0) && !stale(k, g, gens);
+    list.insert(start, end, live.then(|| k.ptr_offset(0)), k.dirty())
+        .map_err(|_| MetaError::NoRoom)
+}
+
+/// The live journal's keys, in replay order: by entry seq, then position in the entry.
+fn journal_keys_in_order(
+    bdev: &BdevFile,
+    sb: &Superblock,
+    g: &Geometry,
+    magic: &SetMagic,
+    newest: &JsetHeader,
+) -> Result<KVec<(u64, u32, Bkey)>, MetaError> {
+    let mut buf = KVVec::from_elem(0u8, (g.bucket_size * 512) as usize, GFP_KERNEL)?;
+    let mut keys = KVec::new();
+    let mut oom = false;
+    for i in 0..u64::from(sb.njournal_buckets) {
+        bdev.read_sync(bucket_sector(g, u64::from(sb.first_bucket) + i), &mut buf)?;
+        scan_bucket(&buf, block_bytes(sb), magic.jset(), |h, raw| {
+            if h.seq < newest.last_seq || h.seq > newest.seq {
+                return;
+            }
+            for (n, k) in Keys::new(raw).enumerate() {
+                if let Ok(k) = k {
+                    oom |= keys.push((h.seq, n as u32, k), GFP_KERNEL).is_err();
+                }
+            }
+        });
+        if oom {
+            return Err(MetaError::Io(ENOMEM));
+        }
+    }
+    keys.sort_unstable_by_key(|(seq, n, _)| (*seq, *n));
+    Ok(keys)
 }
 
 fn bucket_sector(g: &Geometry, bucket: u64) -> u64 {
@@ -313,13 +410,13 @@ fn meta_ptr_ok(k: &Bkey, g: &Geometry, sectors: u64) -> bool {
     })
 }
 
-/// Reads the uuid table and counts flash-only volumes.
+/// Reads the uuid table; returns the flash-only volumes as `(slot, sectors)`.
 fn read_uuids(
     bdev: &BdevFile,
     g: &Geometry,
     newest: &JsetHeader,
     meta: &mut SetMetadata,
-) -> Result<(), MetaError> {
+) -> Result<KVec<(u64, u64)>, MetaError> {
     let k = &newest.uuid_bucket;
     let sectors = g.meta_bucket_bytes() / 512;
     if !meta_ptr_ok(k, g, sectors) || !k.ptr_available(0) {
@@ -332,14 +429,16 @@ fn read_uuids(
     } else {
         UUID_ENTRY_BYTES
     };
-    for slot in buf.chunks_exact(entry) {
+    let mut volumes = KVec::new();
+    for (i, slot) in buf.chunks_exact(entry).enumerate() {
         if let Some(e) = UuidEntry::decode(slot) {
             if !e.is_empty() && !e.is_invalid() && e.is_flash_only() {
                 meta.flash_volumes += 1;
+                volumes.push((i as u64, e.sectors), GFP_KERNEL)?;
             }
         }
     }
-    Ok(())
+    Ok(volumes)
 }
 
 /// Whether pointer 0 of `k` is stale against the bucket generations.
@@ -351,13 +450,11 @@ fn stale(k: &Bkey, g: &Geometry, gens: &[u8]) -> bool {
 
 /// Walks the whole btree from the root, checking every node and key.
 fn check_btree(
-    bdev: &BdevFile,
-    sb: &Superblock,
-    g: &Geometry,
-    magic: &SetMagic,
+    (bdev, sb, g, magic): (&BdevFile, &Superblock, &Geometry, &SetMagic),
     newest: &JsetHeader,
     gens: &[u8],
     meta: &mut SetMetadata,
+    on_leaf_key: &mut dyn FnMut(&Bkey) -> Result<(), MetaError>,
 ) -> Result<(), MetaError> {
     let level = newest.btree_level;
     if level > MAX_LEVEL {
@@ -390,14 +487,15 @@ fn check_btree(
         let mut max_pos = Bkey::zero();
         let mut bad_extent = false;
         let mut oom = false;
+        let mut sink_err = None;
         walk_node(&node, block_bytes(sb), magic.bset(), key.ptr[0], |s| {
             for k in Keys::new(s.keys) {
                 let k = k?;
                 if level == 0 {
                     if k.extent_invalid(g.bucket_size, g.nbuckets, g.first_bucket) {
                         bad_extent = true;
-                    } else {
-                        meta.keys += 1;
+                    } else if let Err(e) = on_leaf_key(&k) {
+                        sink_err = Some(e);
                     }
                 } else if k.cmp_pos(&Bkey::zero()) != Ordering::Equal {
                     // Position-zero keys are "freeing keys" for freed nodes: skipped.
@@ -413,6 +511,9 @@ fn check_btree(
         .map_err(|e| MetaError::Node(bucket, e))?;
         if oom {
             return Err(MetaError::Io(ENOMEM));
+        }
+        if let Some(e) = sink_err {
+            return Err(e);
         }
         if bad_extent {
             return Err(MetaError::BadExtent(bucket));

@@ -7,6 +7,7 @@
 mod backing;
 mod cache_set;
 mod driver;
+mod flash;
 mod format;
 mod gc;
 mod kabi;

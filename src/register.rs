@@ -131,15 +131,16 @@ pub(crate) fn register(reg: &Arc<Registry>, input: &[u8], quiet: bool) -> Result
         } else {
             sb
         };
-        let meta = match metadata::read(&file, &sb) {
-            Ok(meta) => meta,
+        let contents = match metadata::read(&file, &sb) {
+            Ok(contents) => contents,
             Err(e) => {
                 pr_err!("register {}: {}\n", shown, e);
                 return Err(e.errno());
             }
         };
+        let meta = contents.meta;
         let uuid = sb.set_uuid;
-        let set = CacheSet::start(reg, root, file, sb, meta)
+        let set = CacheSet::start(reg, root, file, sb, contents)
             .map_err(|e| fail(e, "cannot start cache set"))?;
         pr_info!(
                 "registered cache device {} as {} set {} (journal seq {}, {} live entries, btree depth {}, {} nodes, {} keys, {} flash volumes)\n",

@@ -6,7 +6,7 @@
 . ./lib.sh
 
 ktap_print_header
-ktap_set_plan 32
+ktap_set_plan 36
 
 check "C bcache.ko initialises a cache, writes a flash volume, stops" c_bcache_flash /dev/vdc
 check "the volume's md5 is the fixture's (the pattern is deterministic)" \
@@ -23,8 +23,14 @@ check "internal/btree_nodes is 1" test "$(cat $SET/internal/btree_nodes)" -eq 1
 check "internal/active_journal_entries is positive" test "$(cat $SET/internal/active_journal_entries)" -gt 0
 check "the log reports the flash volume" logged "btree depth 0, 1 nodes"
 check "... and 1 flash volumes" logged "1 flash volumes"
+check "the flash volume appears as /dev/bcache0" wait_for 5 test -b /dev/bcache0
+same_md5() { [ "$(md5sum </dev/bcache0 | cut -d' ' -f1)" = "$(cat /tmp/c_md5)" ]; }
+check "rbcache reads back every byte the C module wrote (md5 of the volume)" same_md5
+refuses_writes() { ! dd if=/dev/zero of=/dev/bcache0 bs=4096 count=1 oflag=direct 2>/dev/null; }
+check "writes to the read-only volume are refused" refuses_writes
 unreg() { sysfs_write "$SET/unregister" 1 && wait_for 10 test ! -e "$SET"; }
 check "unregister" unreg
+check "/dev/bcache0 is gone" test ! -e /dev/bcache0
 check "rmmod rbcache" rb_unload
 
 c_reads_back() {
@@ -68,9 +74,10 @@ check "the C module registers rbcache's set without invalidating it, and writes 
 check "insmod rbcache" rb_load
 rb_reads_c() {
 	dmesg_mark && sysfs_write $RB/register /dev/vdd && logged "1 flash volumes" &&
+		wait_for 5 test -b /dev/bcache0 && same_md5 &&
 		sysfs_write "$D/unregister" 1 && wait_for 10 test ! -e "$D"
 }
-check "rbcache reads what the C module wrote into rbcache's set" rb_reads_c
+check "rbcache reads back what the C module wrote into rbcache's set (md5)" rb_reads_c
 
 # refuse_variant NAME REASON: the patched fixture is refused with EINVAL and REASON logged.
 refuse_variant() {

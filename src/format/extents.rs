@@ -51,7 +51,13 @@ impl<'a> ExtentList<'a> {
 
     /// Inserts data `start..end` at cache sector `ptr` (or, with `ptr == None`, removes that
     /// range), newer than everything already in the list.
-    pub(crate) fn insert(&mut self, start: u64, end: u64, ptr: Option<u64>, dirty: bool) -> Result<(), Full> {
+    pub(crate) fn insert(
+        &mut self,
+        start: u64,
+        end: u64,
+        ptr: Option<u64>,
+        dirty: bool,
+    ) -> Result<(), Full> {
         if start >= end {
             return Ok(());
         }
@@ -102,14 +108,35 @@ impl<'a> ExtentList<'a> {
         Ok(())
     }
 
-    /// Where `sector` lives: `(Some(cache sector) or None for a hole, sectors until the next
-    /// boundary)`, the run length capped at `max`.
-    pub(crate) fn lookup(&self, sector: u64, max: u64) -> (Option<u64>, u64) {
-        let i = self.first_ending_after(sector);
-        match self.as_slice().get(i) {
-            Some(e) if e.start <= sector => (Some(e.ptr + (sector - e.start)), (e.end - sector).min(max)),
-            Some(e) => (None, (e.start - sector).min(max)),
-            None => (None, max),
-        }
+    /// Number of extents.
+    pub(crate) fn len(&self) -> usize {
+        self.len
     }
+
+    /// See [`lookup`].
+    pub(crate) fn lookup(&self, sector: u64, max: u64) -> (Option<u64>, u64) {
+        lookup(self.as_slice(), sector, max)
+    }
+}
+
+/// Where `sector` lives in the sorted, non-overlapping `extents`: `(Some(cache sector) or None
+/// for a hole, sectors until the next boundary)`, the run length capped at `max`.
+pub(crate) fn lookup(extents: &[Extent], sector: u64, max: u64) -> (Option<u64>, u64) {
+    let i = extents.partition_point(|e| e.end <= sector);
+    match extents.get(i) {
+        Some(e) if e.start <= sector => {
+            (Some(e.ptr + (sector - e.start)), (e.end - sector).min(max))
+        }
+        Some(e) => (None, (e.start - sector).min(max)),
+        None => (None, max),
+    }
+}
+
+/// Sectors addressable per inode in a combined map: `2^44` (8 PiB).
+pub(crate) const INODE_SHIFT: u32 = 44;
+
+/// The position of `sector` of `inode` in a map holding several inodes, or `None` if the
+/// sector is beyond [`INODE_SHIFT`] bits.
+pub(crate) fn key(inode: u64, sector: u64) -> Option<u64> {
+    (sector <= 1 << INODE_SHIFT).then_some((inode << INODE_SHIFT) | sector)
 }

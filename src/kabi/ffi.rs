@@ -24,6 +24,29 @@ extern "C" {
     /// `REQ_OP_WRITE | REQ_SYNC | REQ_META | REQ_PREFLUSH | REQ_FUA`.
     pub(crate) fn rbcache_req_write_meta_flush_fua() -> bindings::blk_opf_t;
 
+    /// `blk_alloc_disk()` of a bio-based disk with `block_bytes` logical blocks.
+    pub(crate) fn rbcache_alloc_disk(block_bytes: core::ffi::c_uint) -> *mut bindings::gendisk;
+    /// `*bv = bio_iter_iovec(bio, *iter)`.
+    pub(crate) fn rbcache_bio_iter_bvec(
+        bio: *mut bindings::bio,
+        iter: *mut bindings::bvec_iter,
+        bv: *mut bindings::bio_vec,
+    );
+    /// `bio_advance_iter_single(bio, iter, bytes)`.
+    pub(crate) fn rbcache_bio_advance_iter(
+        bio: *mut bindings::bio,
+        iter: *mut bindings::bvec_iter,
+        bytes: core::ffi::c_uint,
+    );
+    /// `memalloc_noio_save()`.
+    pub(crate) fn rbcache_memalloc_noio_save() -> core::ffi::c_uint;
+    /// `memalloc_noio_restore(flags)`.
+    pub(crate) fn rbcache_memalloc_noio_restore(flags: core::ffi::c_uint);
+    /// `bio_op(bio)`.
+    pub(crate) fn rbcache_bio_op(bio: *mut bindings::bio) -> bindings::req_op;
+    /// The block-device operations of rbcache's disks (submit_bio is in `kabi::disk`).
+    pub(crate) static rbcache_disk_fops: bindings::block_device_operations;
+
     /// Attributes of `/sys/fs/bcache/`.
     pub(crate) static rbcache_root_group: bindings::attribute_group;
     /// Attributes of `/sys/fs/bcache/<set-uuid>/`.

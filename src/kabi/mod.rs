@@ -9,6 +9,8 @@
 //! - [`sysfs`]: kobject directories whose attribute files dispatch into Rust;
 //! - [`bdev`]: block devices opened by path, exclusively;
 //! - [`bio`]: synchronous metadata reads and writes;
+//! - [`disk`]: bio-based gendisks (`/dev/bcacheN`) and the bios they receive;
+//! - [`noio`]: scopes whose allocations avoid IO;
 //! - [`workqueue`]: a module-owned workqueue;
 //! - [`random`]: random numbers and wall-clock seconds.
 //!
@@ -17,8 +19,10 @@
 
 pub(crate) mod bdev;
 pub(crate) mod bio;
+pub(crate) mod disk;
 pub(crate) mod ffi;
 pub(crate) mod kthread;
+pub(crate) mod noio;
 pub(crate) mod random;
 pub(crate) mod sysfs;
 pub(crate) mod workqueue;

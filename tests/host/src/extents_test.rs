@@ -44,7 +44,12 @@ fn random_inserts_match_a_sector_model() {
             let (p, run) = list.lookup(s, N - s);
             assert!(run >= 1);
             for k in 0..run {
-                assert_eq!(model[(s + k) as usize], p.map(|p| p + k), "round {round} sector {}", s + k);
+                assert_eq!(
+                    model[(s + k) as usize],
+                    p.map(|p| p + k),
+                    "round {round} sector {}",
+                    s + k
+                );
             }
             s += run;
         }
@@ -60,14 +65,45 @@ fn splits_trims_and_holes() {
     assert_eq!(
         l.as_slice(),
         &[
-            Extent { start: 0, end: 40, ptr: 1000, dirty: true },
-            Extent { start: 40, end: 60, ptr: 5000, dirty: false },
-            Extent { start: 60, end: 100, ptr: 1060, dirty: true },
+            Extent {
+                start: 0,
+                end: 40,
+                ptr: 1000,
+                dirty: true
+            },
+            Extent {
+                start: 40,
+                end: 60,
+                ptr: 5000,
+                dirty: false
+            },
+            Extent {
+                start: 60,
+                end: 100,
+                ptr: 1060,
+                dirty: true
+            },
         ]
     );
     l.insert(50, 70, None, false).unwrap(); // a hole trims two extents
-    assert_eq!(l.as_slice()[1], Extent { start: 40, end: 50, ptr: 5000, dirty: false });
-    assert_eq!(l.as_slice()[2], Extent { start: 70, end: 100, ptr: 1070, dirty: true });
+    assert_eq!(
+        l.as_slice()[1],
+        Extent {
+            start: 40,
+            end: 50,
+            ptr: 5000,
+            dirty: false
+        }
+    );
+    assert_eq!(
+        l.as_slice()[2],
+        Extent {
+            start: 70,
+            end: 100,
+            ptr: 1070,
+            dirty: true
+        }
+    );
     assert_eq!(l.lookup(55, 100), (None, 15));
     assert_eq!(l.lookup(75, 3), (Some(1075), 3));
     assert_eq!(l.lookup(200, 7), (None, 7));
@@ -83,5 +119,13 @@ fn a_full_buffer_is_reported_and_left_unchanged() {
     let mut l = ExtentList::new(&mut buf);
     l.insert(0, 100, Some(0), false).unwrap();
     assert_eq!(l.insert(40, 60, Some(500), false), Err(Full));
-    assert_eq!(l.as_slice(), &[Extent { start: 0, end: 100, ptr: 0, dirty: false }]);
+    assert_eq!(
+        l.as_slice(),
+        &[Extent {
+            start: 0,
+            end: 100,
+            ptr: 0,
+            dirty: false
+        }]
+    );
 }

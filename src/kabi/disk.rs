@@ -1,0 +1,320 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Bio-based block devices (`/dev/bcacheN`) and the bios they receive.
+//!
+//! C headers: [`include/linux/blkdev.h`](srctree/include/linux/blkdev.h),
+//! [`include/linux/bio.h`](srctree/include/linux/bio.h)
+//!
+//! A [`GenDisk<T>`] is a gendisk whose `submit_bio` (through `rbcache_disk_fops` in
+//! `helpers.c`) hands every [`Bio`] to [`DiskOps::submit`]. Dropping it deletes the disk (no
+//! new bios), then calls [`DiskOps::drain`] so `T` can wait for bios it still holds, and only
+//! then frees the disk and `T`.
+
+use core::ffi::c_void;
+use core::fmt::{self, Write};
+use core::marker::PhantomData;
+use core::ptr::NonNull;
+use kernel::bindings;
+use kernel::error::{from_err_ptr, to_result, Result};
+use kernel::page::PAGE_SIZE;
+use kernel::prelude::*;
+use kernel::sync::Arc;
+
+use super::ffi;
+
+/// What a disk does with its bios.
+pub(crate) trait DiskOps: Send + Sync {
+    /// Handles `bio`, ending it now or later.
+    fn submit(&self, bio: Bio);
+    /// Waits until every bio handed to [`DiskOps::submit`] has ended.
+    fn drain(&self);
+}
+
+/// The kind of a bio.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum BioOp {
+    /// Read data.
+    Read,
+    /// Write data.
+    Write,
+    /// Flush (possibly empty).
+    Flush,
+    /// Discard.
+    Discard,
+    /// Anything else.
+    Other,
+}
+
+/// A bio submitted to one of our disks, ended exactly once (by [`Bio::end`], or with an IO
+/// error if dropped).
+///
+/// # Invariants
+///
+/// `ptr` is a bio submitted to us and not yet ended.
+pub(crate) struct Bio {
+    ptr: NonNull<bindings::bio>,
+}
+
+// SAFETY: A submitted bio may be completed from any thread.
+unsafe impl Send for Bio {}
+
+/// One segment of a bio's data: part of a page.
+pub(crate) struct Segment<'a> {
+    page: *mut bindings::page,
+    offset: usize,
+    len: usize,
+    _bio: PhantomData<&'a mut Bio>,
+}
+
+impl Segment<'_> {
+    /// Length in bytes.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Copies `src` into the segment at byte `at`; `at + src.len()` must not exceed the length.
+    pub(crate) fn write_at(&mut self, at: usize, src: &[u8]) -> Result {
+        self.with_mapped(at, src.len(), |dst| dst.copy_from_slice(src))
+    }
+
+    /// Zeroes `len` bytes of the segment at byte `at`.
+    pub(crate) fn zero_at(&mut self, at: usize, len: usize) -> Result {
+        self.with_mapped(at, len, |dst| dst.fill(0))
+    }
+
+    fn with_mapped(&mut self, at: usize, len: usize, f: impl FnOnce(&mut [u8])) -> Result {
+        if at.checked_add(len).map_or(true, |end| end > self.len)
+            || self.offset + self.len > PAGE_SIZE
+        {
+            return Err(EINVAL);
+        }
+        // SAFETY: The page belongs to a bio we hold, so it is live; `kmap_local_page` maps it.
+        let base = unsafe { bindings::kmap_local_page(self.page) }.cast::<u8>();
+        // SAFETY: `offset + at + len` is within the mapped page (checked above), and the bio's
+        // data pages are ours to fill until the bio ends.
+        let dst = unsafe { core::slice::from_raw_parts_mut(base.add(self.offset + at), len) };
+        f(dst);
+        // SAFETY: Unmaps what `kmap_local_page` mapped, in the same context.
+        unsafe { bindings::kunmap_local(base.cast::<c_void>()) };
+        Ok(())
+    }
+}
+
+impl Bio {
+    fn raw(&self) -> *mut bindings::bio {
+        self.ptr.as_ptr()
+    }
+
+    /// The bio's kind.
+    pub(crate) fn op(&self) -> BioOp {
+        // SAFETY: By the type invariant the bio is live.
+        match unsafe { ffi::rbcache_bio_op(self.raw()) } {
+            bindings::req_op_REQ_OP_READ => BioOp::Read,
+            bindings::req_op_REQ_OP_WRITE => BioOp::Write,
+            bindings::req_op_REQ_OP_FLUSH => BioOp::Flush,
+            bindings::req_op_REQ_OP_DISCARD => BioOp::Discard,
+            _ => BioOp::Other,
+        }
+    }
+
+    /// Length in bytes.
+    pub(crate) fn len(&self) -> usize {
+        // SAFETY: By the type invariant the bio is live.
+        unsafe { (*self.raw()).bi_iter.bi_size as usize }
+    }
+
+    /// Calls `f` with the sector and data of each segment, in order; stops at the first error.
+    pub(crate) fn for_each_segment(
+        &mut self,
+        mut f: impl FnMut(u64, &mut Segment<'_>) -> Result,
+    ) -> Result {
+        // SAFETY: By the type invariant the bio is live; we walk a copy of its iterator.
+        let mut iter = unsafe { (*self.raw()).bi_iter };
+        let mut sector = iter.bi_sector;
+        while iter.bi_size > 0 {
+            let mut bv = bindings::bio_vec {
+                bv_page: core::ptr::null_mut(),
+                bv_len: 0,
+                bv_offset: 0,
+            };
+            // SAFETY: The bio is live and `iter` is within it.
+            unsafe { ffi::rbcache_bio_iter_bvec(self.raw(), &mut iter, &mut bv) };
+            let mut seg = Segment {
+                page: bv.bv_page,
+                offset: bv.bv_offset as usize,
+                len: bv.bv_len as usize,
+                _bio: PhantomData,
+            };
+            f(sector, &mut seg)?;
+            sector += u64::from(bv.bv_len) >> 9;
+            // SAFETY: Advances within the bio by the segment just visited.
+            unsafe { ffi::rbcache_bio_advance_iter(self.raw(), &mut iter, bv.bv_len) };
+        }
+        Ok(())
+    }
+
+    /// Ends the bio with `result`.
+    pub(crate) fn end(self, result: Result) {
+        let ptr = self.raw();
+        core::mem::forget(self);
+        let errno = match result {
+            Ok(()) => 0,
+            Err(e) => e.to_errno(),
+        };
+        // SAFETY: The bio is live and not ended (type invariant); `forget` above makes this the
+        // only end.
+        unsafe {
+            (*ptr).bi_status = bindings::errno_to_blk_status(errno);
+            bindings::bio_endio(ptr);
+        }
+    }
+}
+
+impl Drop for Bio {
+    fn drop(&mut self) {
+        // SAFETY: A bio dropped without `end` is still live and not ended: end it with EIO.
+        unsafe {
+            (*self.raw()).bi_status = bindings::errno_to_blk_status(EIO.to_errno());
+            bindings::bio_endio(self.raw());
+        }
+    }
+}
+
+#[repr(C)]
+struct DiskData<T> {
+    // Must stay first: the C-facing trampoline reads it through an untyped pointer.
+    submit: unsafe fn(*const c_void, Bio),
+    ops: T,
+}
+
+/// # Safety
+///
+/// `data` must point to a live `DiskData<T>`.
+unsafe fn submit_typed<T: DiskOps>(data: *const c_void, bio: Bio) {
+    // SAFETY: By the safety contract `data` is a live `DiskData<T>`.
+    let data = unsafe { &*data.cast::<DiskData<T>>() };
+    data.ops.submit(bio);
+}
+
+/// The `submit_bio` of every rbcache disk (called by the block layer through
+/// `rbcache_disk_fops`).
+///
+/// # Safety
+///
+/// `bio` must be a bio submitted to a disk created by [`GenDisk::new`].
+#[no_mangle]
+pub(crate) unsafe extern "C" fn rbcache_disk_submit_bio(bio: *mut bindings::bio) {
+    // SAFETY: The bio targets one of our disks, whose `private_data` is its `DiskData`, which
+    // lives until after `del_gendisk`, i.e. longer than any submission.
+    unsafe {
+        let disk = (*(*bio).bi_bdev).bd_disk;
+        let data = (*disk).private_data.cast_const();
+        let submit = *data.cast::<unsafe fn(*const c_void, Bio)>();
+        // INVARIANT: The bio was just submitted and is not ended.
+        submit(
+            data,
+            Bio {
+                ptr: NonNull::new_unchecked(bio),
+            },
+        );
+    }
+}
+
+/// A bio-based gendisk with handlers `T`.
+///
+/// # Invariants
+///
+/// `disk` was added with `device_add_disk`; its `private_data` is `data`, an `Arc` raw pointer
+/// we own.
+pub(crate) struct GenDisk<T: DiskOps> {
+    disk: NonNull<bindings::gendisk>,
+    data: *const DiskData<T>,
+}
+
+// SAFETY: The gendisk may be deleted from any thread, and `T: Send + Sync`.
+unsafe impl<T: DiskOps> Send for GenDisk<T> {}
+
+// SAFETY: `&GenDisk` exposes nothing mutable.
+unsafe impl<T: DiskOps> Sync for GenDisk<T> {}
+
+/// Writes a disk name into the fixed `disk_name` field, truncating.
+struct NameBuf<'a>(&'a mut [u8], usize);
+
+impl Write for NameBuf<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        for &b in s.as_bytes() {
+            if self.1 + 1 < self.0.len() {
+                self.0[self.1] = b;
+                self.1 += 1;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<T: DiskOps> GenDisk<T> {
+    /// Creates and adds the disk `name` of `sectors` sectors with `block_bytes` blocks.
+    pub(crate) fn new(
+        name: fmt::Arguments<'_>,
+        sectors: u64,
+        block_bytes: u32,
+        read_only: bool,
+        ops: T,
+    ) -> Result<Self> {
+        let data = Arc::new(
+            DiskData {
+                submit: submit_typed::<T>,
+                ops,
+            },
+            GFP_KERNEL,
+        )?;
+        // SAFETY: The helper only calls `blk_alloc_disk`.
+        let disk = from_err_ptr(unsafe { ffi::rbcache_alloc_disk(block_bytes) })?;
+        let disk = NonNull::new(disk).ok_or(ENOMEM)?;
+        let data = Arc::into_raw(data);
+        // SAFETY: `disk` is a new, not yet added gendisk that we set up before adding it.
+        let ret = unsafe {
+            let d = disk.as_ptr();
+            (*d).fops = &raw const ffi::rbcache_disk_fops;
+            (*d).private_data = data.cast_mut().cast::<c_void>();
+            let name_bytes = &mut *(&raw mut (*d).disk_name).cast::<[u8; 32]>();
+            name_bytes.fill(0);
+            let _ = NameBuf(name_bytes, 0).write_fmt(name);
+            bindings::set_capacity(d, sectors);
+            if read_only {
+                bindings::set_disk_ro(d, true);
+            }
+            bindings::device_add_disk(core::ptr::null_mut(), d, core::ptr::null_mut())
+        };
+        if let Err(e) = to_result(ret) {
+            // SAFETY: The disk was not added: put it, then drop our `Arc`.
+            unsafe {
+                bindings::put_disk(disk.as_ptr());
+                drop(Arc::from_raw(data));
+            }
+            return Err(e);
+        }
+        // INVARIANT: The disk is added and `data` is its `private_data`.
+        Ok(Self { disk, data })
+    }
+
+    /// The handlers.
+    pub(crate) fn ops(&self) -> &T {
+        // SAFETY: By the type invariant `data` is live while `self` is.
+        unsafe { &(*self.data).ops }
+    }
+}
+
+impl<T: DiskOps> Drop for GenDisk<T> {
+    fn drop(&mut self) {
+        // SAFETY: By the type invariant the disk is added; after `del_gendisk` no bio is
+        // submitted any more, then the handlers drain the bios they hold.
+        unsafe { bindings::del_gendisk(self.disk.as_ptr()) };
+        self.ops().drain();
+        // SAFETY: Nothing refers to the disk or `data` any more.
+        unsafe {
+            bindings::put_disk(self.disk.as_ptr());
+            drop(Arc::from_raw(self.data));
+        }
+    }
+}
