@@ -48,11 +48,7 @@ if ! grep -q '^RBCACHE-VM-DONE' "$ktap"; then
 fi
 
 # Splats: anything here fails the run, whatever the tests said.
-pat='BUG:|WARNING:|Oops|KASAN|UBSAN|general protection fault|Kernel panic|Call Trace:'
-pat="$pat|possible circular locking|possible recursive locking|inconsistent lock state"
-pat="$pat|suspicious RCU usage|INFO: task .* blocked for more than|soft lockup|hard LOCKUP"
-pat="$pat|self-detected stall|unreferenced object|kmemleak: .*new suspected memory leaks"
-pat="$pat|rust_panic|panicked at"
+pat=$(cat "$(dirname "$0")/splat.pattern")
 if grep -nE "$pat" "$cons" >"$RUN/splats.txt"; then
 	echo "FAIL guest kernel log has $(wc -l <"$RUN/splats.txt") problem line(s); first report:"
 	first=$(head -n1 "$RUN/splats.txt" | cut -d: -f1)

@@ -1,0 +1,55 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# Read-only flash volumes under load: reads in flight while the set is unregistered or stopped,
+# and rmmod refused while a volume is still open.
+. ./lib.sh
+
+ktap_print_header
+ktap_set_plan 11
+
+check "C bcache.ko writes a flash volume" c_bcache_flash /dev/vdc
+CSET=$(cset_uuid /dev/vdc)
+SET=$RB/$CSET
+
+# Two readers looping over the volume until a read fails; their pids go to $READERS.
+readers() {
+	READERS=""
+	for n in 1 2; do
+		(while dd if=/dev/bcache0 of=/dev/null bs=64k iflag=direct 2>/dev/null; do :; done) &
+		READERS="$READERS $!"
+	done
+}
+readers_gone() {
+	for p in $READERS; do
+		! kill -0 "$p" 2>/dev/null || return 1
+	done
+}
+
+up() { rb_load && sysfs_write $RB/register /dev/vdc && wait_for 5 test -b /dev/bcache0; }
+check "register; /dev/bcache0 appears" up
+readers
+sleep 1
+gone() { sysfs_write "$SET/$1" 1 && wait_for 20 test ! -e "$SET" && wait_for 5 test ! -e /dev/bcache0; }
+check "unregister with two readers in flight" gone unregister
+check "the readers end once the device is gone" wait_for 10 readers_gone
+check "no bcache_gc thread left" no_gc_threads
+
+check "register again" sh -c "echo /dev/vdc > $RB/register"
+check "/dev/bcache0 is back" wait_for 5 test -b /dev/bcache0
+readers
+sleep 1
+check "stop with two readers in flight" gone stop
+wait_for 10 readers_gone
+rereg_md5() {
+	sysfs_write $RB/register /dev/vdc && wait_for 5 test -b /dev/bcache0 &&
+		[ "$(md5sum </dev/bcache0 | cut -d' ' -f1)" = "$(cat /tmp/c_md5)" ]
+}
+check "after all that the data still reads back (md5)" rereg_md5
+
+exec 3</dev/bcache0
+busy_rmmod() { ! rmmod rbcache 2>/dev/null; }
+check "rmmod is refused while /dev/bcache0 is open" busy_rmmod
+exec 3<&-
+check "rmmod once it is closed" rb_unload
+
+ktap_finished
