@@ -27,6 +27,7 @@ use crate::kabi::bdev::BdevFile;
 use crate::kabi::sysfs::{AttrOps, Group, ShowBuf, SysfsDir};
 use crate::metadata::{SetContents, SetMetadata};
 use crate::registry::{Registry, RootAttrs};
+use crate::set_io::{Layout, SetIo};
 
 /// Why a cache set is being torn down.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -72,6 +73,9 @@ impl CacheSet {
             meta,
             volumes: volume_list,
             extents,
+            gens,
+            touched,
+            journal,
         } = contents;
         let bdev = Arc::new(bdev, GFP_KERNEL)?;
         let cache_sectors = u64::from(sb.bucket_size).saturating_mul(sb.nbuckets);
@@ -110,13 +114,27 @@ impl CacheSet {
         )?;
         let gc_thread = GcThread::start(gc)?;
 
-        let extents = Arc::new(extents, GFP_KERNEL)?;
         let block_bytes = u32::from(set.sb.block_size) << 9;
+        let layout = Layout {
+            bucket_size: u64::from(set.sb.bucket_size),
+            nbuckets: set.sb.nbuckets,
+            first_bucket: u64::from(set.sb.first_bucket),
+            block_bytes: block_bytes as usize,
+        };
+        let io = SetIo::new(
+            bdev.clone(),
+            set.gc.clone(),
+            layout,
+            extents,
+            gens,
+            touched,
+            journal,
+        )?;
         let mut volumes = KVec::with_capacity(volume_list.len(), GFP_KERNEL)?;
         for &(slot, sectors) in volume_list.iter() {
-            let v = FlashVolume::new(slot, sectors, block_bytes, extents.clone(), bdev.clone())?;
+            let v = FlashVolume::new(slot, sectors, block_bytes, io.clone())?;
             pr_info!(
-                "flash volume {} of set {} ({} sectors) is /dev/bcache{} (read-only)\n",
+                "flash volume {} of set {} ({} sectors) is /dev/bcache{}\n",
                 slot,
                 UuidDisplay(&set.sb.set_uuid),
                 sectors,

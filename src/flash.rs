@@ -2,13 +2,12 @@
 
 //! Flash-only volumes: `/dev/bcacheN` devices whose data lives only on the cache.
 //!
-//! At this stage a volume is read-only. Its reads are served from the extent map built at
-//! registration from the btree and the journal (see [`crate::metadata`]); holes read as zeroes.
-//! The disk is marked read-only and writes and discards end with `EROFS`: the write path comes
-//! with the btree insert and journal code.
+//! Reads are served from the set's extent map (see [`crate::set_io`]), holes read as zeroes;
+//! writes and discards go through the set's data path, which journals their keys before they
+//! complete, so every completed write is durable and flushes have nothing left to do.
 //!
-//! Reads run on `system_unbound` work items inside a [`NoIoScope`], one synchronous cache read
-//! per contiguous run; `drain` waits for outstanding reads before the disk is freed.
+//! Bios run on `system_unbound` work items inside a [`NoIoScope`]; `drain` waits for
+//! outstanding bios before the disk is freed.
 
 use core::sync::atomic::{AtomicU64, Ordering};
 use kernel::fmt;
@@ -16,10 +15,10 @@ use kernel::prelude::*;
 use kernel::sync::{new_condvar, new_mutex, Arc, CondVar, Mutex};
 use kernel::workqueue;
 
-use crate::format::extents::{self, Extent};
-use crate::kabi::bdev::BdevFile;
+use crate::format::extents::Extent;
 use crate::kabi::disk::{Bio, BioOp, DiskOps, GenDisk, Segment};
 use crate::kabi::noio::NoIoScope;
+use crate::set_io::SetIo;
 
 /// Bitmap of `/dev/bcacheN` indices in use.
 static INDICES: AtomicU64 = AtomicU64::new(0);
@@ -55,8 +54,26 @@ impl Extents {
         Extents { buf, len }
     }
 
-    fn as_slice(&self) -> &[Extent] {
+    /// The extents, in order.
+    pub(crate) fn as_slice(&self) -> &[Extent] {
         &self.buf[..self.len.min(self.buf.len())]
+    }
+
+    /// Free entries.
+    pub(crate) fn room(&self) -> usize {
+        self.buf.len().saturating_sub(self.len)
+    }
+
+    /// The storage and the number of entries in use, for an [`ExtentList`] to update.
+    ///
+    /// [`ExtentList`]: crate::format::extents::ExtentList
+    pub(crate) fn parts_mut(&mut self) -> (&mut [Extent], usize) {
+        (&mut self.buf, self.len)
+    }
+
+    /// Records the number of entries in use after an update.
+    pub(crate) fn set_len(&mut self, len: usize) {
+        self.len = len.min(self.buf.len());
     }
 }
 
@@ -64,8 +81,7 @@ impl Extents {
 struct VolumeState {
     inode: u64,
     sectors: u64,
-    extents: Arc<Extents>,
-    bdev: Arc<BdevFile>,
+    io: Arc<SetIo>,
     #[pin]
     pending: Mutex<u64>,
     #[pin]
@@ -81,15 +97,27 @@ impl VolumeState {
         }
     }
 
-    fn read(&self, mut bio: Bio) {
+    fn handle(&self, mut bio: Bio) {
         let _noio = NoIoScope::new();
-        let result = self.read_into(&mut bio);
+        let result = match bio.op() {
+            BioOp::Read => self.read_into(&mut bio),
+            BioOp::Write => self.write_from(&mut bio),
+            BioOp::Discard => self.discard(&bio),
+            _ => Err(EIO),
+        };
         bio.end(result);
+    }
+
+    /// Checks that `start..start + len` (sectors) lies inside the volume.
+    fn check_range(&self, start: u64, len: u64) -> Result {
+        match start.checked_add(len) {
+            Some(end) if end <= self.sectors => Ok(()),
+            _ => Err(EIO),
+        }
     }
 
     fn read_into(&self, bio: &mut Bio) -> Result {
         let mut tmp = KVec::from_elem(0u8, 4096, GFP_KERNEL)?;
-        let map = self.extents.as_slice();
         bio.for_each_segment(|sector, seg: &mut Segment<'_>| {
             let mut at = 0;
             while at < seg.len() {
@@ -98,17 +126,15 @@ impl VolumeState {
                 if want == 0 {
                     return Err(EIO);
                 }
-                let (ptr, run) = match extents::key(self.inode, s) {
-                    Some(k) if s < self.sectors => {
-                        extents::lookup(map, k, want.min(self.sectors - s).min(8))
-                    }
-                    _ => (None, want),
-                };
+                self.check_range(s, 1)?;
+                let (ptr, run) = self
+                    .io
+                    .lookup(self.inode, s, want.min(self.sectors - s).min(8));
                 let bytes = (run as usize) << 9;
                 match ptr {
                     Some(c) => {
                         let buf = tmp.get_mut(..bytes).ok_or(EIO)?;
-                        self.bdev.read_sync(c, buf)?;
+                        self.io.bdev().read_sync(c, buf)?;
                         seg.write_at(at, buf)?;
                     }
                     None => seg.zero_at(at, bytes)?,
@@ -118,6 +144,33 @@ impl VolumeState {
             Ok(())
         })
     }
+
+    fn write_from(&self, bio: &mut Bio) -> Result {
+        let len = bio.len();
+        if len == 0 {
+            // A pure flush: every completed write is already durable.
+            return Ok(());
+        }
+        let mut data = KVVec::from_elem(0u8, len, GFP_KERNEL)?;
+        let mut first = None;
+        let mut off = 0;
+        bio.for_each_segment(|sector, seg: &mut Segment<'_>| {
+            first.get_or_insert(sector);
+            let n = seg.len();
+            seg.read_at(0, data.get_mut(off..off + n).ok_or(EIO)?)?;
+            off += n;
+            Ok(())
+        })?;
+        let start = first.ok_or(EIO)?;
+        self.check_range(start, (len >> 9) as u64)?;
+        self.io.write(self.inode, start, &data)
+    }
+
+    fn discard(&self, bio: &Bio) -> Result {
+        let sectors = (bio.len() >> 9) as u64;
+        self.check_range(bio.sector(), sectors)?;
+        self.io.discard(self.inode, bio.sector(), sectors)
+    }
 }
 
 struct VolumeIo {
@@ -126,22 +179,19 @@ struct VolumeIo {
 
 impl DiskOps for VolumeIo {
     fn submit(&self, bio: Bio) {
-        match bio.op() {
-            BioOp::Read => {
-                *self.state.pending.lock() += 1;
-                let state = self.state.clone();
-                let _noio = NoIoScope::new();
-                let spawned = workqueue::system_unbound().try_spawn(GFP_KERNEL, move || {
-                    state.read(bio);
-                    state.done();
-                });
-                if spawned.is_err() {
-                    // The closure, and with it the bio, was dropped: the bio ended with EIO.
-                    self.state.done();
-                }
-            }
-            BioOp::Flush if bio.len() == 0 => bio.end(Ok(())),
-            _ => bio.end(Err(EROFS)),
+        if bio.op() == BioOp::Flush && bio.len() == 0 {
+            return bio.end(Ok(()));
+        }
+        *self.state.pending.lock() += 1;
+        let state = self.state.clone();
+        let _noio = NoIoScope::new();
+        let spawned = workqueue::system_unbound().try_spawn(GFP_KERNEL, move || {
+            state.handle(bio);
+            state.done();
+        });
+        if spawned.is_err() {
+            // The closure, and with it the bio, was dropped: the bio ended with EIO.
+            self.state.done();
         }
     }
 
@@ -161,21 +211,14 @@ pub(crate) struct FlashVolume {
 }
 
 impl FlashVolume {
-    /// Exposes uuid slot `inode`, a volume of `sectors` sectors, reading cache `bdev`.
-    pub(crate) fn new(
-        inode: u64,
-        sectors: u64,
-        block_bytes: u32,
-        extents: Arc<Extents>,
-        bdev: Arc<BdevFile>,
-    ) -> Result<Self> {
+    /// Exposes uuid slot `inode`, a volume of `sectors` sectors, through the set's data path.
+    pub(crate) fn new(inode: u64, sectors: u64, block_bytes: u32, io: Arc<SetIo>) -> Result<Self> {
         let index = alloc_index().ok_or(ENOSPC)?;
         let state = Arc::pin_init(
             pin_init!(VolumeState {
                 inode,
                 sectors,
-                extents,
-                bdev,
+                io,
                 pending <- new_mutex!(0, "VolumeState::pending"),
                 idle <- new_condvar!("VolumeState::idle"),
             }),
@@ -192,7 +235,7 @@ impl FlashVolume {
             fmt!("bcache{}", index),
             sectors,
             block_bytes,
-            true,
+            false,
             VolumeIo { state },
         ) {
             Ok(disk) => Ok(FlashVolume {

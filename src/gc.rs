@@ -113,6 +113,21 @@ impl Gc {
         self.notify();
     }
 
+    /// The write path's trigger: `sectors` were inserted; wakes GC when `sectors_to_gc` runs
+    /// out, as `bch_data_insert_start()` does.
+    pub(crate) fn account_insert(&self, sectors: u64) {
+        let s = i64::try_from(sectors).unwrap_or(i64::MAX);
+        if self
+            .sectors_to_gc
+            .fetch_sub(s, Ordering::AcqRel)
+            .saturating_sub(s)
+            < 0
+        {
+            self.wakeups_write.fetch_add(1, Ordering::Relaxed);
+            self.notify();
+        }
+    }
+
     /// Sets or clears the cache set's IO-disabled state, which makes the thread leave its loop.
     pub(crate) fn set_io_disable(&self, disable: bool) {
         let mut state = self.wake.lock();

@@ -28,6 +28,11 @@ blk_opf_t rbcache_req_read_meta(void)
 	return REQ_OP_READ | REQ_SYNC | REQ_META;
 }
 
+blk_opf_t rbcache_req_write(void)
+{
+	return REQ_OP_WRITE | REQ_SYNC;
+}
+
 blk_opf_t rbcache_req_write_meta(void)
 {
 	return REQ_OP_WRITE | REQ_SYNC | REQ_META;
@@ -44,6 +49,8 @@ struct gendisk *rbcache_alloc_disk(unsigned int block_bytes)
 		.logical_block_size = block_bytes,
 		.physical_block_size = block_bytes,
 		.io_min = block_bytes,
+		.max_hw_discard_sectors = UINT_MAX,
+		.discard_granularity = block_bytes,
 	};
 
 	return blk_alloc_disk(&lim, NUMA_NO_NODE);

@@ -13,6 +13,7 @@ sector_t rbcache_bdev_nr_sectors(struct block_device *bdev);
 unsigned int rbcache_bdev_logical_block_size(struct block_device *bdev);
 blk_mode_t rbcache_blk_open_rw_excl(void);
 blk_opf_t rbcache_req_read_meta(void);
+blk_opf_t rbcache_req_write(void);
 blk_opf_t rbcache_req_write_meta(void);
 blk_opf_t rbcache_req_write_meta_flush_fua(void);
 

@@ -25,7 +25,7 @@ use crate::format::extents::{self, Extent, ExtentList};
 use crate::format::geometry::{Geometry, SetMagic};
 use crate::format::init::FreshLayout;
 use crate::format::journal::{check_live_range, scan_bucket, JournalError};
-use crate::format::jset::JsetHeader;
+use crate::format::jset::{JsetHeader, JSET_HEADER};
 use crate::format::prio::{self, PrioError};
 use crate::format::superblock::{Superblock, SB_SECTOR, SB_SIZE};
 use crate::format::uuid::{UuidEntry, UUID_ENTRY_BYTES, UUID_ENTRY_V0_BYTES};
@@ -204,20 +204,39 @@ pub(crate) struct SetContents {
     pub(crate) volumes: KVec<(u64, u64)>,
     /// The extent map of all volumes: btree leaves, then the live journal replayed in order.
     pub(crate) extents: Extents,
+    /// Generation of every bucket.
+    pub(crate) gens: KVVec<u8>,
+    /// Buckets holding metadata or referenced by any key, live or not: never reused yet.
+    pub(crate) touched: KVVec<bool>,
+    /// The journal and where its next entry goes.
+    pub(crate) journal: JournalState,
 }
+
+/// What the second btree walk visits.
+enum Visit<'a> {
+    /// A node in this bucket.
+    Node(u64),
+    /// A valid leaf key.
+    Leaf(&'a Bkey),
+}
+
+/// Room in the extent map for keys written after registration.
+const EXTRA_KEYS: usize = 16384;
 
 /// Reads and checks the metadata of the cache `bdev` whose (synchronous) superblock is `sb`,
 /// and builds its extent map.
 ///
-/// The btree is walked twice: once to check it and count keys, once to fill a map of exactly
-/// the size the count asks for. (The in-memory btree of the cache-set core replaces this map.)
+/// The btree is walked twice: once to check it and count keys, once to fill a map of the size
+/// the count asks for (plus room for [`EXTRA_KEYS`] new keys). The in-memory btree of the
+/// cache-set core replaces this map.
 pub(crate) fn read(bdev: &BdevFile, sb: &Superblock) -> Result<SetContents, MetaError> {
     let g = Geometry::new(sb);
     let magic = SetMagic::new(&sb.set_uuid);
     let mut meta = SetMetadata::default();
 
-    let newest = read_journal(bdev, sb, &g, &magic, &mut meta)?;
-    let gens = read_prios(bdev, sb, &g, &magic, &newest)?;
+    let journal = read_journal(bdev, sb, &g, &magic, &mut meta)?;
+    let newest = journal.newest;
+    let (gens, prio_chain) = read_prios(bdev, sb, &g, &magic, &newest)?;
     let volumes = read_uuids(bdev, &g, &newest, &mut meta)?;
     let mut leaf_keys = 0u64;
     check_btree(
@@ -225,14 +244,30 @@ pub(crate) fn read(bdev: &BdevFile, sb: &Superblock) -> Result<SetContents, Meta
         &newest,
         &gens,
         &mut meta,
-        &mut |_| {
-            leaf_keys += 1;
+        &mut |v| {
+            if let Visit::Leaf(_) = v {
+                leaf_keys += 1;
+            }
             Ok(())
         },
     )?;
     meta.keys += leaf_keys;
 
-    let cap = usize::try_from(meta.keys).map_err(|_| MetaError::NoRoom)?;
+    let mut touched = KVVec::from_elem(false, g.nbuckets as usize, GFP_KERNEL)?;
+    let mut touch = |b: u64| {
+        if let Some(t) = touched.get_mut(b as usize) {
+            *t = true;
+        }
+    };
+    for b in g.first_bucket..g.first_bucket + u64::from(sb.njournal_buckets) {
+        touch(b);
+    }
+    for &b in prio_chain.iter() {
+        touch(b);
+    }
+    touch(newest.uuid_bucket.ptr_offset(0) / g.bucket_size);
+
+    let cap = usize::try_from(meta.keys).map_err(|_| MetaError::NoRoom)? + EXTRA_KEYS;
     let mut buf = KVVec::from_elem(Extent::default(), 2 * cap + 1, GFP_KERNEL)?;
     let mut list = ExtentList::new(&mut buf);
     let mut scratch = SetMetadata::default();
@@ -241,9 +276,23 @@ pub(crate) fn read(bdev: &BdevFile, sb: &Superblock) -> Result<SetContents, Meta
         &newest,
         &gens,
         &mut scratch,
-        &mut |k| insert_key(&mut list, k, &g, &gens),
+        &mut |v| match v {
+            Visit::Node(b) => {
+                touch(b);
+                Ok(())
+            }
+            Visit::Leaf(k) => {
+                if k.ptrs() > 0 {
+                    touch(k.ptr_offset(0) / g.bucket_size);
+                }
+                insert_key(&mut list, k, &g, &gens)
+            }
+        },
     )?;
     for (_, _, k) in journal_keys_in_order(bdev, sb, &g, &magic, &newest)?.iter() {
+        if k.ptrs() > 0 {
+            touch(k.ptr_offset(0) / g.bucket_size);
+        }
         insert_key(&mut list, k, &g, &gens)?;
     }
     let len = list.len();
@@ -251,6 +300,9 @@ pub(crate) fn read(bdev: &BdevFile, sb: &Superblock) -> Result<SetContents, Meta
         meta,
         volumes,
         extents: Extents::new(buf, len),
+        gens,
+        touched,
+        journal,
     })
 }
 
@@ -312,6 +364,18 @@ fn block_bytes(sb: &Superblock) -> usize {
     usize::from(sb.block_size) * 512
 }
 
+/// The journal as registration found it, and where the next entry goes.
+pub(crate) struct JournalState {
+    /// The newest entry.
+    pub(crate) newest: JsetHeader,
+    /// Highest seq found in each journal bucket (0 if none).
+    pub(crate) bucket_max_seq: KVec<u64>,
+    /// Journal bucket (index into the superblock's list) of the next entry.
+    pub(crate) bucket: usize,
+    /// Byte offset of the next entry in that bucket.
+    pub(crate) offset: usize,
+}
+
 /// Finds the newest journal entry and checks that the live range is complete.
 fn read_journal(
     bdev: &BdevFile,
@@ -319,19 +383,29 @@ fn read_journal(
     g: &Geometry,
     magic: &SetMagic,
     meta: &mut SetMetadata,
-) -> Result<JsetHeader, MetaError> {
+) -> Result<JournalState, MetaError> {
     let mut buf = KVVec::from_elem(0u8, (g.bucket_size * 512) as usize, GFP_KERNEL)?;
     let mut seqs = KVec::new();
     let mut newest: Option<JsetHeader> = None;
+    let mut bucket_max_seq = KVec::new();
+    let (mut pos_bucket, mut pos_offset) = (0, 0);
     let mut oom = false;
-    for i in 0..u64::from(sb.njournal_buckets) {
-        bdev.read_sync(bucket_sector(g, u64::from(sb.first_bucket) + i), &mut buf)?;
-        scan_bucket(&buf, block_bytes(sb), magic.jset(), |h, _| {
+    let bb = block_bytes(sb);
+    for i in 0..usize::from(sb.njournal_buckets) {
+        bdev.read_sync(bucket_sector(g, g.first_bucket + i as u64), &mut buf)?;
+        let base = buf.as_ptr() as usize;
+        let mut max_seq = 0;
+        scan_bucket(&buf, bb, magic.jset(), |h, keys| {
             oom |= seqs.push(h.seq, GFP_KERNEL).is_err();
+            max_seq = max_seq.max(h.seq);
             if newest.as_ref().map_or(true, |n| h.seq > n.seq) {
                 newest = Some(*h);
+                let start = keys.as_ptr() as usize - base - JSET_HEADER;
+                pos_bucket = i;
+                pos_offset = start + h.bytes().div_ceil(bb) * bb;
             }
         });
+        oom |= bucket_max_seq.push(max_seq, GFP_KERNEL).is_err();
         if oom {
             return Err(MetaError::Io(ENOMEM));
         }
@@ -362,17 +436,24 @@ fn read_journal(
     if bad {
         return Err(MetaError::JournalKey);
     }
-    Ok(newest)
+    Ok(JournalState {
+        newest,
+        bucket_max_seq,
+        bucket: pos_bucket,
+        offset: pos_offset,
+    })
 }
 
-/// Reads the prio chain of the newest journal entry; returns every bucket's generation.
+/// Reads the prio chain of the newest journal entry; returns every bucket's generation and the
+/// chain's buckets.
 fn read_prios(
     bdev: &BdevFile,
     sb: &Superblock,
     g: &Geometry,
     magic: &SetMagic,
     newest: &JsetHeader,
-) -> Result<KVVec<u8>, MetaError> {
+) -> Result<(KVVec<u8>, KVec<u64>), MetaError> {
+    let mut chain = KVec::new();
     let n = g.nbuckets as usize;
     let mut gens = KVVec::from_elem(0u8, n, GFP_KERNEL)?;
     let mut buf = KVVec::from_elem(0u8, g.meta_bucket_bytes() as usize, GFP_KERNEL)?;
@@ -383,6 +464,7 @@ fn read_prios(
         if bucket < g.first_bucket || bucket >= g.nbuckets {
             return Err(MetaError::PrioPastEnd(bucket));
         }
+        chain.push(bucket, GFP_KERNEL)?;
         bdev.read_sync(bucket_sector(g, bucket), &mut buf)?;
         let h = prio::read_header(&buf, magic.pset()).map_err(|e| MetaError::Prio(bucket, e))?;
         let count = per.min(n - filled);
@@ -392,7 +474,7 @@ fn read_prios(
         filled += count;
         bucket = h.next_bucket;
     }
-    Ok(gens)
+    Ok((gens, chain))
 }
 
 /// Checks a metadata pointer: present, on this cache, inside one bucket.
@@ -454,7 +536,7 @@ fn check_btree(
     newest: &JsetHeader,
     gens: &[u8],
     meta: &mut SetMetadata,
-    on_leaf_key: &mut dyn FnMut(&Bkey) -> Result<(), MetaError>,
+    visit: &mut dyn FnMut(Visit<'_>) -> Result<(), MetaError>,
 ) -> Result<(), MetaError> {
     let level = newest.btree_level;
     if level > MAX_LEVEL {
@@ -480,6 +562,7 @@ fn check_btree(
             return Err(MetaError::Cycle);
         }
         let bucket = key.ptr_offset(0) / g.bucket_size;
+        visit(Visit::Node(bucket))?;
         bdev.read_sync(key.ptr_offset(0), &mut node)?;
 
         // Collect the node's keys; for interior nodes the newest pointer per position wins.
@@ -494,7 +577,7 @@ fn check_btree(
                 if level == 0 {
                     if k.extent_invalid(g.bucket_size, g.nbuckets, g.first_bucket) {
                         bad_extent = true;
-                    } else if let Err(e) = on_leaf_key(&k) {
+                    } else if let Err(e) = visit(Visit::Leaf(&k)) {
                         sink_err = Some(e);
                     }
                 } else if k.cmp_pos(&Bkey::zero()) != Ordering::Equal {

@@ -14,6 +14,7 @@ mod kabi;
 mod metadata;
 mod register;
 mod registry;
+mod set_io;
 
 use driver::RbCache;
 use kernel::prelude::*;

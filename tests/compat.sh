@@ -6,7 +6,7 @@
 . ./lib.sh
 
 ktap_print_header
-ktap_set_plan 36
+ktap_set_plan 38
 
 check "C bcache.ko initialises a cache, writes a flash volume, stops" c_bcache_flash /dev/vdc
 check "the volume's md5 is the fixture's (the pattern is deterministic)" \
@@ -26,8 +26,32 @@ check "... and 1 flash volumes" logged "1 flash volumes"
 check "the flash volume appears as /dev/bcache0" wait_for 5 test -b /dev/bcache0
 same_md5() { [ "$(md5sum </dev/bcache0 | cut -d' ' -f1)" = "$(cat /tmp/c_md5)" ]; }
 check "rbcache reads back every byte the C module wrote (md5 of the volume)" same_md5
-refuses_writes() { ! dd if=/dev/zero of=/dev/bcache0 bs=4096 count=1 oflag=direct 2>/dev/null; }
-check "writes to the read-only volume are refused" refuses_writes
+# Writes through rbcache, mirrored on a model file of the volume.
+rb_writes() {
+	dd if=/dev/bcache0 of=/tmp/model bs=1M 2>/dev/null || return 1
+	for f in /dev/bcache0 /tmp/model; do
+		printf '\252%.0s' $(seq 1 4096) | dd of=$f bs=4096 seek=80 count=1 conv=notrunc 2>/dev/null
+		printf 'rbcache%.0s' $(seq 1 1024) | dd of=$f bs=4096 seek=2048 count=2 conv=notrunc 2>/dev/null
+		dd if=/dev/urandom of=/tmp/rand bs=64k count=3 2>/dev/null
+	done
+	dd if=/tmp/rand of=/dev/bcache0 bs=64k seek=50 conv=notrunc oflag=direct 2>/dev/null &&
+		dd if=/tmp/rand of=/tmp/model bs=64k seek=50 conv=notrunc 2>/dev/null || return 1
+	blkdiscard -o $((7 * 65536)) -l 4096 /dev/bcache0 || return 1
+	dd if=/dev/zero of=/tmp/model bs=4096 seek=$((7 * 16)) count=1 conv=notrunc 2>/dev/null
+	sync
+	md5sum </tmp/model | cut -d' ' -f1 >/tmp/model_md5
+}
+check "rbcache writes, overwrites and discards through /dev/bcache0" rb_writes
+model_md5() {
+	echo 3 >/proc/sys/vm/drop_caches
+	[ "$(md5sum </dev/bcache0 | cut -d' ' -f1)" = "$(cat /tmp/model_md5)" ]
+}
+check "... and reads back exactly what was written (md5 against a model)" model_md5
+rb_replays() {
+	sysfs_write "$SET/unregister" 1 && wait_for 10 test ! -e "$SET" &&
+		sysfs_write $RB/register /dev/vdc && wait_for 5 test -b /dev/bcache0 && model_md5
+}
+check "after unregister and register rbcache replays its journal: same data" rb_replays
 unreg() { sysfs_write "$SET/unregister" 1 && wait_for 10 test ! -e "$SET"; }
 check "unregister" unreg
 check "/dev/bcache0 is gone" test ! -e /dev/bcache0
@@ -37,14 +61,15 @@ c_reads_back() {
 	insmod $MODDIR/bcache.ko || return 1
 	echo /dev/vdc >$RB/register || return 1
 	wait_for 10 test -b /dev/bcache0 || return 1
-	[ "$(md5sum </dev/bcache0 | cut -d' ' -f1)" = "$(cat /tmp/c_md5)" ] || {
+	local same=1
+	[ "$(md5sum </dev/bcache0 | cut -d' ' -f1)" = "$(cat /tmp/model_md5)" ] || {
 		echo "# md5 changed"
-		return 1
+		same=0
 	}
 	echo 1 >"$SET/stop"
-	wait_for 20 test ! -e "$SET" && wait_for 10 rmmod bcache 2>/dev/null
+	wait_for 20 test ! -e "$SET" && wait_for 10 rmmod bcache 2>/dev/null && [ $same = 1 ]
 }
-check "the C module registers it again and reads the same data (md5)" c_reads_back
+check "the C module replays rbcache's journal and reads the same data (md5)" c_reads_back
 
 # rbcache initialises a fresh cache; the C module then uses it as an existing set.
 fmt_cache /dev/vdd

@@ -39,6 +39,12 @@ impl<'a> ExtentList<'a> {
         ExtentList { buf, len: 0 }
     }
 
+    /// The list of the first `len` entries of `buf` (as left by an earlier list).
+    pub(crate) fn from_parts(buf: &'a mut [Extent], len: usize) -> Self {
+        let len = len.min(buf.len());
+        ExtentList { buf, len }
+    }
+
     /// The extents, in order.
     pub(crate) fn as_slice(&self) -> &[Extent] {
         &self.buf[..self.len]

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Synchronous bio IO.
+//! Synchronous bio IO for metadata and data.
 //!
 //! C header: [`include/linux/bio.h`](srctree/include/linux/bio.h)
 
@@ -37,6 +37,8 @@ const MAX_PAGES_PER_BIO: usize = 256;
 /// How a synchronous metadata write reaches the media.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum WriteKind {
+    /// `REQ_SYNC`: data, made durable by a later flush.
+    Data,
     /// `REQ_SYNC | REQ_META`: ordered by a later flush.
     Meta,
     /// Also `REQ_PREFLUSH | REQ_FUA`: everything written before, and this, is durable when it
@@ -136,6 +138,7 @@ unsafe fn one_bio(bdev: *mut bindings::block_device, sector: u64, mut data: Data
     let opf = unsafe {
         match &data {
             Data::Read(_) => ffi::rbcache_req_read_meta(),
+            Data::Write(_, WriteKind::Data) => ffi::rbcache_req_write(),
             Data::Write(_, WriteKind::Meta) => ffi::rbcache_req_write_meta(),
             Data::Write(_, WriteKind::FlushFua) => ffi::rbcache_req_write_meta_flush_fua(),
         }

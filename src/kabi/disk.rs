@@ -77,6 +77,11 @@ impl Segment<'_> {
         self.with_mapped(at, src.len(), |dst| dst.copy_from_slice(src))
     }
 
+    /// Copies the segment's bytes at `at` into `dst`.
+    pub(crate) fn read_at(&mut self, at: usize, dst: &mut [u8]) -> Result {
+        self.with_mapped(at, dst.len(), |src| dst.copy_from_slice(src))
+    }
+
     /// Zeroes `len` bytes of the segment at byte `at`.
     pub(crate) fn zero_at(&mut self, at: usize, len: usize) -> Result {
         self.with_mapped(at, len, |dst| dst.fill(0))
@@ -115,6 +120,12 @@ impl Bio {
             bindings::req_op_REQ_OP_DISCARD => BioOp::Discard,
             _ => BioOp::Other,
         }
+    }
+
+    /// First sector.
+    pub(crate) fn sector(&self) -> u64 {
+        // SAFETY: By the type invariant the bio is live.
+        unsafe { (*self.raw()).bi_iter.bi_sector }
     }
 
     /// Length in bytes.

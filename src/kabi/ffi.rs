@@ -19,6 +19,8 @@ extern "C" {
     pub(crate) fn rbcache_blk_open_rw_excl() -> bindings::blk_mode_t;
     /// `REQ_OP_READ | REQ_SYNC | REQ_META`.
     pub(crate) fn rbcache_req_read_meta() -> bindings::blk_opf_t;
+    /// `REQ_OP_WRITE | REQ_SYNC`.
+    pub(crate) fn rbcache_req_write() -> bindings::blk_opf_t;
     /// `REQ_OP_WRITE | REQ_SYNC | REQ_META`.
     pub(crate) fn rbcache_req_write_meta() -> bindings::blk_opf_t;
     /// `REQ_OP_WRITE | REQ_SYNC | REQ_META | REQ_PREFLUSH | REQ_FUA`.

@@ -1,0 +1,239 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! A cache set's data path: the extent map, space for new data, and journal appends.
+//!
+//! This is the first, deliberately simple write path, compatible with 6.12 on disk:
+//!
+//! - Space comes only from buckets that nothing has touched (no metadata and no key at all,
+//!   live or dead, points into them), filled sequentially; they keep their generation, so no
+//!   prio write is needed. When none is left, writes fail with `ENOSPC`: bucket invalidation
+//!   (gen bump, prio write, journal) comes with the allocator.
+//! - A write puts its data on the cache, waits, then appends one journal entry with its keys
+//!   (`PREFLUSH|FUA`, which also makes the data durable), then updates the extent map and
+//!   completes. Every completed write is therefore durable; flushes have nothing to do.
+//! - Keys stay in the journal: leaf nodes are not written and the journal is not reclaimed, so
+//!   when its buckets are full writes fail with `ENOSPC`. The C module, and rbcache, replay
+//!   those keys on registration.
+//! - One mutex serialises writes (held across their IO) and map lookups.
+
+use kernel::prelude::*;
+use kernel::sync::{new_mutex, Arc, Mutex};
+
+use crate::flash::Extents;
+use crate::format::bkey::{Bkey, MAX_SIZE};
+use crate::format::extents::{self, ExtentList};
+use crate::format::jset::JSET_MAX_BYTES;
+use crate::gc::Gc;
+use crate::kabi::bdev::BdevFile;
+use crate::kabi::bio::WriteKind;
+use crate::metadata::JournalState;
+
+/// Where a set's cache lives and how it is laid out.
+pub(crate) struct Layout {
+    /// Bucket size in sectors.
+    pub(crate) bucket_size: u64,
+    /// Number of buckets.
+    pub(crate) nbuckets: u64,
+    /// First bucket (the first journal bucket).
+    pub(crate) first_bucket: u64,
+    /// Block size in bytes.
+    pub(crate) block_bytes: usize,
+}
+
+struct IoState {
+    extents: Extents,
+    gens: KVVec<u8>,
+    touched: KVVec<bool>,
+    next_free: u64,
+    open: Option<(u64, u64)>,
+    journal: JournalState,
+}
+
+/// The data path of one cache set, shared by its volumes.
+#[pin_data]
+pub(crate) struct SetIo {
+    bdev: Arc<BdevFile>,
+    gc: Arc<Gc>,
+    layout: Layout,
+    #[pin]
+    state: Mutex<IoState>,
+}
+
+impl SetIo {
+    /// Creates the data path from what registration read.
+    pub(crate) fn new(
+        bdev: Arc<BdevFile>,
+        gc: Arc<Gc>,
+        layout: Layout,
+        extents: Extents,
+        gens: KVVec<u8>,
+        touched: KVVec<bool>,
+        journal: JournalState,
+    ) -> Result<Arc<Self>> {
+        let first = layout.first_bucket;
+        Arc::pin_init(
+            pin_init!(SetIo {
+                bdev,
+                gc,
+                layout,
+                state <- new_mutex!(
+                    IoState { extents, gens, touched, next_free: first, open: None, journal },
+                    "SetIo::state"
+                ),
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    /// The cache device.
+    pub(crate) fn bdev(&self) -> &BdevFile {
+        &self.bdev
+    }
+
+    /// Looks up `sector` of `inode`: `(cache sector or None for a hole, run length <= max)`.
+    pub(crate) fn lookup(&self, inode: u64, sector: u64, max: u64) -> (Option<u64>, u64) {
+        match extents::key(inode, sector) {
+            Some(k) => extents::lookup(self.state.lock().extents.as_slice(), k, max),
+            None => (None, max),
+        }
+    }
+
+    /// Writes `data` (whole blocks) at `sector` of `inode`; returns once it is durable.
+    pub(crate) fn write(&self, inode: u64, sector: u64, data: &[u8]) -> Result {
+        let sectors = (data.len() >> 9) as u64;
+        if data.len() % self.layout.block_bytes != 0 {
+            return Err(EINVAL);
+        }
+        let mut st = self.state.lock();
+        let mut keys = KVec::new();
+        let mut done = 0u64;
+        while done < sectors {
+            let (bucket, used) = self.open_bucket(&mut st)?;
+            let n = (sectors - done)
+                .min(self.layout.bucket_size - used)
+                .min(MAX_SIZE);
+            let at = bucket * self.layout.bucket_size + used;
+            let chunk = &data[(done as usize) << 9..((done + n) as usize) << 9];
+            self.bdev.write_sync(at, chunk, WriteKind::Data)?;
+            let mut k = Bkey::new(inode, sector + done + n, n);
+            k.set_dirty(true);
+            k.set_ptrs(1);
+            k.ptr[0] = Bkey::make_ptr(st.gens.get(bucket as usize).copied().unwrap_or(0), at, 0);
+            keys.push(k, GFP_KERNEL)?;
+            st.open = Some((bucket, used + n));
+            done += n;
+        }
+        self.commit(&mut st, &keys)?;
+        drop(st);
+        self.gc.account_insert(sectors);
+        Ok(())
+    }
+
+    /// Discards `sectors` at `sector` of `inode`: zero-pointer keys, so the range reads as zeroes.
+    pub(crate) fn discard(&self, inode: u64, sector: u64, sectors: u64) -> Result {
+        let mut st = self.state.lock();
+        let mut keys = KVec::new();
+        let mut done = 0;
+        while done < sectors {
+            let n = (sectors - done).min(MAX_SIZE);
+            keys.push(Bkey::new(inode, sector + done + n, n), GFP_KERNEL)?;
+            done += n;
+        }
+        self.commit(&mut st, &keys)
+    }
+
+    /// The open bucket with room left, opening a fresh untouched one if needed.
+    fn open_bucket(&self, st: &mut IoState) -> Result<(u64, u64)> {
+        if let Some((b, used)) = st.open {
+            if used < self.layout.bucket_size {
+                return Ok((b, used));
+            }
+        }
+        let n = self.layout.nbuckets;
+        for i in 0..n {
+            let b = self.layout.first_bucket
+                + (st.next_free - self.layout.first_bucket + i) % (n - self.layout.first_bucket);
+            if let Some(t) = st.touched.get_mut(b as usize) {
+                if !*t {
+                    *t = true;
+                    st.next_free = b + 1;
+                    if st.next_free >= n {
+                        st.next_free = self.layout.first_bucket;
+                    }
+                    st.open = Some((b, 0));
+                    return Ok((b, 0));
+                }
+            }
+        }
+        Err(ENOSPC)
+    }
+
+    /// Journals `keys` and adds them to the map.
+    fn commit(&self, st: &mut IoState, keys: &[Bkey]) -> Result {
+        // Room in the map first: once journaled, the keys must reach the map.
+        if st.extents.room() < 2 * keys.len() {
+            return Err(ENOSPC);
+        }
+        let mut packed = KVec::new();
+        for k in keys {
+            let mut w = [0u64; 9];
+            let n = k.encode(&mut w).ok_or(EINVAL)?;
+            for x in &w[..n] {
+                packed.extend_from_slice(&x.to_le_bytes(), GFP_KERNEL)?;
+            }
+        }
+        self.journal_append(st, &packed)?;
+        let (buf, len) = st.extents.parts_mut();
+        let mut list = ExtentList::from_parts(buf, len);
+        for k in keys {
+            let (Some(start), Some(end)) = (
+                extents::key(k.inode(), k.start()),
+                extents::key(k.inode(), k.offset()),
+            ) else {
+                continue;
+            };
+            let ptr = (k.ptrs() > 0).then(|| k.ptr_offset(0));
+            list.insert(start, end, ptr, k.dirty())
+                .map_err(|_| ENOSPC)?;
+        }
+        let len = list.len();
+        st.extents.set_len(len);
+        Ok(())
+    }
+
+    /// Writes one journal entry holding `packed` keys after the newest one.
+    fn journal_append(&self, st: &mut IoState, packed: &[u8]) -> Result {
+        let bb = self.layout.block_bytes;
+        let size = (crate::format::jset::JSET_HEADER + packed.len()).div_ceil(bb) * bb;
+        if size > JSET_MAX_BYTES {
+            return Err(E2BIG);
+        }
+        let bucket_bytes = (self.layout.bucket_size << 9) as usize;
+        let j = &mut st.journal;
+        let mut h = j.newest;
+        h.seq += 1;
+        if j.offset + size > bucket_bytes {
+            let next = (j.bucket + 1) % j.bucket_max_seq.len();
+            // A bucket still holding live entries cannot be reused: the journal is full.
+            if j.bucket_max_seq
+                .get(next)
+                .map_or(true, |&s| s >= h.last_seq)
+            {
+                return Err(ENOSPC);
+            }
+            j.bucket = next;
+            j.offset = 0;
+        }
+        let mut buf = KVVec::from_elem(0u8, size, GFP_KERNEL)?;
+        h.write(&mut buf, packed).ok_or(EINVAL)?;
+        let sector = (self.layout.first_bucket + j.bucket as u64) * self.layout.bucket_size
+            + (j.offset >> 9) as u64;
+        self.bdev.write_sync(sector, &buf, WriteKind::FlushFua)?;
+        j.offset += size;
+        j.newest = h;
+        if let Some(m) = j.bucket_max_seq.get_mut(j.bucket) {
+            *m = h.seq;
+        }
+        Ok(())
+    }
+}
