@@ -5,7 +5,7 @@
 . ./lib.sh
 
 ktap_print_header
-ktap_set_plan 11
+ktap_set_plan 14
 
 check "C bcache.ko writes a flash volume" c_bcache_flash /dev/vdc
 CSET=$(cset_uuid /dev/vdc)
@@ -45,6 +45,24 @@ rereg_md5() {
 		[ "$(md5sum </dev/bcache0 | cut -d' ' -f1)" = "$(cat /tmp/c_md5)" ]
 }
 check "after all that the data still reads back (md5)" rereg_md5
+
+# Writes: more than 1/16 of the cache wakes GC through the write path.
+I=$SET/internal
+big_write() {
+	dd if=/dev/urandom of=/tmp/big bs=1M count=5 2>/dev/null &&
+		dd if=/tmp/big of=/dev/bcache0 bs=1M seek=8 oflag=direct 2>/dev/null &&
+		echo 3 >/proc/sys/vm/drop_caches &&
+		[ "$(dd if=/dev/bcache0 bs=1M skip=8 count=5 2>/dev/null | md5sum)" = "$(md5sum </tmp/big)" ]
+}
+check "5 MiB written through the volume read back exactly (md5)" big_write
+wakes() { [ "$(cat $I/gc_wakeups_write)" -ge 1 ] && [ "$(cat $I/gc_passes)" -ge 1 ]; }
+check "writing more than 1/16 of the cache woke GC through the write path" wait_for 10 wakes
+fio_verify() {
+	fio --name=verify --filename=/dev/bcache0 --rw=randwrite --bs=64k --size=4M \
+		--direct=1 --ioengine=psync --verify=crc32c --do_verify=1 --thread \
+		--output=/tmp/fio.out >/dev/null 2>&1 || { tail -n 20 /tmp/fio.out; return 1; }
+}
+check "fio random writes verify with crc32c" fio_verify
 
 exec 3</dev/bcache0
 busy_rmmod() { ! rmmod rbcache 2>/dev/null; }
