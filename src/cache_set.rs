@@ -21,9 +21,10 @@ use kernel::sync::{new_mutex, Arc, Mutex};
 
 use crate::flash::FlashVolume;
 use crate::format::superblock::{Superblock, UuidDisplay};
-use crate::format::units::{parse_u64, Hprint};
+use crate::format::units::{parse_size, parse_u64, Hprint};
 use crate::gc::{Gc, GcThread};
 use crate::kabi::bdev::BdevFile;
+use crate::kabi::random::{random_u64, real_seconds};
 use crate::kabi::sysfs::{AttrOps, Group, ShowBuf, SysfsDir};
 use crate::metadata::{SetContents, SetMetadata};
 use crate::registry::{Registry, RootAttrs};
@@ -40,6 +41,7 @@ pub(crate) enum StopKind {
 
 /// What a running set owns; taken out and dropped, in order, by [`CacheSet::stop`].
 struct Running {
+    io: Arc<SetIo>,
     volumes: KVec<FlashVolume>,
     internal: SysfsDir<InternalAttrs>,
     dir: SysfsDir<SetAttrs>,
@@ -72,10 +74,7 @@ impl CacheSet {
         let SetContents {
             meta,
             volumes: volume_list,
-            extents,
-            gens,
-            touched,
-            journal,
+            data,
         } = contents;
         let bdev = Arc::new(bdev, GFP_KERNEL)?;
         let cache_sectors = u64::from(sb.bucket_size).saturating_mul(sb.nbuckets);
@@ -121,15 +120,7 @@ impl CacheSet {
             first_bucket: u64::from(set.sb.first_bucket),
             block_bytes: block_bytes as usize,
         };
-        let io = SetIo::new(
-            bdev.clone(),
-            set.gc.clone(),
-            layout,
-            extents,
-            gens,
-            touched,
-            journal,
-        )?;
+        let io = SetIo::new(bdev.clone(), set.gc.clone(), layout, data)?;
         let mut volumes = KVec::with_capacity(volume_list.len(), GFP_KERNEL)?;
         for &(slot, sectors) in volume_list.iter() {
             let v = FlashVolume::new(slot, sectors, block_bytes, io.clone())?;
@@ -143,6 +134,7 @@ impl CacheSet {
             volumes.push(v, GFP_KERNEL)?;
         }
         *set.running.lock() = Some(Running {
+            io,
             volumes,
             internal,
             dir,
@@ -150,6 +142,27 @@ impl CacheSet {
             bdev,
         });
         Ok(set)
+    }
+
+    /// `flash_vol_create`: creates a flash-only volume of `sectors` and its `/dev/bcacheN`.
+    pub(crate) fn create_flash_volume(&self, sectors: u64) -> Result {
+        let mut running = self.running.lock();
+        let running = running.as_mut().ok_or(EINTR)?;
+        let mut uuid = [0u8; 16];
+        uuid[..8].copy_from_slice(&random_u64().to_le_bytes());
+        uuid[8..].copy_from_slice(&random_u64().to_le_bytes());
+        let slot = running.io.create_volume(sectors, uuid, real_seconds())?;
+        let block_bytes = u32::from(self.sb.block_size) << 9;
+        let v = FlashVolume::new(slot, sectors, block_bytes, running.io.clone())?;
+        pr_info!(
+            "created flash volume {} of set {} ({} sectors) as /dev/bcache{}\n",
+            slot,
+            UuidDisplay(&self.sb.set_uuid),
+            sectors,
+            v.index()
+        );
+        running.volumes.push(v, GFP_KERNEL)?;
+        Ok(())
     }
 
     /// Returns the set's UUID.
@@ -170,6 +183,7 @@ impl CacheSet {
             return;
         };
         let Running {
+            io,
             volumes,
             internal,
             dir,
@@ -178,6 +192,7 @@ impl CacheSet {
         } = running;
         // Volumes first: their disks go away and their reads drain before the cache closes.
         drop(volumes);
+        drop(io);
         drop(internal);
         drop(dir);
         drop(gc_thread);
@@ -209,10 +224,18 @@ impl AttrOps for SetAttrs {
         .map_err(|_| EINVAL)
     }
 
-    fn store(&self, attr: &[u8], _input: &[u8]) -> Result {
+    fn store(&self, attr: &[u8], input: &[u8]) -> Result {
         let kind = match attr {
             b"unregister" => StopKind::Unregister,
             b"stop" => StopKind::Stop,
+            b"flash_vol_create" => {
+                let bytes = parse_size(input).ok_or(EINVAL)?;
+                let sectors = bytes >> 9;
+                if sectors == 0 {
+                    return Err(EINVAL);
+                }
+                return self.set.create_flash_volume(sectors);
+            }
             _ => return Err(EINVAL),
         };
         self.reg.queue_stop(self.set.clone(), kind)

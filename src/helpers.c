@@ -113,10 +113,11 @@ RB_RO(block_size);
 RB_RO(bucket_size);
 RB_RO(synchronous);
 RB_RO(tree_depth);
+RB_WO(flash_vol_create);
 
 static struct attribute *rbcache_set_attrs[] = {
 	RB_A(unregister), RB_A(stop), RB_A(block_size), RB_A(bucket_size),
-	RB_A(synchronous), RB_A(tree_depth), NULL,
+	RB_A(synchronous), RB_A(tree_depth), RB_A(flash_vol_create), NULL,
 };
 
 const struct attribute_group rbcache_set_group = { .attrs = rbcache_set_attrs };

@@ -202,6 +202,20 @@ pub(crate) struct SetContents {
     pub(crate) meta: SetMetadata,
     /// Flash-only volumes: `(uuid slot, sectors)`.
     pub(crate) volumes: KVec<(u64, u64)>,
+    /// What the data path keeps.
+    pub(crate) data: SetData,
+}
+
+/// The uuid table as read (one metadata bucket).
+pub(crate) struct UuidTable {
+    /// The table's bytes.
+    pub(crate) buf: KVVec<u8>,
+    /// Bytes per entry (128; 64 for a pre-version-1 journal).
+    pub(crate) entry_bytes: usize,
+}
+
+/// The state registration hands to the set's data path.
+pub(crate) struct SetData {
     /// The extent map of all volumes: btree leaves, then the live journal replayed in order.
     pub(crate) extents: Extents,
     /// Generation of every bucket.
@@ -210,6 +224,8 @@ pub(crate) struct SetContents {
     pub(crate) touched: KVVec<bool>,
     /// The journal and where its next entry goes.
     pub(crate) journal: JournalState,
+    /// The uuid table.
+    pub(crate) uuids: UuidTable,
 }
 
 /// What the second btree walk visits.
@@ -237,7 +253,7 @@ pub(crate) fn read(bdev: &BdevFile, sb: &Superblock) -> Result<SetContents, Meta
     let journal = read_journal(bdev, sb, &g, &magic, &mut meta)?;
     let newest = journal.newest;
     let (gens, prio_chain) = read_prios(bdev, sb, &g, &magic, &newest)?;
-    let volumes = read_uuids(bdev, &g, &newest, &mut meta)?;
+    let (volumes, uuids) = read_uuids(bdev, &g, &newest, &mut meta)?;
     let mut leaf_keys = 0u64;
     check_btree(
         (bdev, sb, &g, &magic),
@@ -299,10 +315,13 @@ pub(crate) fn read(bdev: &BdevFile, sb: &Superblock) -> Result<SetContents, Meta
     Ok(SetContents {
         meta,
         volumes,
-        extents: Extents::new(buf, len),
-        gens,
-        touched,
-        journal,
+        data: SetData {
+            extents: Extents::new(buf, len),
+            gens,
+            touched,
+            journal,
+            uuids,
+        },
     })
 }
 
@@ -492,13 +511,14 @@ fn meta_ptr_ok(k: &Bkey, g: &Geometry, sectors: u64) -> bool {
     })
 }
 
-/// Reads the uuid table; returns the flash-only volumes as `(slot, sectors)`.
+/// Reads the uuid table; returns the flash-only volumes as `(slot, sectors)`, the table and its
+/// entry size.
 fn read_uuids(
     bdev: &BdevFile,
     g: &Geometry,
     newest: &JsetHeader,
     meta: &mut SetMetadata,
-) -> Result<KVec<(u64, u64)>, MetaError> {
+) -> Result<(KVec<(u64, u64)>, UuidTable), MetaError> {
     let k = &newest.uuid_bucket;
     let sectors = g.meta_bucket_bytes() / 512;
     if !meta_ptr_ok(k, g, sectors) || !k.ptr_available(0) {
@@ -520,7 +540,13 @@ fn read_uuids(
             }
         }
     }
-    Ok(volumes)
+    Ok((
+        volumes,
+        UuidTable {
+            buf,
+            entry_bytes: entry,
+        },
+    ))
 }
 
 /// Whether pointer 0 of `k` is stale against the bucket generations.

@@ -19,14 +19,14 @@
 use kernel::prelude::*;
 use kernel::sync::{new_mutex, Arc, Mutex};
 
-use crate::flash::Extents;
 use crate::format::bkey::{Bkey, MAX_SIZE};
 use crate::format::extents::{self, ExtentList};
 use crate::format::jset::JSET_MAX_BYTES;
+use crate::format::uuid::{UuidEntry, UUID_ENTRY_BYTES, UUID_FLASH_ONLY};
 use crate::gc::Gc;
 use crate::kabi::bdev::BdevFile;
 use crate::kabi::bio::WriteKind;
-use crate::metadata::JournalState;
+use crate::metadata::SetData;
 
 /// Where a set's cache lives and how it is laid out.
 pub(crate) struct Layout {
@@ -41,12 +41,9 @@ pub(crate) struct Layout {
 }
 
 struct IoState {
-    extents: Extents,
-    gens: KVVec<u8>,
-    touched: KVVec<bool>,
+    data: SetData,
     next_free: u64,
     open: Option<(u64, u64)>,
-    journal: JournalState,
 }
 
 /// The data path of one cache set, shared by its volumes.
@@ -65,10 +62,7 @@ impl SetIo {
         bdev: Arc<BdevFile>,
         gc: Arc<Gc>,
         layout: Layout,
-        extents: Extents,
-        gens: KVVec<u8>,
-        touched: KVVec<bool>,
-        journal: JournalState,
+        data: SetData,
     ) -> Result<Arc<Self>> {
         let first = layout.first_bucket;
         Arc::pin_init(
@@ -77,7 +71,7 @@ impl SetIo {
                 gc,
                 layout,
                 state <- new_mutex!(
-                    IoState { extents, gens, touched, next_free: first, open: None, journal },
+                    IoState { data, next_free: first, open: None },
                     "SetIo::state"
                 ),
             }),
@@ -93,7 +87,7 @@ impl SetIo {
     /// Looks up `sector` of `inode`: `(cache sector or None for a hole, run length <= max)`.
     pub(crate) fn lookup(&self, inode: u64, sector: u64, max: u64) -> (Option<u64>, u64) {
         match extents::key(inode, sector) {
-            Some(k) => extents::lookup(self.state.lock().extents.as_slice(), k, max),
+            Some(k) => extents::lookup(self.state.lock().data.extents.as_slice(), k, max),
             None => (None, max),
         }
     }
@@ -118,7 +112,11 @@ impl SetIo {
             let mut k = Bkey::new(inode, sector + done + n, n);
             k.set_dirty(true);
             k.set_ptrs(1);
-            k.ptr[0] = Bkey::make_ptr(st.gens.get(bucket as usize).copied().unwrap_or(0), at, 0);
+            k.ptr[0] = Bkey::make_ptr(
+                st.data.gens.get(bucket as usize).copied().unwrap_or(0),
+                at,
+                0,
+            );
             keys.push(k, GFP_KERNEL)?;
             st.open = Some((bucket, used + n));
             done += n;
@@ -142,6 +140,62 @@ impl SetIo {
         self.commit(&mut st, &keys)
     }
 
+    /// Creates a flash-only volume of `sectors` in the first empty uuid slot, as
+    /// `bch_flash_dev_create()` does: the whole table is written to a fresh bucket, then a
+    /// journal entry points at it. Returns the slot.
+    pub(crate) fn create_volume(&self, sectors: u64, uuid: [u8; 16], now: u32) -> Result<u64> {
+        let mut st = self.state.lock();
+        if st.data.uuids.entry_bytes != UUID_ENTRY_BYTES {
+            // A pre-version-1 table: converting it is not supported yet.
+            return Err(EINVAL);
+        }
+        let slot = st
+            .data
+            .uuids
+            .buf
+            .chunks_exact(UUID_ENTRY_BYTES)
+            .position(|e| UuidEntry::decode(e).is_some_and(|e| e.is_empty()))
+            .ok_or(ENOSPC)?;
+        let entry = UuidEntry {
+            uuid,
+            label: [0; 32],
+            first_reg: now,
+            last_reg: now,
+            invalidated: 0,
+            flags: UUID_FLASH_ONLY,
+            sectors,
+        };
+        let at = slot * UUID_ENTRY_BYTES;
+        let mut table = KVVec::from_elem(0u8, st.data.uuids.buf.len(), GFP_KERNEL)?;
+        table.copy_from_slice(&st.data.uuids.buf);
+        entry
+            .encode(table.get_mut(at..at + UUID_ENTRY_BYTES).ok_or(EINVAL)?)
+            .ok_or(EINVAL)?;
+
+        let bucket = self.fresh_bucket(&mut st)?;
+        let start = bucket * self.layout.bucket_size;
+        self.bdev.write_sync(start, &table, WriteKind::Meta)?;
+        let mut key = Bkey::new(0, 0, (table.len() >> 9) as u64);
+        key.set_ptrs(1);
+        key.ptr[0] = Bkey::make_ptr(
+            st.data.gens.get(bucket as usize).copied().unwrap_or(0),
+            start,
+            0,
+        );
+        self.journal_append(&mut st, &[], Some(key))?;
+        st.data.uuids.buf = table;
+        Ok(slot as u64)
+    }
+
+    /// Takes a fresh untouched bucket for metadata.
+    fn fresh_bucket(&self, st: &mut IoState) -> Result<u64> {
+        let saved = st.open.take();
+        let r = self.open_bucket(st);
+        // The metadata bucket is not for data: keep the data bucket open.
+        st.open = saved;
+        r.map(|(b, _)| b)
+    }
+
     /// The open bucket with room left, opening a fresh untouched one if needed.
     fn open_bucket(&self, st: &mut IoState) -> Result<(u64, u64)> {
         if let Some((b, used)) = st.open {
@@ -153,7 +207,7 @@ impl SetIo {
         for i in 0..n {
             let b = self.layout.first_bucket
                 + (st.next_free - self.layout.first_bucket + i) % (n - self.layout.first_bucket);
-            if let Some(t) = st.touched.get_mut(b as usize) {
+            if let Some(t) = st.data.touched.get_mut(b as usize) {
                 if !*t {
                     *t = true;
                     st.next_free = b + 1;
@@ -171,7 +225,7 @@ impl SetIo {
     /// Journals `keys` and adds them to the map.
     fn commit(&self, st: &mut IoState, keys: &[Bkey]) -> Result {
         // Room in the map first: once journaled, the keys must reach the map.
-        if st.extents.room() < 2 * keys.len() {
+        if st.data.extents.room() < 2 * keys.len() {
             return Err(ENOSPC);
         }
         let mut packed = KVec::new();
@@ -182,8 +236,8 @@ impl SetIo {
                 packed.extend_from_slice(&x.to_le_bytes(), GFP_KERNEL)?;
             }
         }
-        self.journal_append(st, &packed)?;
-        let (buf, len) = st.extents.parts_mut();
+        self.journal_append(st, &packed, None)?;
+        let (buf, len) = st.data.extents.parts_mut();
         let mut list = ExtentList::from_parts(buf, len);
         for k in keys {
             let (Some(start), Some(end)) = (
@@ -197,21 +251,25 @@ impl SetIo {
                 .map_err(|_| ENOSPC)?;
         }
         let len = list.len();
-        st.extents.set_len(len);
+        st.data.extents.set_len(len);
         Ok(())
     }
 
-    /// Writes one journal entry holding `packed` keys after the newest one.
-    fn journal_append(&self, st: &mut IoState, packed: &[u8]) -> Result {
+    /// Writes one journal entry holding `packed` keys after the newest one, pointing at a new
+    /// uuid bucket if `uuid_bucket` is given.
+    fn journal_append(&self, st: &mut IoState, packed: &[u8], uuid_bucket: Option<Bkey>) -> Result {
         let bb = self.layout.block_bytes;
         let size = (crate::format::jset::JSET_HEADER + packed.len()).div_ceil(bb) * bb;
         if size > JSET_MAX_BYTES {
             return Err(E2BIG);
         }
         let bucket_bytes = (self.layout.bucket_size << 9) as usize;
-        let j = &mut st.journal;
+        let j = &mut st.data.journal;
         let mut h = j.newest;
         h.seq += 1;
+        if let Some(k) = uuid_bucket {
+            h.uuid_bucket = k;
+        }
         if j.offset + size > bucket_bytes {
             let next = (j.bucket + 1) % j.bucket_max_seq.len();
             // A bucket still holding live entries cannot be reused: the journal is full.

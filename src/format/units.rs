@@ -59,3 +59,42 @@ pub(crate) fn trim(input: &[u8]) -> &[u8] {
         .map_or(start, |i| i + 1);
     &input[start..end]
 }
+
+/// Parses a size with an optional binary unit, as bcache's `bch_strtoull_h()` does for
+/// `flash_vol_create`: decimal digits, then optionally one of `k m g t p e z y` (any case, powers
+/// of 1024; `z` and `y` both mean 1024^7), then optionally one newline. Overflow is refused.
+pub(crate) fn parse_size(input: &[u8]) -> Option<u64> {
+    let digits = input.iter().take_while(|c| c.is_ascii_digit()).count();
+    let mut v: u64 = 0;
+    for &c in &input[..digits] {
+        v = v.checked_mul(10)?.checked_add(u64::from(c - b'0'))?;
+    }
+    let mut rest = &input[digits..];
+    let mut units = 0;
+    if let Some(&c) = rest.first() {
+        units = match c.to_ascii_lowercase() {
+            b'k' => 1,
+            b'm' => 2,
+            b'g' => 3,
+            b't' => 4,
+            b'p' => 5,
+            b'e' => 6,
+            b'z' | b'y' => 7,
+            _ => 0,
+        };
+        if units != 0 {
+            if digits == 0 {
+                return None;
+            }
+            rest = &rest[1..];
+        }
+    }
+    let rest = rest.strip_prefix(b"\n").unwrap_or(rest);
+    if !rest.is_empty() {
+        return None;
+    }
+    for _ in 0..units {
+        v = v.checked_mul(1024)?;
+    }
+    Some(v)
+}

@@ -53,3 +53,19 @@ fn trim_strips_both_ends() {
     assert_eq!(trim(b""), b"");
     assert_eq!(trim(b"x"), b"x");
 }
+
+#[test]
+fn parse_size_like_bch_strtoull_h() {
+    use crate::format::units::parse_size;
+    assert_eq!(parse_size(b"16M\n"), Some(16 << 20));
+    assert_eq!(parse_size(b"16m"), Some(16 << 20));
+    assert_eq!(parse_size(b"1k"), Some(1024));
+    assert_eq!(parse_size(b"2G"), Some(2 << 30));
+    assert_eq!(parse_size(b"4096"), Some(4096));
+    assert_eq!(parse_size(b"1T"), Some(1 << 40));
+    assert_eq!(parse_size(b"8E"), Some(8 << 60));
+    assert_eq!(parse_size(b""), Some(0));
+    for bad in [&b"k"[..], b"16Q", b"16MB", b"-1", b"1.5G", b"16E", b"1Z", b" 1", b"1\n\n", b"0x10"] {
+        assert_eq!(parse_size(bad), None, "{:?}", String::from_utf8_lossy(bad));
+    }
+}
