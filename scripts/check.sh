@@ -60,20 +60,39 @@ else
 	exit 1
 fi
 
-step "VM kselftests"
-vmout=$(mktemp)
-scripts/vm.sh test "${T:-}" 2>&1 | tee "$vmout"
-line=$(grep -E '^vm: [0-9]+ passed, [0-9]+ failed' "$vmout" | tail -n1)
-rm -f "$vmout"
-if [ -z "$line" ]; then
-	echo "FAIL VM run produced no result"
-	failed=$((failed + 1))
-else
+# vm_run ARGS...: one scripts/vm.sh run, its "vm: N passed, N failed" line added to the totals.
+vm_run() {
+	local vmout line p f
+	vmout=$(mktemp)
+	scripts/vm.sh "$@" 2>&1 | tee "$vmout"
+	line=$(grep -E '^vm: [0-9]+ passed, [0-9]+ failed' "$vmout" | tail -n1)
+	rm -f "$vmout"
+	if [ -z "$line" ]; then
+		echo "FAIL VM run ($*) produced no result"
+		failed=$((failed + 1))
+		return
+	fi
 	p=$(echo "$line" | sed 's/^vm: \([0-9]*\) passed.*/\1/')
 	f=$(echo "$line" | sed 's/^vm: [0-9]* passed, \([0-9]*\) failed.*/\1/')
 	passed=$((passed + p))
 	failed=$((failed + f))
+}
+
+# Tests named crash_* run in two boots (a power cut between them); the others share one boot.
+if [ -n "${T:-}" ]; then
+	sel=$(echo "$T" | tr ',' ' ')
+else
+	sel=$(cd tests && ls -1 *.sh | grep -v '^lib.sh$' | sed 's/\.sh$//')
 fi
+plain=$(for n in $sel; do case $n in crash_*) ;; *) echo "$n" ;; esac; done | paste -sd, -)
+crash=$(for n in $sel; do case $n in crash_*) echo "$n" ;; esac; done)
+
+step "VM kselftests"
+[ -z "$plain" ] || vm_run test "$plain"
+for n in $crash; do
+	step "VM two-boot test $n (power cut between the boots)"
+	vm_run crash "$n"
+done
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -5,6 +5,9 @@
 #   scripts/vm.sh demo                    run tests/vm/demo.sh
 #   scripts/vm.sh script FILE             run one guest script (for tools such as fixture makers);
 #                                         the disks stay in build/vm/disk*.img afterwards
+#   scripts/vm.sh crash NAME              run tests/NAME.sh in two boots on the same disks: with
+#                                         PHASE=1 (it ends by resetting the machine: a power
+#                                         cut), then with PHASE=2, which reports the results
 #
 # Each run gets fresh sparse disk images (virtio disks vda..vdd), an initramfs made of a cached
 # base (busybox-static and the host tools the tests need, with their libraries) plus this run's
@@ -74,6 +77,11 @@ if [ "$mode" = demo ]; then
 	cp tests/vm/demo.sh "$RUN/overlay/tests/demo.sh"
 	echo "demo" >"$RUN/overlay/tests.list"
 	timeout_s=300
+elif [ "$mode" = crash ]; then
+	cp "tests/$sel.sh" "$RUN/overlay/tests/$sel.sh"
+	echo "$sel" >"$RUN/overlay/tests.list"
+	echo 1 >"$RUN/overlay/phase"
+	timeout_s=$(sed -n 's/^timeout=//p' tests/settings)
 elif [ "$mode" = script ]; then
 	name=$(basename "$sel" .sh)
 	cp "$sel" "$RUN/overlay/tests/$name.sh"
@@ -83,7 +91,7 @@ else
 	if [ -n "$sel" ]; then
 		names=$(echo "$sel" | tr ',' ' ')
 	else
-		names=$(cd tests && ls -1 *.sh | grep -v '^lib.sh$' | sed 's/\.sh$//')
+		names=$(cd tests && ls -1 *.sh | grep -v -e '^lib.sh$' -e '^crash_' | sed 's/\.sh$//')
 	fi
 	: >"$RUN/overlay/tests.list"
 	per=$(sed -n 's/^timeout=//p' tests/settings)
@@ -106,34 +114,59 @@ done
 # A kernel report while the guest boots, before the first test loads rbcache, is not ours:
 # an early-boot flake of the debug kernel under TCG (seen: a KASAN report in an early
 # interrupt). Such a boot is shown and retried, at most twice; anything later counts.
+# boot FRESH: boots the VM once (plus retries); FRESH=1 gives it new empty disks.
 splat_pat=$(cat scripts/splat.pattern)
-for attempt in 1 2 3; do
-	for i in $(seq 0 $((NDISKS - 1))); do
-		rm -f "$RUN/disk$i.img"
-		truncate -s "${DISK_MB}M" "$RUN/disk$i.img"
+boot() {
+	local fresh=$1 attempt i boot_lines
+	for attempt in 1 2 3; do
+		if [ "$fresh" = 1 ]; then
+			for i in $(seq 0 $((NDISKS - 1))); do
+				rm -f "$RUN/disk$i.img"
+				truncate -s "${DISK_MB}M" "$RUN/disk$i.img"
+			done
+		fi
+		log "booting $(basename "$KDIR") under TCG (timeout ${timeout_s}s)"
+		start=$(date +%s)
+		set +e
+		timeout --foreground -k 10 "$timeout_s" qemu-system-x86_64 \
+			-machine pc -cpu max -smp 2 -m 2048 -accel tcg,thread=multi \
+			-kernel "$KDIR/arch/x86/boot/bzImage" -initrd "$RUN/initrd.cpio" \
+			-append "console=ttyS0 loglevel=7 panic=-1 oops=panic kmemleak=on rdinit=/init" \
+			-display none -monitor none -no-reboot \
+			-serial "file:$RUN/console.log" -serial "file:$RUN/ktap.log" \
+			"${drives[@]}" </dev/null
+		qrc=$?
+		set -e
+		log "guest finished in $(($(date +%s) - start)) s (qemu rc $qrc)"
+		boot_lines=$(tr -d '\r' <"$RUN/console.log" | grep -n 'rbcache-vm: running' | head -n1 | cut -d: -f1)
+		[ -n "$boot_lines" ] || return 0
+		if head -n "$boot_lines" "$RUN/console.log" | tr -d '\r' | grep -qE "$splat_pat"; then
+			log "kernel report during boot, before any test (attempt $attempt); the boot log:"
+			head -n "$boot_lines" "$RUN/console.log" | tr -d '\r' | grep -E -A 12 "$splat_pat" | head -n 40 >&2
+			# Only the first boot of a run may start over: later ones continue on used disks.
+			if [ "$attempt" -lt 3 ] && [ "$fresh" = 1 ]; then
+				log "retrying the boot"
+				continue
+			fi
+		fi
+		return 0
 	done
-	log "booting $(basename "$KDIR") under TCG (timeout ${timeout_s}s)"
-	start=$(date +%s)
-	set +e
-	timeout --foreground -k 10 "$timeout_s" qemu-system-x86_64 \
-		-machine pc -cpu max -smp 2 -m 2048 -accel tcg,thread=multi \
-		-kernel "$KDIR/arch/x86/boot/bzImage" -initrd "$RUN/initrd.cpio" \
-		-append "console=ttyS0 loglevel=7 panic=-1 oops=panic kmemleak=on rdinit=/init" \
-		-display none -monitor none -no-reboot \
-		-serial "file:$RUN/console.log" -serial "file:$RUN/ktap.log" \
-		"${drives[@]}" </dev/null
-	qrc=$?
-	set -e
-	log "guest finished in $(($(date +%s) - start)) s (qemu rc $qrc)"
-	boot_lines=$(tr -d '\r' <"$RUN/console.log" | grep -n 'rbcache-vm: running' | head -n1 | cut -d: -f1)
-	[ -n "$boot_lines" ] || break
-	if head -n "$boot_lines" "$RUN/console.log" | tr -d '\r' | grep -qE "$splat_pat"; then
-		log "kernel report during boot, before any test (attempt $attempt); the boot log:"
-		head -n "$boot_lines" "$RUN/console.log" | tr -d '\r' | grep -E -A 12 "$splat_pat" | head -n 40 >&2
-		[ "$attempt" -lt 3 ] && log "retrying the boot" && continue
-	fi
-	break
-done
+}
+
+if [ "$mode" = crash ]; then
+	boot 1
+	mv "$RUN/console.log" "$RUN/console.phase1.log"
+	mv "$RUN/ktap.log" "$RUN/ktap.phase1.log"
+	echo 2 >"$RUN/overlay/phase"
+	(cd "$RUN/overlay" && find . | cpio -o -H newc --quiet) >"$RUN/overlay.cpio"
+	cat "$BASE" "$RUN/overlay.cpio" >"$RUN/initrd.cpio"
+	boot 0
+	# Judge both boots' kernel logs; the results come from the second.
+	cat "$RUN/console.phase1.log" "$RUN/console.log" >"$RUN/console.both.log"
+	mv "$RUN/console.both.log" "$RUN/console.log"
+	exec scripts/vm-check-log.sh "$RUN" test
+fi
+boot 1
 
 if [ "$mode" = demo ]; then
 	sed -n 's/^# \{0,1\}//p' "$RUN/ktap.log"

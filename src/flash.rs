@@ -91,7 +91,7 @@ struct VolumeState {
 impl VolumeState {
     fn done(&self) {
         let mut pending = self.pending.lock();
-        *pending -= 1;
+        *pending = pending.saturating_sub(1);
         if *pending == 0 {
             self.idle.notify_all();
         }
@@ -182,7 +182,9 @@ impl DiskOps for VolumeIo {
         if bio.op() == BioOp::Flush && bio.len() == 0 {
             return bio.end(Ok(()));
         }
-        *self.state.pending.lock() += 1;
+        let mut p = self.state.pending.lock();
+        *p = p.saturating_add(1);
+        drop(p);
         let state = self.state.clone();
         let _noio = NoIoScope::new();
         let spawned = workqueue::system_unbound().try_spawn(GFP_KERNEL, move || {

@@ -95,7 +95,7 @@ impl SetIo {
     /// Writes `data` (whole blocks) at `sector` of `inode`; returns once it is durable.
     pub(crate) fn write(&self, inode: u64, sector: u64, data: &[u8]) -> Result {
         let sectors = (data.len() >> 9) as u64;
-        if data.len() % self.layout.block_bytes != 0 {
+        if data.len().checked_rem(self.layout.block_bytes) != Some(0) {
             return Err(EINVAL);
         }
         let mut st = self.state.lock();
@@ -204,9 +204,14 @@ impl SetIo {
             }
         }
         let n = self.layout.nbuckets;
-        for i in 0..n {
-            let b = self.layout.first_bucket
-                + (st.next_free - self.layout.first_bucket + i) % (n - self.layout.first_bucket);
+        let first = self.layout.first_bucket;
+        let span = n.saturating_sub(first);
+        let start = st.next_free.saturating_sub(first);
+        for i in 0..span {
+            let Some(off) = (start + i).checked_rem(span) else {
+                break;
+            };
+            let b = first + off;
             if let Some(t) = st.data.touched.get_mut(b as usize) {
                 if !*t {
                     *t = true;
@@ -271,7 +276,9 @@ impl SetIo {
             h.uuid_bucket = k;
         }
         if j.offset + size > bucket_bytes {
-            let next = (j.bucket + 1) % j.bucket_max_seq.len();
+            let next = (j.bucket + 1)
+                .checked_rem(j.bucket_max_seq.len())
+                .ok_or(ENOSPC)?;
             // A bucket still holding live entries cannot be reused: the journal is full.
             if j.bucket_max_seq
                 .get(next)

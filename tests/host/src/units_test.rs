@@ -65,7 +65,18 @@ fn parse_size_like_bch_strtoull_h() {
     assert_eq!(parse_size(b"1T"), Some(1 << 40));
     assert_eq!(parse_size(b"8E"), Some(8 << 60));
     assert_eq!(parse_size(b""), Some(0));
-    for bad in [&b"k"[..], b"16Q", b"16MB", b"-1", b"1.5G", b"16E", b"1Z", b" 1", b"1\n\n", b"0x10"] {
+    for bad in [
+        &b"k"[..],
+        b"16Q",
+        b"16MB",
+        b"-1",
+        b"1.5G",
+        b"16E",
+        b"1Z",
+        b" 1",
+        b"1\n\n",
+        b"0x10",
+    ] {
         assert_eq!(parse_size(bad), None, "{:?}", String::from_utf8_lossy(bad));
     }
 }
