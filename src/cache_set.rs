@@ -20,7 +20,7 @@ use kernel::str::CString;
 use kernel::sync::{new_mutex, Arc, Mutex};
 
 use crate::flash::FlashVolume;
-use crate::format::superblock::{Superblock, UuidDisplay};
+use crate::format::superblock::{Superblock, UuidDisplay, CACHE_DISCARD};
 use crate::format::units::{parse_size, parse_u64, Hprint};
 use crate::gc::{Gc, GcThread};
 use crate::kabi::bdev::BdevFile;
@@ -45,6 +45,7 @@ struct Running {
     volumes: KVec<FlashVolume>,
     internal: SysfsDir<InternalAttrs>,
     dir: SysfsDir<SetAttrs>,
+    cache_dir: SysfsDir<CacheAttrs>,
     gc_thread: GcThread,
     bdev: Arc<BdevFile>,
 }
@@ -133,11 +134,18 @@ impl CacheSet {
             );
             volumes.push(v, GFP_KERNEL)?;
         }
+        let cache_dir = SysfsDir::new_under_bdev(
+            &bdev,
+            c_str!("bcache"),
+            Group::Cache,
+            CacheAttrs { sb: set.sb.clone() },
+        )?;
         *set.running.lock() = Some(Running {
             io,
             volumes,
             internal,
             dir,
+            cache_dir,
             gc_thread,
             bdev,
         });
@@ -187,6 +195,7 @@ impl CacheSet {
             volumes,
             internal,
             dir,
+            cache_dir,
             gc_thread,
             bdev,
         } = running;
@@ -195,6 +204,7 @@ impl CacheSet {
         drop(io);
         drop(internal);
         drop(dir);
+        drop(cache_dir);
         drop(gc_thread);
         drop(bdev);
         let what = match kind {
@@ -219,6 +229,10 @@ impl AttrOps for SetAttrs {
             b"bucket_size" => writeln!(out, "{}", Hprint(i64::from(sb.bucket_size) << 9)),
             b"synchronous" => writeln!(out, "{}", u8::from(sb.is_synchronous())),
             b"tree_depth" => writeln!(out, "{}", self.set.meta.root_level),
+            b"cache_available_percent" => {
+                let io = self.set.running.lock().as_ref().map(|r| r.io.clone());
+                writeln!(out, "{}", io.map_or(0, |io| io.available_percent()))
+            }
             _ => return Err(EINVAL),
         }
         .map_err(|_| EINVAL)
@@ -287,5 +301,41 @@ impl AttrOps for InternalAttrs {
             }
             _ => Err(EINVAL),
         }
+    }
+}
+
+/// Handlers of `/sys/block/<cache device>/bcache/`.
+struct CacheAttrs {
+    sb: Superblock,
+}
+
+impl AttrOps for CacheAttrs {
+    fn show(&self, attr: &[u8], out: &mut ShowBuf<'_>) -> Result {
+        let sb = &self.sb;
+        match attr {
+            b"bucket_size" => writeln!(out, "{}", Hprint(i64::from(sb.bucket_size) << 9)),
+            b"block_size" => writeln!(out, "{}", Hprint(i64::from(sb.block_size) << 9)),
+            b"nbuckets" => writeln!(out, "{}", sb.nbuckets),
+            b"discard" => writeln!(out, "{}", u8::from(sb.flags & CACHE_DISCARD != 0)),
+            b"cache_replacement_policy" => {
+                let policy = (sb.flags >> 2) & 7;
+                for (i, name) in ["lru", "fifo", "random"].iter().enumerate() {
+                    let sep = if i == 0 { "" } else { " " };
+                    if i as u64 == policy {
+                        write!(out, "{}[{}]", sep, name)
+                    } else {
+                        write!(out, "{}{}", sep, name)
+                    }
+                    .map_err(|_| EINVAL)?;
+                }
+                writeln!(out)
+            }
+            _ => return Err(EINVAL),
+        }
+        .map_err(|_| EINVAL)
+    }
+
+    fn store(&self, _attr: &[u8], _input: &[u8]) -> Result {
+        Err(EINVAL)
     }
 }

@@ -13,6 +13,11 @@ sector_t rbcache_bdev_nr_sectors(struct block_device *bdev)
 	return bdev_nr_sectors(bdev);
 }
 
+struct kobject *rbcache_bdev_kobj(struct block_device *bdev)
+{
+	return bdev_kobj(bdev);
+}
+
 unsigned int rbcache_bdev_logical_block_size(struct block_device *bdev)
 {
 	return bdev_logical_block_size(bdev);
@@ -113,11 +118,13 @@ RB_RO(block_size);
 RB_RO(bucket_size);
 RB_RO(synchronous);
 RB_RO(tree_depth);
+RB_RO(cache_available_percent);
 RB_WO(flash_vol_create);
 
 static struct attribute *rbcache_set_attrs[] = {
 	RB_A(unregister), RB_A(stop), RB_A(block_size), RB_A(bucket_size),
-	RB_A(synchronous), RB_A(tree_depth), RB_A(flash_vol_create), NULL,
+	RB_A(synchronous), RB_A(tree_depth), RB_A(cache_available_percent),
+	RB_A(flash_vol_create), NULL,
 };
 
 const struct attribute_group rbcache_set_group = { .attrs = rbcache_set_attrs };
@@ -155,3 +162,15 @@ static struct attribute *rbcache_internal_attrs[] = {
 };
 
 const struct attribute_group rbcache_internal_group = { .attrs = rbcache_internal_attrs };
+
+/* /sys/block/<cache device>/bcache/ */
+RB_RO(nbuckets);
+RB_RO(discard);
+RB_RO(cache_replacement_policy);
+
+static struct attribute *rbcache_cache_attrs[] = {
+	RB_A(bucket_size), RB_A(block_size), RB_A(nbuckets), RB_A(discard),
+	RB_A(cache_replacement_policy), NULL,
+};
+
+const struct attribute_group rbcache_cache_group = { .attrs = rbcache_cache_attrs };

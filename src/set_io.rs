@@ -84,6 +84,15 @@ impl SetIo {
         &self.bdev
     }
 
+    /// Percentage of buckets nothing has touched yet: free for new data
+    /// (`cache_available_percent`; until GC computes bucket use, "in use" means touched).
+    pub(crate) fn available_percent(&self) -> u64 {
+        let st = self.state.lock();
+        let n = st.data.touched.len() as u64;
+        let free = st.data.touched.iter().filter(|t| !**t).count() as u64;
+        (free * 100).checked_div(n).unwrap_or(0)
+    }
+
     /// Looks up `sector` of `inode`: `(cache sector or None for a hole, run length <= max)`.
     pub(crate) fn lookup(&self, inode: u64, sector: u64, max: u64) -> (Option<u64>, u64) {
         match extents::key(inode, sector) {

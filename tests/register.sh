@@ -5,7 +5,7 @@
 . ./lib.sh
 
 ktap_print_header
-ktap_set_plan 22
+ktap_set_plan 25
 
 fmt_cache /dev/vda
 fmt_backing /dev/vdb
@@ -31,6 +31,15 @@ check "set has unregister, stop, internal/trigger_gc and the GC statistics" file
 check "block_size is 0.5k (512-byte virtio blocks)" test "$(cat "$SET/block_size")" = 0.5k
 check "bucket_size is 64.0k" test "$(cat "$SET/bucket_size")" = 64.0k
 check "gc_passes starts at 0" test "$(cat "$SET/internal/gc_passes")" = 0
+cache_sysfs() {
+	local C=/sys/block/vda/bcache
+	[ "$(cat $C/bucket_size)" = 64.0k ] && [ "$(cat $C/nbuckets)" = 1024 ] &&
+		[ "$(cat $C/cache_replacement_policy)" = "[lru] fifo random" ] &&
+		[ "$(cat $C/discard)" = 0 ]
+}
+check "/sys/block/vda/bcache shows bucket_size, nbuckets, policy, discard" cache_sysfs
+avail() { v=$(cat "$SET/cache_available_percent") && [ "$v" -gt 90 ] && [ "$v" -le 100 ]; }
+check "cache_available_percent of a fresh set is above 90" avail
 check "one bcache_gc thread runs" test "$(gc_threads)" -eq 1
 check "register a make-bcache backing device" sysfs_write $RB/register /dev/vdb
 
@@ -55,6 +64,7 @@ check "still one bcache_gc thread" test "$(gc_threads)" -eq 1
 
 check "unregister the cache set" sysfs_write "$SET/unregister" 1
 check "the set directory disappears" wait_for 10 test ! -e "$SET"
+check "/sys/block/vda/bcache disappears" test ! -e /sys/block/vda/bcache
 check "no bcache_gc thread remains" wait_for 5 no_gc_threads
 unload_removes_root() { rb_unload && test ! -e $RB; }
 check "rmmod removes /sys/fs/bcache" unload_removes_root

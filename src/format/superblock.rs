@@ -44,6 +44,9 @@ pub(crate) const BCACHE_MAGIC: [u8; 16] = [
 /// Cache flag: the set was initialised and its metadata is authoritative ("synchronous").
 pub(crate) const CACHE_SYNC: u64 = 1;
 
+/// Cache flag: issue discards for reused buckets.
+pub(crate) const CACHE_DISCARD: u64 = 2;
+
 /// Cache device, as written by make-bcache.
 pub(crate) const VERSION_CDEV: u64 = 0;
 /// Backing device with the default data offset.

@@ -71,6 +71,12 @@ impl BdevFile {
         unsafe { bindings::file_bdev(self.file.as_ptr()) }
     }
 
+    /// The block device's kobject (for sysfs directories under it).
+    pub(super) fn kobj(&self) -> *mut bindings::kobject {
+        // SAFETY: The block device of an open file is live.
+        unsafe { ffi::rbcache_bdev_kobj(self.bdev()) }
+    }
+
     /// Returns the device number.
     pub(crate) fn dev(&self) -> u32 {
         // SAFETY: The block device of an open file is live; `bd_dev` never changes.

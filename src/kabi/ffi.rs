@@ -11,6 +11,8 @@ use kernel::bindings;
 extern "C" {
     /// `bdev_nr_sectors()`.
     pub(crate) fn rbcache_bdev_nr_sectors(bdev: *mut bindings::block_device) -> bindings::sector_t;
+    /// `bdev_kobj()`: the block device's kobject.
+    pub(crate) fn rbcache_bdev_kobj(bdev: *mut bindings::block_device) -> *mut bindings::kobject;
     /// `bdev_logical_block_size()`.
     pub(crate) fn rbcache_bdev_logical_block_size(
         bdev: *mut bindings::block_device,
@@ -55,4 +57,6 @@ extern "C" {
     pub(crate) static rbcache_set_group: bindings::attribute_group;
     /// Attributes of `/sys/fs/bcache/<set-uuid>/internal/`.
     pub(crate) static rbcache_internal_group: bindings::attribute_group;
+    /// Attributes of `/sys/block/<cache device>/bcache/`.
+    pub(crate) static rbcache_cache_group: bindings::attribute_group;
 }

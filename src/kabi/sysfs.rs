@@ -24,6 +24,7 @@ use kernel::ffi::c_char;
 use kernel::str::CStr;
 use kernel::types::Opaque;
 
+use super::bdev::BdevFile;
 use super::ffi;
 
 const PAGE_SIZE: usize = 4096;
@@ -45,6 +46,8 @@ pub(crate) enum Group {
     Set,
     /// `/sys/fs/bcache/<set-uuid>/internal/`.
     Internal,
+    /// `/sys/block/<cache device>/bcache/`.
+    Cache,
 }
 
 impl Group {
@@ -53,6 +56,7 @@ impl Group {
             Group::Root => &raw const ffi::rbcache_root_group,
             Group::Set => &raw const ffi::rbcache_set_group,
             Group::Internal => &raw const ffi::rbcache_internal_group,
+            Group::Cache => &raw const ffi::rbcache_cache_group,
         }
     }
 }
@@ -184,6 +188,18 @@ impl<T: AttrOps> SysfsDir<T> {
         data: T,
     ) -> Result<Self> {
         Self::create(parent.kobj(), name, group, data)
+    }
+
+    /// Creates `<block device>/<name>/` (such as `/sys/block/vdb/bcache/`).
+    ///
+    /// The directory must be dropped before `bdev` is closed.
+    pub(crate) fn new_under_bdev(
+        bdev: &BdevFile,
+        name: &CStr,
+        group: Group,
+        data: T,
+    ) -> Result<Self> {
+        Self::create(bdev.kobj(), name, group, data)
     }
 
     fn create(parent: *mut bindings::kobject, name: &CStr, group: Group, data: T) -> Result<Self> {
