@@ -42,12 +42,48 @@ pub(crate) enum StopKind {
 /// What a running set owns; taken out and dropped, in order, by [`CacheSet::stop`].
 struct Running {
     io: Arc<SetIo>,
-    volumes: KVec<FlashVolume>,
+    volumes: KVec<Option<VolumeEntry>>,
     internal: SysfsDir<InternalAttrs>,
     dir: SysfsDir<SetAttrs>,
     cache_dir: SysfsDir<CacheAttrs>,
     gc_thread: GcThread,
     bdev: Arc<BdevFile>,
+}
+
+/// A flash volume with its sysfs directory (dropped first).
+struct VolumeEntry {
+    // Held for its lifetime only; declared first so it is removed before the disk.
+    _dir: SysfsDir<VolumeAttrs>,
+    vol: FlashVolume,
+    slot: u64,
+}
+
+impl VolumeEntry {
+    fn new(
+        set: &Arc<CacheSet>,
+        reg: &Arc<Registry>,
+        vol: FlashVolume,
+        slot: u64,
+        sectors: u64,
+    ) -> Result<Self> {
+        let disk = vol.disk().ok_or(EINVAL)?;
+        let dir = SysfsDir::new_under_disk(
+            disk,
+            c_str!("bcache"),
+            Group::Volume,
+            VolumeAttrs {
+                set: set.clone(),
+                reg: reg.clone(),
+                slot,
+                sectors,
+            },
+        )?;
+        Ok(VolumeEntry {
+            _dir: dir,
+            vol,
+            slot,
+        })
+    }
 }
 
 /// A cache set.
@@ -132,7 +168,10 @@ impl CacheSet {
                 sectors,
                 v.index()
             );
-            volumes.push(v, GFP_KERNEL)?;
+            volumes.push(
+                Some(VolumeEntry::new(&set, reg, v, slot, sectors)?),
+                GFP_KERNEL,
+            )?;
         }
         let cache_dir = SysfsDir::new_under_bdev(
             &bdev,
@@ -153,7 +192,11 @@ impl CacheSet {
     }
 
     /// `flash_vol_create`: creates a flash-only volume of `sectors` and its `/dev/bcacheN`.
-    pub(crate) fn create_flash_volume(&self, sectors: u64) -> Result {
+    pub(crate) fn create_flash_volume(
+        self: &Arc<Self>,
+        reg: &Arc<Registry>,
+        sectors: u64,
+    ) -> Result {
         let mut running = self.running.lock();
         let running = running.as_mut().ok_or(EINTR)?;
         let mut uuid = [0u8; 16];
@@ -169,8 +212,43 @@ impl CacheSet {
             sectors,
             v.index()
         );
-        running.volumes.push(v, GFP_KERNEL)?;
+        let entry = VolumeEntry::new(self, reg, v, slot, sectors)?;
+        running.volumes.push(Some(entry), GFP_KERNEL)?;
         Ok(())
+    }
+
+    /// A flash volume's `unregister`: removes its disk (waiting for its IO), then invalidates its
+    /// uuid slot. Runs from the registry's workqueue.
+    pub(crate) fn unregister_volume(&self, slot: u64) {
+        let (entry, io) = {
+            let mut running = self.running.lock();
+            let Some(running) = running.as_mut() else {
+                return;
+            };
+            let found = running
+                .volumes
+                .iter_mut()
+                .find(|e| e.as_ref().is_some_and(|e| e.slot == slot));
+            (found.and_then(Option::take), running.io.clone())
+        };
+        let Some(entry) = entry else {
+            return;
+        };
+        let index = entry.vol.index();
+        drop(entry);
+        match io.invalidate_volume(slot, real_seconds()) {
+            Ok(()) => pr_info!(
+                "flash volume {} (/dev/bcache{}) unregistered\n",
+                slot,
+                index
+            ),
+            Err(e) => pr_err!(
+                "flash volume {} (/dev/bcache{}): invalidating its uuid slot failed ({})\n",
+                slot,
+                index,
+                e.to_errno()
+            ),
+        }
     }
 
     /// Returns the set's UUID.
@@ -248,7 +326,7 @@ impl AttrOps for SetAttrs {
                 if sectors == 0 {
                     return Err(EINVAL);
                 }
-                return self.set.create_flash_volume(sectors);
+                return self.set.create_flash_volume(&self.reg, sectors);
             }
             _ => return Err(EINVAL),
         };
@@ -337,5 +415,38 @@ impl AttrOps for CacheAttrs {
 
     fn store(&self, _attr: &[u8], _input: &[u8]) -> Result {
         Err(EINVAL)
+    }
+}
+
+/// Handlers of `/sys/block/bcacheN/bcache/` of a flash volume.
+struct VolumeAttrs {
+    set: Arc<CacheSet>,
+    reg: Arc<Registry>,
+    slot: u64,
+    sectors: u64,
+}
+
+impl AttrOps for VolumeAttrs {
+    fn show(&self, attr: &[u8], out: &mut ShowBuf<'_>) -> Result {
+        match attr {
+            b"size" => writeln!(out, "{}", Hprint((self.sectors << 9) as i64)),
+            b"label" => {
+                let io = self.set.running.lock().as_ref().map(|r| r.io.clone());
+                let label = io.map_or([0; 32], |io| io.label(self.slot));
+                let len = label.iter().position(|&b| b == 0).unwrap_or(label.len());
+                writeln!(out, "{}", kernel::str::BStr::from_bytes(&label[..len]))
+            }
+            _ => return Err(EINVAL),
+        }
+        .map_err(|_| EINVAL)
+    }
+
+    fn store(&self, attr: &[u8], _input: &[u8]) -> Result {
+        match attr {
+            b"unregister" => self
+                .reg
+                .queue_volume_unregister(self.set.clone(), self.slot),
+            _ => Err(EINVAL),
+        }
     }
 }

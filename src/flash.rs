@@ -251,6 +251,11 @@ impl FlashVolume {
         }
     }
 
+    /// The disk, for sysfs directories under it.
+    pub(crate) fn disk(&self) -> Option<&GenDisk<impl DiskOps>> {
+        self.disk.as_ref()
+    }
+
     /// The `N` of `/dev/bcacheN`.
     pub(crate) fn index(&self) -> u32 {
         self.index

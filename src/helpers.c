@@ -18,6 +18,11 @@ struct kobject *rbcache_bdev_kobj(struct block_device *bdev)
 	return bdev_kobj(bdev);
 }
 
+struct kobject *rbcache_disk_kobj(struct gendisk *disk)
+{
+	return &disk_to_dev(disk)->kobj;
+}
+
 unsigned int rbcache_bdev_logical_block_size(struct block_device *bdev)
 {
 	return bdev_logical_block_size(bdev);
@@ -174,3 +179,13 @@ static struct attribute *rbcache_cache_attrs[] = {
 };
 
 const struct attribute_group rbcache_cache_group = { .attrs = rbcache_cache_attrs };
+
+/* /sys/block/bcacheN/bcache/ of a flash-only volume */
+RB_RO(size);
+RB_RO(label);
+
+static struct attribute *rbcache_volume_attrs[] = {
+	RB_A(size), RB_A(label), RB_A(unregister), NULL,
+};
+
+const struct attribute_group rbcache_volume_group = { .attrs = rbcache_volume_attrs };

@@ -11,6 +11,7 @@
 
 sector_t rbcache_bdev_nr_sectors(struct block_device *bdev);
 struct kobject *rbcache_bdev_kobj(struct block_device *bdev);
+struct kobject *rbcache_disk_kobj(struct gendisk *disk);
 unsigned int rbcache_bdev_logical_block_size(struct block_device *bdev);
 blk_mode_t rbcache_blk_open_rw_excl(void);
 blk_opf_t rbcache_req_read_meta(void);
@@ -34,5 +35,6 @@ extern const struct attribute_group rbcache_root_group;
 extern const struct attribute_group rbcache_set_group;
 extern const struct attribute_group rbcache_internal_group;
 extern const struct attribute_group rbcache_cache_group;
+extern const struct attribute_group rbcache_volume_group;
 
 #endif /* RBCACHE_HELPERS_H */

@@ -99,6 +99,15 @@ impl Registry {
         Ok(())
     }
 
+    /// Unregisters flash volume `slot` of `set` from the workqueue (its sysfs callback cannot
+    /// remove its own directory).
+    pub(crate) fn queue_volume_unregister(&self, set: Arc<CacheSet>, slot: u64) -> Result {
+        self.wq
+            .queue()
+            .try_spawn(GFP_KERNEL, move || set.unregister_volume(slot))?;
+        Ok(())
+    }
+
     /// Removes `set` from the registry if it is still there, then tears it down.
     fn remove_and_stop(&self, set: &Arc<CacheSet>, kind: StopKind) {
         let removed = {

@@ -22,7 +22,7 @@ use kernel::sync::{new_mutex, Arc, Mutex};
 use crate::format::bkey::{Bkey, MAX_SIZE};
 use crate::format::extents::{self, ExtentList};
 use crate::format::jset::JSET_MAX_BYTES;
-use crate::format::uuid::{UuidEntry, UUID_ENTRY_BYTES, UUID_FLASH_ONLY};
+use crate::format::uuid::{UuidEntry, INVALID_UUID, UUID_ENTRY_BYTES, UUID_FLASH_ONLY};
 use crate::gc::Gc;
 use crate::kabi::bdev::BdevFile;
 use crate::kabi::bio::WriteKind;
@@ -181,7 +181,45 @@ impl SetIo {
             .encode(table.get_mut(at..at + UUID_ENTRY_BYTES).ok_or(EINVAL)?)
             .ok_or(EINVAL)?;
 
-        let bucket = self.fresh_bucket(&mut st)?;
+        self.write_uuids(&mut st, table)?;
+        Ok(slot as u64)
+    }
+
+    /// Invalidates uuid slot `slot` (a flash volume being unregistered), as
+    /// `bcache_device_detach()` does: the flash flag is cleared, the uuid becomes the invalid
+    /// marker and `invalidated` is set; the table is written to a fresh bucket and journaled.
+    pub(crate) fn invalidate_volume(&self, slot: u64, now: u32) -> Result {
+        let mut st = self.state.lock();
+        let at = usize::try_from(slot).map_err(|_| EINVAL)? * UUID_ENTRY_BYTES;
+        if st.data.uuids.entry_bytes != UUID_ENTRY_BYTES {
+            return Err(EINVAL);
+        }
+        let mut table = KVVec::from_elem(0u8, st.data.uuids.buf.len(), GFP_KERNEL)?;
+        table.copy_from_slice(&st.data.uuids.buf);
+        let raw = table.get_mut(at..at + UUID_ENTRY_BYTES).ok_or(EINVAL)?;
+        let mut e = UuidEntry::decode(raw).ok_or(EINVAL)?;
+        e.uuid = INVALID_UUID;
+        e.invalidated = now;
+        e.flags &= !UUID_FLASH_ONLY;
+        e.encode(raw).ok_or(EINVAL)?;
+        self.write_uuids(&mut st, table)
+    }
+
+    /// The label of uuid slot `slot`.
+    pub(crate) fn label(&self, slot: u64) -> [u8; 32] {
+        let st = self.state.lock();
+        let at = (slot as usize).saturating_mul(UUID_ENTRY_BYTES);
+        st.data
+            .uuids
+            .buf
+            .get(at..at + UUID_ENTRY_BYTES)
+            .and_then(UuidEntry::decode)
+            .map_or([0; 32], |e| e.label)
+    }
+
+    /// Writes the uuid `table` to a fresh bucket, journals it, and makes it current.
+    fn write_uuids(&self, st: &mut IoState, table: KVVec<u8>) -> Result {
+        let bucket = self.fresh_bucket(st)?;
         let start = bucket * self.layout.bucket_size;
         self.bdev.write_sync(start, &table, WriteKind::Meta)?;
         let mut key = Bkey::new(0, 0, (table.len() >> 9) as u64);
@@ -191,9 +229,9 @@ impl SetIo {
             start,
             0,
         );
-        self.journal_append(&mut st, &[], Some(key))?;
+        self.journal_append(st, &[], Some(key))?;
         st.data.uuids.buf = table;
-        Ok(slot as u64)
+        Ok(())
     }
 
     /// Takes a fresh untouched bucket for metadata.

@@ -6,7 +6,7 @@
 . ./lib.sh
 
 ktap_print_header
-ktap_set_plan 40
+ktap_set_plan 41
 
 check "C bcache.ko initialises a cache, writes a flash volume, stops" c_bcache_flash /dev/vdc
 check "the volume's md5 is the fixture's (the pattern is deterministic)" \
@@ -90,6 +90,7 @@ rb_vol() {
 		[ "$(md5sum </dev/bcache0 | cut -d' ' -f1)" = 4798e1d9f241b2d1d3c1b01f3a613d07 ]
 }
 check "rbcache creates a 16 MiB flash volume and writes the pattern (md5)" rb_vol
+check "its /sys/block/bcache0/bcache/size is 16.0M" test "$(cat /sys/block/bcache0/bcache/size)" = 16.0M
 check "flash_vol_create refuses junk" expect_errno "$D/flash_vol_create" 12Q "Invalid argument"
 rb_off() { sysfs_write "$D/unregister" 1 && wait_for 10 test ! -e "$D" && rb_unload; }
 check "unregister and rmmod" rb_off

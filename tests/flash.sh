@@ -5,7 +5,7 @@
 . ./lib.sh
 
 ktap_print_header
-ktap_set_plan 14
+ktap_set_plan 19
 
 check "C bcache.ko writes a flash volume" c_bcache_flash /dev/vdc
 CSET=$(cset_uuid /dev/vdc)
@@ -69,5 +69,29 @@ busy_rmmod() { ! rmmod rbcache 2>/dev/null; }
 check "rmmod is refused while /dev/bcache0 is open" busy_rmmod
 exec 3<&-
 check "rmmod once it is closed" rb_unload
+
+# The volume's own sysfs, and unregistering it: its uuid slot is invalidated for good.
+vol_up() { rb_load && sysfs_write $RB/register /dev/vdc && wait_for 5 test -b /dev/bcache0; }
+check "register again" vol_up
+check "/sys/block/bcache0/bcache/size is 16.0M" test "$(cat /sys/block/bcache0/bcache/size)" = 16.0M
+vol_unreg() { sysfs_write /sys/block/bcache0/bcache/unregister 1 && wait_for 10 test ! -e /dev/bcache0; }
+check "unregistering the volume removes /dev/bcache0" vol_unreg
+vol_gone() {
+	sysfs_write "$SET/unregister" 1 && wait_for 10 test ! -e "$SET" && dmesg_mark &&
+		sysfs_write $RB/register /dev/vdc && logged "0 flash volumes" && test ! -e /dev/bcache0 &&
+		sysfs_write "$SET/unregister" 1 && wait_for 10 test ! -e "$SET" && rb_unload
+}
+check "after re-registering the set the volume stays gone" vol_gone
+c_no_vol() {
+	local r=0
+	insmod $MODDIR/bcache.ko || return 1
+	echo /dev/vdc >$RB/register || r=1
+	sleep 1
+	[ ! -e /dev/bcache0 ] || r=1
+	echo 1 >"$SET/stop"
+	wait_for 20 test ! -e "$SET" && wait_for 10 rmmod bcache 2>/dev/null || r=1
+	return $r
+}
+check "the C module agrees: the set has no volume" c_no_vol
 
 ktap_finished

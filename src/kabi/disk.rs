@@ -309,6 +309,12 @@ impl<T: DiskOps> GenDisk<T> {
         Ok(Self { disk, data })
     }
 
+    /// The disk's kobject (for sysfs directories under it).
+    pub(super) fn kobj(&self) -> *mut bindings::kobject {
+        // SAFETY: By the type invariant the disk is added and live.
+        unsafe { ffi::rbcache_disk_kobj(self.disk.as_ptr()) }
+    }
+
     /// The handlers.
     pub(crate) fn ops(&self) -> &T {
         // SAFETY: By the type invariant `data` is live while `self` is.

@@ -13,6 +13,8 @@ extern "C" {
     pub(crate) fn rbcache_bdev_nr_sectors(bdev: *mut bindings::block_device) -> bindings::sector_t;
     /// `bdev_kobj()`: the block device's kobject.
     pub(crate) fn rbcache_bdev_kobj(bdev: *mut bindings::block_device) -> *mut bindings::kobject;
+    /// `&disk_to_dev(disk)->kobj`: the disk's kobject.
+    pub(crate) fn rbcache_disk_kobj(disk: *mut bindings::gendisk) -> *mut bindings::kobject;
     /// `bdev_logical_block_size()`.
     pub(crate) fn rbcache_bdev_logical_block_size(
         bdev: *mut bindings::block_device,
@@ -59,4 +61,6 @@ extern "C" {
     pub(crate) static rbcache_internal_group: bindings::attribute_group;
     /// Attributes of `/sys/block/<cache device>/bcache/`.
     pub(crate) static rbcache_cache_group: bindings::attribute_group;
+    /// Attributes of `/sys/block/bcacheN/bcache/` of a flash volume.
+    pub(crate) static rbcache_volume_group: bindings::attribute_group;
 }

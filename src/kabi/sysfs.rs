@@ -25,6 +25,7 @@ use kernel::str::CStr;
 use kernel::types::Opaque;
 
 use super::bdev::BdevFile;
+use super::disk::{DiskOps, GenDisk};
 use super::ffi;
 
 const PAGE_SIZE: usize = 4096;
@@ -48,6 +49,8 @@ pub(crate) enum Group {
     Internal,
     /// `/sys/block/<cache device>/bcache/`.
     Cache,
+    /// `/sys/block/bcacheN/bcache/` of a flash volume.
+    Volume,
 }
 
 impl Group {
@@ -57,6 +60,7 @@ impl Group {
             Group::Set => &raw const ffi::rbcache_set_group,
             Group::Internal => &raw const ffi::rbcache_internal_group,
             Group::Cache => &raw const ffi::rbcache_cache_group,
+            Group::Volume => &raw const ffi::rbcache_volume_group,
         }
     }
 }
@@ -200,6 +204,18 @@ impl<T: AttrOps> SysfsDir<T> {
         data: T,
     ) -> Result<Self> {
         Self::create(bdev.kobj(), name, group, data)
+    }
+
+    /// Creates `<disk>/<name>/` (such as `/sys/block/bcache0/bcache/`).
+    ///
+    /// The directory must be dropped before `disk`.
+    pub(crate) fn new_under_disk<D: DiskOps>(
+        disk: &GenDisk<D>,
+        name: &CStr,
+        group: Group,
+        data: T,
+    ) -> Result<Self> {
+        Self::create(disk.kobj(), name, group, data)
     }
 
     fn create(parent: *mut bindings::kobject, name: &CStr, group: Group, data: T) -> Result<Self> {
