@@ -20,6 +20,7 @@ use kernel::str::CString;
 use kernel::sync::{new_mutex, Arc, Mutex};
 
 use crate::flash::FlashVolume;
+use crate::format::geometry::{Geometry, SetMagic};
 use crate::format::superblock::{Superblock, UuidDisplay, CACHE_DISCARD};
 use crate::format::units::{parse_size, parse_u64, Hprint};
 use crate::gc::{Gc, GcThread};
@@ -144,6 +145,7 @@ impl CacheSet {
             c_str!("internal"),
             Group::Internal,
             InternalAttrs {
+                set: set.clone(),
                 gc: gc.clone(),
                 meta,
             },
@@ -156,6 +158,8 @@ impl CacheSet {
             nbuckets: set.sb.nbuckets,
             first_bucket: u64::from(set.sb.first_bucket),
             block_bytes: block_bytes as usize,
+            node_sectors: Geometry::new(&set.sb).btree_sectors(),
+            bset_magic: SetMagic::new(&set.sb.set_uuid).bset(),
         };
         let io = SetIo::new(bdev.clone(), set.gc.clone(), layout, data)?;
         let mut volumes = KVec::with_capacity(volume_list.len(), GFP_KERNEL)?;
@@ -336,6 +340,7 @@ impl AttrOps for SetAttrs {
 
 /// Handlers of `/sys/fs/bcache/<set-uuid>/internal/`.
 struct InternalAttrs {
+    set: Arc<CacheSet>,
     gc: Arc<Gc>,
     meta: SetMetadata,
 }
@@ -361,6 +366,10 @@ impl AttrOps for InternalAttrs {
             b"io_disable" => writeln!(out, "{}", u8::from(gc.io_disabled())),
             b"btree_nodes" => writeln!(out, "{}", self.meta.btree_nodes),
             b"active_journal_entries" => writeln!(out, "{}", self.meta.journal_live),
+            b"root_writes" => {
+                let io = self.set.running.lock().as_ref().map(|r| r.io.clone());
+                writeln!(out, "{}", io.map_or(0, |io| io.root_writes()))
+            }
             _ => return Err(EINVAL),
         }
         .map_err(|_| EINVAL)

@@ -148,6 +148,7 @@ RB_RO(gc_wakeups_allocator);
 RB_RO(gc_wakeups_write);
 RB_RO(btree_nodes);
 RB_RO(active_journal_entries);
+RB_RO(root_writes);
 
 static struct attribute *rbcache_internal_attrs[] = {
 	RB_A(trigger_gc),
@@ -163,6 +164,7 @@ static struct attribute *rbcache_internal_attrs[] = {
 	RB_A(gc_wakeups_write),
 	RB_A(btree_nodes),
 	RB_A(active_journal_entries),
+	RB_A(root_writes),
 	NULL,
 };
 

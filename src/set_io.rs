@@ -16,16 +16,19 @@
 //!   those keys on registration.
 //! - One mutex serialises writes (held across their IO) and map lookups.
 
+use core::sync::atomic::{AtomicU64, Ordering};
 use kernel::prelude::*;
 use kernel::sync::{new_mutex, Arc, Mutex};
 
 use crate::format::bkey::{Bkey, MAX_SIZE};
-use crate::format::extents::{self, ExtentList};
+use crate::format::bset::{self, BSET_HEADER};
+use crate::format::extents::{self, ExtentList, INODE_SHIFT};
 use crate::format::jset::JSET_MAX_BYTES;
 use crate::format::uuid::{UuidEntry, INVALID_UUID, UUID_ENTRY_BYTES, UUID_FLASH_ONLY};
 use crate::gc::Gc;
 use crate::kabi::bdev::BdevFile;
 use crate::kabi::bio::WriteKind;
+use crate::kabi::random::random_u64;
 use crate::metadata::SetData;
 
 /// Where a set's cache lives and how it is laid out.
@@ -38,6 +41,10 @@ pub(crate) struct Layout {
     pub(crate) first_bucket: u64,
     /// Block size in bytes.
     pub(crate) block_bytes: usize,
+    /// Sectors of a btree node.
+    pub(crate) node_sectors: u64,
+    /// The set's bset magic.
+    pub(crate) bset_magic: u64,
 }
 
 struct IoState {
@@ -52,6 +59,7 @@ pub(crate) struct SetIo {
     bdev: Arc<BdevFile>,
     gc: Arc<Gc>,
     layout: Layout,
+    root_writes: AtomicU64,
     #[pin]
     state: Mutex<IoState>,
 }
@@ -70,6 +78,7 @@ impl SetIo {
                 bdev,
                 gc,
                 layout,
+                root_writes: AtomicU64::new(0),
                 state <- new_mutex!(
                     IoState { data, next_free: first, open: None },
                     "SetIo::state"
@@ -229,7 +238,13 @@ impl SetIo {
             start,
             0,
         );
-        self.journal_append(st, &[], Some(key))?;
+        self.journal_commit(
+            st,
+            Patch {
+                uuid_bucket: Some(key),
+                ..Patch::default()
+            },
+        )?;
         st.data.uuids.buf = table;
         Ok(())
     }
@@ -288,7 +303,8 @@ impl SetIo {
                 packed.extend_from_slice(&x.to_le_bytes(), GFP_KERNEL)?;
             }
         }
-        self.journal_append(st, &packed, None)?;
+        // The map must hold the keys before a root is written from it.
+        let release = self.journal_append(st, &packed, Patch::default())?;
         let (buf, len) = st.data.extents.parts_mut();
         let mut list = ExtentList::from_parts(buf, len);
         for k in keys {
@@ -304,12 +320,16 @@ impl SetIo {
         }
         let len = list.len();
         st.data.extents.set_len(len);
+        if release {
+            self.release_journal(st);
+        }
         Ok(())
     }
 
-    /// Writes one journal entry holding `packed` keys after the newest one, pointing at a new
-    /// uuid bucket if `uuid_bucket` is given.
-    fn journal_append(&self, st: &mut IoState, packed: &[u8], uuid_bucket: Option<Bkey>) -> Result {
+    /// Writes one journal entry holding `packed` keys after the newest one, with `patch`
+    /// applied to the header. Returns whether the journal has just entered its last free bucket
+    /// (time to write the root and release the journal: see [`SetIo::flush_root`]).
+    fn journal_append(&self, st: &mut IoState, packed: &[u8], patch: Patch) -> Result<bool> {
         let bb = self.layout.block_bytes;
         let size = (crate::format::jset::JSET_HEADER + packed.len()).div_ceil(bb) * bb;
         if size > JSET_MAX_BYTES {
@@ -317,24 +337,32 @@ impl SetIo {
         }
         let bucket_bytes = (self.layout.bucket_size << 9) as usize;
         let j = &mut st.data.journal;
+        let nj = j.bucket_max_seq.len();
         let mut h = j.newest;
         h.seq += 1;
-        if let Some(k) = uuid_bucket {
+        if let Some(k) = patch.uuid_bucket {
             h.uuid_bucket = k;
         }
+        if let Some(k) = patch.btree_root {
+            h.btree_root = k;
+            h.btree_level = 0;
+        }
+        if patch.release {
+            // Everything older is in the new root: replay starts here.
+            h.last_seq = h.seq;
+        }
+        let live = |m: &KVec<u64>, b: usize, last: u64| m.get(b).map_or(true, |&s| s >= last);
+        let mut last_free = false;
         if j.offset + size > bucket_bytes {
-            let next = (j.bucket + 1)
-                .checked_rem(j.bucket_max_seq.len())
-                .ok_or(ENOSPC)?;
+            let next = (j.bucket + 1).checked_rem(nj).ok_or(ENOSPC)?;
             // A bucket still holding live entries cannot be reused: the journal is full.
-            if j.bucket_max_seq
-                .get(next)
-                .map_or(true, |&s| s >= h.last_seq)
-            {
+            if live(&j.bucket_max_seq, next, h.last_seq) {
                 return Err(ENOSPC);
             }
             j.bucket = next;
             j.offset = 0;
+            let after = (next + 1).checked_rem(nj).ok_or(ENOSPC)?;
+            last_free = live(&j.bucket_max_seq, after, h.last_seq);
         }
         let mut buf = KVVec::from_elem(0u8, size, GFP_KERNEL)?;
         h.write(&mut buf, packed).ok_or(EINVAL)?;
@@ -346,6 +374,99 @@ impl SetIo {
         if let Some(m) = j.bucket_max_seq.get_mut(j.bucket) {
             *m = h.seq;
         }
+        Ok(last_free && !patch.release)
+    }
+
+    /// Releases the journal when it enters its last free bucket: the whole extent map is
+    /// written as the single bset of a new root leaf in a fresh bucket (`PREFLUSH|FUA`), then a
+    /// journal entry points at it with `last_seq` set to itself, so every other journal bucket
+    /// is free again. This is the compaction 6.12 does into a replacement node; a map too large
+    /// for one node (which would need a split) is left alone, and the journal fills up.
+    fn flush_root(&self, st: &mut IoState) -> Result {
+        let mask = (1u64 << INODE_SHIFT) - 1;
+        let ext = st.data.extents.as_slice();
+        let mut keys = KVec::with_capacity(ext.len(), GFP_KERNEL)?;
+        for e in ext {
+            let inode = e.start >> INODE_SHIFT;
+            let start = e.start & mask;
+            let size = e.end - e.start;
+            let mut k = Bkey::new(inode, start + size, size);
+            k.set_dirty(e.dirty);
+            k.set_ptrs(1);
+            let gen = st
+                .data
+                .gens
+                .get((e.ptr / self.layout.bucket_size) as usize)
+                .copied()
+                .unwrap_or(0);
+            k.ptr[0] = Bkey::make_ptr(gen, e.ptr, 0);
+            keys.push(k, GFP_KERNEL)?;
+        }
+        let node_bytes = (self.layout.node_sectors << 9) as usize;
+        if BSET_HEADER + 8 * 3 * keys.len() > node_bytes {
+            return Err(ENOSPC);
+        }
+        let bucket = self.fresh_bucket(st)?;
+        let mut root = Bkey::max();
+        root.set_size(self.layout.node_sectors);
+        root.set_ptrs(1);
+        let gen = st.data.gens.get(bucket as usize).copied().unwrap_or(0);
+        root.ptr[0] = Bkey::make_ptr(gen, bucket * self.layout.bucket_size, 0);
+        let mut node = KVVec::from_elem(0u8, node_bytes, GFP_KERNEL)?;
+        bset::write_bset(
+            &mut node,
+            self.layout.bset_magic,
+            random_u64() | 1,
+            root.ptr[0],
+            &keys,
+        )
+        .ok_or(ENOSPC)?;
+        self.bdev
+            .write_sync(bucket * self.layout.bucket_size, &node, WriteKind::FlushFua)?;
+        self.journal_append(
+            st,
+            &[],
+            Patch {
+                btree_root: Some(root),
+                release: true,
+                ..Patch::default()
+            },
+        )?;
+        self.root_writes.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
+
+    /// Appends a journal entry without keys, then releases the journal if it asks for it.
+    fn journal_commit(&self, st: &mut IoState, patch: Patch) -> Result {
+        if self.journal_append(st, &[], patch)? {
+            self.release_journal(st);
+        }
+        Ok(())
+    }
+
+    /// Writes a new root from the map (which holds every journaled key) to release the journal.
+    fn release_journal(&self, st: &mut IoState) {
+        if let Err(e) = self.flush_root(st) {
+            pr_warn!(
+                "writing a new btree root failed ({}): the journal will fill up\n",
+                e.to_errno()
+            );
+        }
+    }
+
+    /// Number of new roots written since registration.
+    pub(crate) fn root_writes(&self) -> u64 {
+        self.root_writes.load(Ordering::Relaxed)
+    }
+}
+
+/// Changes a journal entry makes to the set's pointers.
+#[derive(Default)]
+struct Patch {
+    /// A new uuid bucket.
+    uuid_bucket: Option<Bkey>,
+    /// A new root (level 0).
+    btree_root: Option<Bkey>,
+    /// Start replay at this entry.
+    release: bool,
 }
