@@ -255,6 +255,11 @@ impl CacheSet {
         }
     }
 
+    /// The data path, while the set runs.
+    fn io(&self) -> Option<Arc<SetIo>> {
+        self.running.lock().as_ref().map(|r| r.io.clone())
+    }
+
     /// Returns the set's UUID.
     pub(crate) fn set_uuid(&self) -> &[u8; 16] {
         &self.sb.set_uuid
@@ -312,8 +317,8 @@ impl AttrOps for SetAttrs {
             b"synchronous" => writeln!(out, "{}", u8::from(sb.is_synchronous())),
             b"tree_depth" => writeln!(out, "{}", self.set.meta.root_level),
             b"cache_available_percent" => {
-                let io = self.set.running.lock().as_ref().map(|r| r.io.clone());
-                writeln!(out, "{}", io.map_or(0, |io| io.available_percent()))
+                let percent = self.set.io().map_or(0, |io| io.available_percent());
+                writeln!(out, "{}", percent)
             }
             _ => return Err(EINVAL),
         }
@@ -367,8 +372,7 @@ impl AttrOps for InternalAttrs {
             b"btree_nodes" => writeln!(out, "{}", self.meta.btree_nodes),
             b"active_journal_entries" => writeln!(out, "{}", self.meta.journal_live),
             b"root_writes" => {
-                let io = self.set.running.lock().as_ref().map(|r| r.io.clone());
-                writeln!(out, "{}", io.map_or(0, |io| io.root_writes()))
+                writeln!(out, "{}", self.set.io().map_or(0, |io| io.root_writes()))
             }
             _ => return Err(EINVAL),
         }
@@ -440,8 +444,7 @@ impl AttrOps for VolumeAttrs {
         match attr {
             b"size" => writeln!(out, "{}", Hprint((self.sectors << 9) as i64)),
             b"label" => {
-                let io = self.set.running.lock().as_ref().map(|r| r.io.clone());
-                let label = io.map_or([0; 32], |io| io.label(self.slot));
+                let label = self.set.io().map_or([0; 32], |io| io.label(self.slot));
                 let len = label.iter().position(|&b| b == 0).unwrap_or(label.len());
                 writeln!(out, "{}", kernel::str::BStr::from_bytes(&label[..len]))
             }

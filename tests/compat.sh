@@ -57,19 +57,9 @@ check "unregister" unreg
 check "/dev/bcache0 is gone" test ! -e /dev/bcache0
 check "rmmod rbcache" rb_unload
 
-c_reads_back() {
-	insmod $MODDIR/bcache.ko || return 1
-	echo /dev/vdc >$RB/register || return 1
-	wait_for 10 test -b /dev/bcache0 || return 1
-	local same=1
-	[ "$(md5sum </dev/bcache0 | cut -d' ' -f1)" = "$(cat /tmp/model_md5)" ] || {
-		echo "# md5 changed"
-		same=0
-	}
-	echo 1 >"$SET/stop"
-	wait_for 20 test ! -e "$SET" && wait_for 10 rmmod bcache 2>/dev/null && [ $same = 1 ]
-}
-check "the C module replays rbcache's journal and reads the same data (md5)" c_reads_back
+model_volume() { volume_md5_is "$(cat /tmp/model_md5)"; }
+check "the C module replays rbcache's journal and reads the same data (md5)" \
+	with_c_module /dev/vdc model_volume
 
 # rbcache initialises a fresh cache; the C module then uses it as an existing set.
 fmt_cache /dev/vdd
@@ -94,24 +84,11 @@ check "its /sys/block/bcache0/bcache/size is 16.0M" test "$(cat /sys/block/bcach
 check "flash_vol_create refuses junk" expect_errno "$D/flash_vol_create" 12Q "Invalid argument"
 rb_off() { sysfs_write "$D/unregister" 1 && wait_for 10 test ! -e "$D" && rb_unload; }
 check "unregister and rmmod" rb_off
-c_reads_rb() {
-	local r=0
-	dmesg_mark
-	insmod $MODDIR/bcache.ko || return 1
-	echo /dev/vdd >$RB/register || r=1
-	wait_for 10 test -b /dev/bcache0 || r=1
-	[ "$(md5sum </dev/bcache0 | cut -d' ' -f1)" = 4798e1d9f241b2d1d3c1b01f3a613d07 ] || {
-		echo "# the C module reads other data"
-		r=1
-	}
-	! dmesg_since | grep -E "invalidating existing data|error" || {
-		echo "# the C module complained"
-		r=1
-	}
-	echo 1 >"$D/stop"
-	wait_for 20 test ! -e "$D" && wait_for 10 rmmod bcache 2>/dev/null || r=1
-	return $r
+pattern_no_complaint() {
+	volume_md5_is 4798e1d9f241b2d1d3c1b01f3a613d07 &&
+		! dmesg_since | grep -E "invalidating existing data|error"
 }
+c_reads_rb() { dmesg_mark && with_c_module /dev/vdd pattern_no_complaint; }
 check "the C module registers rbcache's set as existing and reads rbcache's volume (md5)" c_reads_rb
 check "insmod rbcache" rb_load
 rb_reads_c() {

@@ -7,15 +7,13 @@
 ktap_print_header
 ktap_set_plan 19
 
-first_mib() {
-	c_bcache_flash /dev/vdc || return 1
-	# The writer below stays between 4 MiB and 14 MiB: the first MiB keeps its data.
-	insmod $MODDIR/bcache.ko && echo /dev/vdc >$RB/register && wait_for 10 test -b /dev/bcache0 &&
+save_first_mib() {
+	wait_for 10 test -b /dev/bcache0 &&
 		dd if=/dev/bcache0 bs=1M count=1 2>/dev/null | md5sum >/tmp/first_mib
-	local r=$?
-	echo 1 >"$RB/$(cset_uuid /dev/vdc)/stop"
-	wait_for 20 test ! -e "$RB/$(cset_uuid /dev/vdc)" && wait_for 10 rmmod bcache 2>/dev/null
-	return $r
+}
+first_mib() {
+	# The writer below stays between 4 MiB and 14 MiB: the first MiB keeps its data.
+	c_bcache_flash /dev/vdc && with_c_module /dev/vdc save_first_mib
 }
 check "C bcache.ko writes a flash volume" first_mib
 CSET=$(cset_uuid /dev/vdc)
@@ -25,8 +23,13 @@ SET=$RB/$CSET
 readers() {
 	(while dd if=/dev/bcache0 of=/dev/null bs=64k iflag=direct 2>/dev/null; do :; done) &
 	READERS=$!
-	(while dd if=/dev/urandom of=/dev/bcache0 bs=64k count=4 seek=$((64 + RANDOM % 150)) \
-		oflag=direct 2>/dev/null; do :; done) &
+	# The writer holds the device open on fd 4 and writes through /proc/self/fd/4: when the
+	# device goes away its writes fail, and it can never create a regular file in its place.
+	(
+		exec 4<>/dev/bcache0 || exit 0
+		while dd if=/dev/urandom of=/proc/self/fd/4 bs=64k count=4 seek=$((64 + RANDOM % 150)) \
+			oflag=direct conv=notrunc 2>/dev/null; do :; done
+	) &
 	READERS="$READERS $!"
 }
 readers_gone() {
@@ -92,16 +95,7 @@ vol_gone() {
 		sysfs_write "$SET/unregister" 1 && wait_for 10 test ! -e "$SET" && rb_unload
 }
 check "after re-registering the set the volume stays gone" vol_gone
-c_no_vol() {
-	local r=0
-	insmod $MODDIR/bcache.ko || return 1
-	echo /dev/vdc >$RB/register || r=1
-	sleep 1
-	[ ! -e /dev/bcache0 ] || r=1
-	echo 1 >"$SET/stop"
-	wait_for 20 test ! -e "$SET" && wait_for 10 rmmod bcache 2>/dev/null || r=1
-	return $r
-}
-check "the C module agrees: the set has no volume" c_no_vol
+no_vol() { sleep 1 && test ! -e /dev/bcache0; }
+check "the C module agrees: the set has no volume" with_c_module /dev/vdc no_vol
 
 ktap_finished

@@ -31,15 +31,7 @@ check "re-register: the new root and the journal after it are read" again
 check "the data reads back after re-registering (md5)" same
 down() { sysfs_write "$SET/unregister" 1 && wait_for 10 test ! -e "$SET" && rb_unload; }
 check "unregister and rmmod" down
-c_same() {
-	local r=0
-	insmod $MODDIR/bcache.ko || return 1
-	echo /dev/vda >$RB/register || r=1
-	wait_for 10 test -b /dev/bcache0 || r=1
-	same || r=1
-	echo 1 >"$SET/stop"
-	wait_for 20 test ! -e "$SET" && wait_for 10 rmmod bcache 2>/dev/null || r=1
-	return $r
-}
-check "the C module reads the same data from rbcache's root and journal (md5)" c_same
+c_same() { wait_for 10 test -b /dev/bcache0 && same; }
+check "the C module reads the same data from rbcache's root and journal (md5)" \
+	with_c_module /dev/vda c_same
 ktap_finished

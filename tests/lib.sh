@@ -192,6 +192,30 @@ c_flash_write() {
 	wait_for 10 rmmod bcache 2>/dev/null
 }
 
+# with_c_module DEV CMD...: loads the C bcache.ko, registers cache DEV, runs CMD, then stops
+# the set and unloads the module again. Fails if any step or CMD fails; always cleans up.
+with_c_module() {
+	local dev=$1 cset r=0
+	shift
+	cset=$RB/$(cset_uuid "$dev")
+	insmod $MODDIR/bcache.ko || return 1
+	echo "$dev" >$RB/register || r=1
+	"$@" || r=1
+	[ -e "$cset/stop" ] && echo 1 >"$cset/stop"
+	wait_for 20 test ! -e "$cset" || r=1
+	wait_for 10 rmmod bcache 2>/dev/null || r=1
+	return $r
+}
+
+# volume_md5_is MD5: /dev/bcache0 appears and its contents have that md5.
+volume_md5_is() {
+	wait_for 10 test -b /dev/bcache0 || return 1
+	[ "$(md5sum </dev/bcache0 | cut -d' ' -f1)" = "$1" ] || {
+		echo "# /dev/bcache0 has other data"
+		return 1
+	}
+}
+
 # apply_patch IMG PATCH: applies "zero OFFSET LENGTH" and "bytes OFFSET HEX" lines.
 apply_patch() {
 	local kind off arg

@@ -61,6 +61,20 @@ impl Data<'_> {
     }
 }
 
+/// Splits `total` bytes (a non-zero multiple of 512) into bio-sized chunks: `f(offset, len)`.
+fn for_each_chunk(total: usize, mut f: impl FnMut(usize, usize) -> Result) -> Result {
+    if total == 0 || total % 512 != 0 {
+        return Err(EINVAL);
+    }
+    let mut done = 0;
+    while done < total {
+        let len = (total - done).min(MAX_PAGES_PER_BIO * PAGE_SIZE);
+        f(done, len)?;
+        done += len;
+    }
+    Ok(())
+}
+
 /// Reads `buf.len()` bytes at `sector` of `bdev` into `buf`, synchronously, with as few bios as
 /// `BIO_MAX_VECS` allows.
 ///
@@ -69,23 +83,12 @@ impl Data<'_> {
 /// # Safety
 ///
 /// `bdev` must be a block device that stays open until this function returns.
-pub(crate) unsafe fn read_sync(
-    bdev: *mut bindings::block_device,
-    sector: u64,
-    buf: &mut [u8],
-) -> Result {
-    if buf.is_empty() || buf.len() % 512 != 0 {
-        return Err(EINVAL);
-    }
-    let mut done = 0;
-    while done < buf.len() {
-        let len = (buf.len() - done).min(MAX_PAGES_PER_BIO * PAGE_SIZE);
-        let chunk = Data::Read(&mut buf[done..done + len]);
+pub(crate) unsafe fn read_sync(bdev: *mut bindings::block_device, sector: u64, buf: &mut [u8]) -> Result {
+    for_each_chunk(buf.len(), |off, len| {
+        let chunk = Data::Read(&mut buf[off..off + len]);
         // SAFETY: `bdev` stays open (safety contract).
-        unsafe { one_bio(bdev, sector + (done as u64 >> 9), chunk) }?;
-        done += len;
-    }
-    Ok(())
+        unsafe { one_bio(bdev, sector + (off as u64 >> 9), chunk) }
+    })
 }
 
 /// Writes `buf` (a non-zero multiple of 512 bytes) at `sector` of `bdev`, synchronously.
@@ -101,18 +104,11 @@ pub(crate) unsafe fn write_sync(
     buf: &[u8],
     kind: WriteKind,
 ) -> Result {
-    if buf.is_empty() || buf.len() % 512 != 0 {
-        return Err(EINVAL);
-    }
-    let mut done = 0;
-    while done < buf.len() {
-        let len = (buf.len() - done).min(MAX_PAGES_PER_BIO * PAGE_SIZE);
-        let chunk = Data::Write(&buf[done..done + len], kind);
+    for_each_chunk(buf.len(), |off, len| {
+        let chunk = Data::Write(&buf[off..off + len], kind);
         // SAFETY: `bdev` stays open (safety contract).
-        unsafe { one_bio(bdev, sector + (done as u64 >> 9), chunk) }?;
-        done += len;
-    }
-    Ok(())
+        unsafe { one_bio(bdev, sector + (off as u64 >> 9), chunk) }
+    })
 }
 
 /// One bio of up to [`MAX_PAGES_PER_BIO`] pages.
