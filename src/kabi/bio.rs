@@ -83,7 +83,11 @@ fn for_each_chunk(total: usize, mut f: impl FnMut(usize, usize) -> Result) -> Re
 /// # Safety
 ///
 /// `bdev` must be a block device that stays open until this function returns.
-pub(crate) unsafe fn read_sync(bdev: *mut bindings::block_device, sector: u64, buf: &mut [u8]) -> Result {
+pub(crate) unsafe fn read_sync(
+    bdev: *mut bindings::block_device,
+    sector: u64,
+    buf: &mut [u8],
+) -> Result {
     for_each_chunk(buf.len(), |off, len| {
         let chunk = Data::Read(&mut buf[off..off + len]);
         // SAFETY: `bdev` stays open (safety contract).
