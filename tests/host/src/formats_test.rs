@@ -7,8 +7,9 @@ use crate::format::bset::{self, walk_node, BsetHeader, Keys, NodeError};
 use crate::format::geometry::{Geometry, SetMagic};
 use crate::format::jset::{JsetError, JsetHeader, JSET_VERSION};
 use crate::format::prio::{self, PrioError, PrioHeader};
-use crate::format::superblock::{Superblock, SB_LABEL_SIZE, SB_SECTOR, VERSION_CDEV};
+use crate::format::superblock::Superblock;
 use crate::format::uuid::{UuidEntry, INVALID_UUID, UUID_FLASH_ONLY};
+use crate::superblock_test::valid_cache;
 
 fn rng(seed: &mut u64) -> u64 {
     *seed ^= *seed << 13;
@@ -136,24 +137,9 @@ fn magics_match_the_reference() {
 
 fn sb_with(bucket_size: u32, nbuckets: u64) -> Superblock {
     Superblock {
-        offset: SB_SECTOR,
-        version: VERSION_CDEV,
-        uuid: [1; 16],
-        set_uuid: [2; 16],
-        label: [0; SB_LABEL_SIZE],
-        flags: 0,
-        seq: 0,
-        feature_compat: 0,
-        feature_incompat: 0,
-        feature_ro_compat: 0,
-        nbuckets,
-        block_size: 8,
         bucket_size,
-        nr_in_set: 1,
-        nr_this_dev: 0,
-        last_mount: 0,
-        first_bucket: 1,
-        njournal_buckets: 0,
+        nbuckets,
+        ..valid_cache()
     }
 }
 

@@ -7,32 +7,19 @@ use crate::c_fixture_test::{decode, Decoded};
 use crate::format::geometry::{Geometry, SetMagic};
 use crate::format::init::FreshLayout;
 use crate::format::superblock::{DeviceGeometry, Superblock, SB_SIZE};
+use crate::superblock_test::valid_cache;
 
 /// A make-bcache `-b 64k -C` image of 64 MiB: the superblock only.
 fn fresh_image() -> (Vec<u8>, Superblock) {
     let mut img = vec![0u8; 64 << 20];
     let sb = Superblock {
-        offset: 8,
-        version: 0,
         uuid: [0x5a; 16],
         set_uuid: [
             0xe3, 0x9d, 0x59, 0x1e, 0xd4, 0x93, 0x43, 0xd7, 0xa3, 0xdf, 0x98, 0x37, 0x81, 0x7a,
             0xd1, 0xcd,
         ],
-        label: [0; 32],
-        flags: 0,
-        seq: 0,
-        feature_compat: 0,
-        feature_incompat: 0,
-        feature_ro_compat: 0,
-        nbuckets: 1024,
         block_size: 1,
-        bucket_size: 128,
-        nr_in_set: 1,
-        nr_this_dev: 0,
-        last_mount: 0,
-        first_bucket: 1,
-        njournal_buckets: 0,
+        ..valid_cache()
     };
     sb.write(&mut img[4096..8192]).unwrap();
     (img, sb)

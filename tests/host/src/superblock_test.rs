@@ -45,7 +45,8 @@ fn fix_csum(raw: &mut [u8]) {
     set64(raw, 0, c);
 }
 
-fn valid_cache() -> Superblock {
+/// A valid make-bcache-style cache superblock: 1024 buckets of 64 KiB, 4 KiB blocks.
+pub(crate) fn valid_cache() -> Superblock {
     Superblock {
         offset: SB_SECTOR,
         version: VERSION_CDEV,
