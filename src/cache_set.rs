@@ -3,9 +3,9 @@
 //! A registered cache set: one cache device, its sysfs directories and its GC thread.
 //!
 //! In 6.12 a cache set has exactly one cache, so the set is created when its cache device
-//! registers. At this stage the set holds the device open, exposes `/sys/fs/bcache/<set-uuid>/`
-//! and `internal/`, and runs the `bcache_gc` thread; the journal, btree and allocator come with
-//! the cache-set core.
+//! registers. The set holds the device open, owns its data path ([`SetIo`]: index, journal,
+//! btree, allocator), exposes `/sys/fs/bcache/<set-uuid>/` and `internal/`, and runs the
+//! `bcache_gc` thread.
 //!
 //! Teardown ([`CacheSet::stop`]) runs on the registry's workqueue (or at module exit), never from
 //! one of the set's own sysfs callbacks, in this order: remove the flash volumes' disks (and
@@ -20,6 +20,7 @@ use kernel::str::CString;
 use kernel::sync::{new_mutex, Arc, Mutex};
 
 use crate::flash::FlashVolume;
+use crate::format::alloc::{Policy, Reserve};
 use crate::format::geometry::{Geometry, SetMagic};
 use crate::format::superblock::{Superblock, UuidDisplay, CACHE_DISCARD};
 use crate::format::units::{parse_size, parse_u64, Hprint};
@@ -150,18 +151,33 @@ impl CacheSet {
                 meta,
             },
         )?;
-        let gc_thread = GcThread::start(gc)?;
-
         let block_bytes = u32::from(set.sb.block_size) << 9;
+        let g = Geometry::new(&set.sb);
+        let magic = SetMagic::new(&set.sb.set_uuid);
+        let njournal = u64::from(set.sb.njournal_buckets);
+        let mut fifo_sizes = [0usize; 5];
+        fifo_sizes[Reserve::Btree as usize] = g.btree_reserve_size(njournal) as usize;
+        fifo_sizes[Reserve::Prio as usize] = g.prio_buckets as usize;
+        fifo_sizes[Reserve::MovingGc as usize] = g.free_fifo_size() as usize;
+        fifo_sizes[Reserve::None as usize] = g.free_fifo_size() as usize;
+        fifo_sizes[4] = g.free_inc_size() as usize;
         let layout = Layout {
             bucket_size: u64::from(set.sb.bucket_size),
             nbuckets: set.sb.nbuckets,
             first_bucket: u64::from(set.sb.first_bucket),
+            njournal,
             block_bytes: block_bytes as usize,
-            node_sectors: Geometry::new(&set.sb).btree_sectors(),
-            bset_magic: SetMagic::new(&set.sb.set_uuid).bset(),
+            node_sectors: g.btree_sectors(),
+            meta_bucket_bytes: g.meta_bucket_bytes() as usize,
+            prio_buckets: g.prio_buckets,
+            dev_idx: usize::from(set.sb.nr_this_dev).min(7),
+            bset_magic: magic.bset(),
+            pset_magic: magic.pset(),
+            policy: Policy::from_sb((set.sb.flags >> 2) & 7),
+            fifo_sizes,
         };
         let io = SetIo::new(bdev.clone(), set.gc.clone(), layout, data)?;
+        let gc_thread = GcThread::start(gc, io.clone())?;
         let mut volumes = KVec::with_capacity(volume_list.len(), GFP_KERNEL)?;
         for &(slot, sectors) in volume_list.iter() {
             let v = FlashVolume::new(slot, sectors, block_bytes, io.clone())?;
@@ -181,7 +197,10 @@ impl CacheSet {
             &bdev,
             c_str!("bcache"),
             Group::Cache,
-            CacheAttrs { sb: set.sb.clone() },
+            CacheAttrs {
+                sb: set.sb.clone(),
+                set: set.clone(),
+            },
         )?;
         *set.running.lock() = Some(Running {
             io,
@@ -315,10 +334,29 @@ impl AttrOps for SetAttrs {
             b"block_size" => writeln!(out, "{}", Hprint(i64::from(sb.block_size) << 9)),
             b"bucket_size" => writeln!(out, "{}", Hprint(i64::from(sb.bucket_size) << 9)),
             b"synchronous" => writeln!(out, "{}", u8::from(sb.is_synchronous())),
-            b"tree_depth" => writeln!(out, "{}", self.set.meta.root_level),
+            b"tree_depth" => writeln!(
+                out,
+                "{}",
+                self.set
+                    .io()
+                    .map_or(self.set.meta.root_level, |io| io.tree_depth())
+            ),
             b"cache_available_percent" => {
                 let percent = self.set.io().map_or(0, |io| io.available_percent());
                 writeln!(out, "{}", percent)
+            }
+            b"btree_cache_size" => {
+                let bytes = self.set.io().map_or(0, |io| io.index_bytes());
+                writeln!(out, "{}", Hprint(bytes as i64))
+            }
+            b"root_usage_percent" => writeln!(
+                out,
+                "{}",
+                self.set.io().map_or(0, |io| io.root_usage_percent())
+            ),
+            b"average_key_size" => {
+                let bytes = self.set.io().map_or(0, |io| io.average_key_bytes());
+                writeln!(out, "{}", Hprint(bytes as i64))
             }
             _ => return Err(EINVAL),
         }
@@ -369,12 +407,39 @@ impl AttrOps for InternalAttrs {
             b"gc_wakeups_allocator" => writeln!(out, "{}", c.wakeups_allocator),
             b"gc_wakeups_write" => writeln!(out, "{}", c.wakeups_write),
             b"io_disable" => writeln!(out, "{}", u8::from(gc.io_disabled())),
-            b"btree_nodes" => writeln!(out, "{}", self.meta.btree_nodes),
+            b"btree_nodes" => writeln!(
+                out,
+                "{}",
+                self.set
+                    .io()
+                    .map_or(self.meta.btree_nodes, |io| io.tree_nodes())
+            ),
             b"active_journal_entries" => writeln!(out, "{}", self.meta.journal_live),
-            b"root_writes" => {
-                writeln!(out, "{}", self.set.io().map_or(0, |io| io.root_writes()))
+            b"copy_gc_enabled" => writeln!(out, "{}", u8::from(gc.copy_gc_enabled())),
+            b"gc_last_nodes" => writeln!(out, "{}", c.last_nodes),
+            b"gc_last_keys" => writeln!(out, "{}", c.last_keys),
+            b"gc_last_free_buckets" => writeln!(out, "{}", c.last_free),
+            b"gc_aborted" => writeln!(out, "{}", c.aborted),
+            b"moving_gc_keys" => writeln!(out, "{}", c.moved_keys),
+            b"moving_gc_sectors" => writeln!(out, "{}", c.moved_sectors),
+            b"moving_gc_races" => writeln!(out, "{}", c.move_races),
+            b"moving_gc_buckets_freed" => writeln!(out, "{}", c.move_freed),
+            b"gc_check" => {
+                let (checked, bad) = self.set.io().ok_or(EIO)?.check_marks()?;
+                writeln!(out, "checked {} mismatches {}", checked, bad)
             }
-            _ => return Err(EINVAL),
+            _ => {
+                let io = self.set.io().ok_or(EIO)?;
+                let s = &io.stats;
+                let v = match attr {
+                    b"root_writes" => &s.tree_flushes,
+                    b"btree_nodes_written" => &s.nodes_written,
+                    b"prio_writes" => &s.prio_writes,
+                    b"buckets_invalidated" => &s.invalidated,
+                    _ => return Err(EINVAL),
+                };
+                writeln!(out, "{}", v.load(core::sync::atomic::Ordering::Relaxed))
+            }
         }
         .map_err(|_| EINVAL)
     }
@@ -390,6 +455,14 @@ impl AttrOps for InternalAttrs {
                 self.gc.set_io_disable(v != 0);
                 Ok(())
             }
+            b"copy_gc_enabled" => {
+                let v = parse_u64(input).ok_or(EINVAL)?;
+                if v > 1 {
+                    return Err(EINVAL);
+                }
+                self.gc.set_copy_gc_enabled(v != 0);
+                Ok(())
+            }
             _ => Err(EINVAL),
         }
     }
@@ -398,6 +471,7 @@ impl AttrOps for InternalAttrs {
 /// Handlers of `/sys/block/<cache device>/bcache/`.
 struct CacheAttrs {
     sb: Superblock,
+    set: Arc<CacheSet>,
 }
 
 impl AttrOps for CacheAttrs {
@@ -420,6 +494,14 @@ impl AttrOps for CacheAttrs {
                     .map_err(|_| EINVAL)?;
                 }
                 writeln!(out)
+            }
+            b"priority_stats" => {
+                let io = self.set.io().ok_or(EIO)?;
+                let (unused, meta, dirty) = io.usage();
+                writeln!(out, "Unused:\t\t{}%", unused)
+                    .and_then(|()| writeln!(out, "Clean:\t\t{}%", 100 - unused - meta - dirty))
+                    .and_then(|()| writeln!(out, "Dirty:\t\t{}%", dirty))
+                    .and_then(|()| writeln!(out, "Metadata:\t{}%", meta))
             }
             _ => return Err(EINVAL),
         }

@@ -15,7 +15,6 @@ use kernel::prelude::*;
 use kernel::sync::{new_condvar, new_mutex, Arc, CondVar, Mutex};
 use kernel::workqueue;
 
-use crate::format::extents::Extent;
 use crate::kabi::disk::{Bio, BioOp, DiskOps, GenDisk, Segment};
 use crate::kabi::noio::NoIoScope;
 use crate::set_io::SetIo;
@@ -40,41 +39,6 @@ fn alloc_index() -> Option<u32> {
 
 fn free_index(i: u32) {
     INDICES.fetch_and(!(1u64 << i), Ordering::AcqRel);
-}
-
-/// The extent map of a cache set (all volumes, keyed by [`extents::key`]).
-pub(crate) struct Extents {
-    buf: KVVec<Extent>,
-    len: usize,
-}
-
-impl Extents {
-    /// Wraps the first `len` entries of `buf`.
-    pub(crate) fn new(buf: KVVec<Extent>, len: usize) -> Self {
-        Extents { buf, len }
-    }
-
-    /// The extents, in order.
-    pub(crate) fn as_slice(&self) -> &[Extent] {
-        &self.buf[..self.len.min(self.buf.len())]
-    }
-
-    /// Free entries.
-    pub(crate) fn room(&self) -> usize {
-        self.buf.len().saturating_sub(self.len)
-    }
-
-    /// The storage and the number of entries in use, for an [`ExtentList`] to update.
-    ///
-    /// [`ExtentList`]: crate::format::extents::ExtentList
-    pub(crate) fn parts_mut(&mut self) -> (&mut [Extent], usize) {
-        (&mut self.buf, self.len)
-    }
-
-    /// Records the number of entries in use after an update.
-    pub(crate) fn set_len(&mut self, len: usize) {
-        self.len = len.min(self.buf.len());
-    }
 }
 
 #[pin_data]

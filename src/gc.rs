@@ -13,9 +13,12 @@
 //! - the allocator sets `invalidate_needs_gc` and wakes (wired by the cache-set core).
 //!
 //! A pass re-arms `sectors_to_gc` to 1/16 of the cache and clears `invalidate_needs_gc` when it
-//! starts, and records its timing. Unlike 6.12, which re-arms again when a pass finishes, a
-//! trigger that arrives during a pass is kept and causes exactly one more pass. At this stage a cache set has no btree yet, so a pass does no marking or copying:
-//! it is the thread's lifecycle, with the statistics the real btree GC and moving GC will fill.
+//! starts, runs btree GC then moving GC ([`crate::gc_work`]) inside a no-IO allocation scope,
+//! and records its timing and counters. Unlike 6.12, which re-arms again when a pass finishes,
+//! a trigger that arrives during a pass is kept and causes exactly one more pass. Both halves
+//! poll [`Gc::stopping`] between steps, so a stop never waits for a whole pass.
+//!
+//! Writers that found no free bucket wait in [`Gc::wait_pass`] for the next pass to finish.
 //!
 //! Stopping: [`GcThread`]'s drop sets `stop` under the lock, notifies, and then calls
 //! `kthread_stop`. If IO is disabled the thread leaves its loop early, then waits for `stop`
@@ -29,6 +32,8 @@ use kernel::time::Ktime;
 
 use crate::format::gc_stats::TimeStats;
 use crate::kabi::kthread::Kthread;
+use crate::kabi::noio::NoIoScope;
+use crate::set_io::SetIo;
 
 /// The state wakers change under [`Gc::wake`].
 struct WakeState {
@@ -45,6 +50,9 @@ pub(crate) struct Gc {
     wake: SpinLock<WakeState>,
     #[pin]
     wait: CondVar,
+    /// Signalled when a pass ends (writers waiting for space).
+    #[pin]
+    done: CondVar,
     #[pin]
     times: Mutex<TimeStats>,
     /// Sectors still to insert before the write path wakes GC.
@@ -54,10 +62,26 @@ pub(crate) struct Gc {
     /// Set by the allocator when it cannot invalidate a bucket.
     invalidate_needs_gc: AtomicBool,
     running: AtomicBool,
+    /// `internal/copy_gc_enabled` (on by default, unlike 6.12).
+    copy_gc_enabled: AtomicBool,
+    stats: Stats,
+}
+
+/// The GC counters.
+#[derive(Default)]
+struct Stats {
     passes: AtomicU64,
     wakeups_sysfs: AtomicU64,
     wakeups_allocator: AtomicU64,
     wakeups_write: AtomicU64,
+    last_nodes: AtomicU64,
+    last_keys: AtomicU64,
+    last_free: AtomicU64,
+    moved_keys: AtomicU64,
+    moved_sectors: AtomicU64,
+    move_races: AtomicU64,
+    move_freed: AtomicU64,
+    aborted: AtomicU64,
 }
 
 /// A snapshot of the GC counters for sysfs.
@@ -72,6 +96,22 @@ pub(crate) struct GcCounters {
     pub(crate) wakeups_allocator: u64,
     /// Wakeups from the write path.
     pub(crate) wakeups_write: u64,
+    /// Leaves walked by the last btree GC.
+    pub(crate) last_nodes: u64,
+    /// Keys counted by the last btree GC.
+    pub(crate) last_keys: u64,
+    /// Buckets with nothing live after the last btree GC.
+    pub(crate) last_free: u64,
+    /// Keys moved by moving GC, in total.
+    pub(crate) moved_keys: u64,
+    /// Sectors moved by moving GC, in total.
+    pub(crate) moved_sectors: u64,
+    /// Moving-GC copies dropped because a foreground write won, in total.
+    pub(crate) move_races: u64,
+    /// Buckets moving GC emptied, in total.
+    pub(crate) move_freed: u64,
+    /// Passes cut short by a stop.
+    pub(crate) aborted: u64,
 }
 
 impl Gc {
@@ -81,15 +121,14 @@ impl Gc {
         pin_init!(Self {
             wake <- new_spinlock!(WakeState { stop: false, io_disable: false }, "Gc::wake"),
             wait <- new_condvar!("Gc::wait"),
+            done <- new_condvar!("Gc::done"),
             times <- new_mutex!(TimeStats::default(), "Gc::times"),
             sectors_to_gc: AtomicI64::new(gc_sectors),
             gc_sectors,
             invalidate_needs_gc: AtomicBool::new(false),
             running: AtomicBool::new(false),
-            passes: AtomicU64::new(0),
-            wakeups_sysfs: AtomicU64::new(0),
-            wakeups_allocator: AtomicU64::new(0),
-            wakeups_write: AtomicU64::new(0),
+            copy_gc_enabled: AtomicBool::new(true),
+            stats: Stats::default(),
         })
     }
 
@@ -108,7 +147,7 @@ impl Gc {
 
     /// `force_wake_up_gc()`, for `internal/trigger_gc`: run a pass even if nothing asks for one.
     pub(crate) fn force_wake(&self) {
-        self.wakeups_sysfs.fetch_add(1, Ordering::Relaxed);
+        self.stats.wakeups_sysfs.fetch_add(1, Ordering::Relaxed);
         self.sectors_to_gc.store(-1, Ordering::Release);
         self.notify();
     }
@@ -123,9 +162,52 @@ impl Gc {
             .saturating_sub(s)
             < 0
         {
-            self.wakeups_write.fetch_add(1, Ordering::Relaxed);
+            self.stats.wakeups_write.fetch_add(1, Ordering::Relaxed);
             self.notify();
         }
+    }
+
+    /// The allocator's trigger: no bucket could be invalidated. Counted, then wakes the thread.
+    pub(crate) fn allocator_wake(&self) {
+        self.stats.wakeups_allocator.fetch_add(1, Ordering::Relaxed);
+        self.note_needs_gc();
+        self.notify();
+    }
+
+    /// Records that the allocator needs GC (`invalidate_needs_gc`) without waking anyone.
+    pub(crate) fn note_needs_gc(&self) {
+        self.invalidate_needs_gc.store(true, Ordering::Release);
+    }
+
+    /// Waits until a pass after the `seen`-th has finished; `false` if the thread is stopping
+    /// or IO is disabled instead.
+    pub(crate) fn wait_pass(&self, seen: u64) -> bool {
+        let mut state = self.wake.lock();
+        loop {
+            if state.stop || state.io_disable {
+                return false;
+            }
+            if self.stats.passes.load(Ordering::Acquire) > seen {
+                return true;
+            }
+            let _ = self.done.wait_interruptible(&mut state);
+        }
+    }
+
+    /// Whether the thread should stop what it is doing.
+    pub(crate) fn stopping(&self) -> bool {
+        let state = self.wake.lock();
+        state.stop || state.io_disable
+    }
+
+    /// `internal/copy_gc_enabled`.
+    pub(crate) fn copy_gc_enabled(&self) -> bool {
+        self.copy_gc_enabled.load(Ordering::Relaxed)
+    }
+
+    /// Sets `internal/copy_gc_enabled`.
+    pub(crate) fn set_copy_gc_enabled(&self, on: bool) {
+        self.copy_gc_enabled.store(on, Ordering::Relaxed);
     }
 
     /// Sets or clears the cache set's IO-disabled state, which makes the thread leave its loop.
@@ -133,6 +215,7 @@ impl Gc {
         let mut state = self.wake.lock();
         state.io_disable = disable;
         self.wait.notify_all();
+        self.done.notify_all();
     }
 
     /// Returns whether IO is disabled.
@@ -148,11 +231,19 @@ impl Gc {
     /// Returns the counters.
     pub(crate) fn counters(&self) -> GcCounters {
         GcCounters {
-            passes: self.passes.load(Ordering::Relaxed),
+            passes: self.stats.passes.load(Ordering::Relaxed),
             running: self.running.load(Ordering::Relaxed),
-            wakeups_sysfs: self.wakeups_sysfs.load(Ordering::Relaxed),
-            wakeups_allocator: self.wakeups_allocator.load(Ordering::Relaxed),
-            wakeups_write: self.wakeups_write.load(Ordering::Relaxed),
+            wakeups_sysfs: self.stats.wakeups_sysfs.load(Ordering::Relaxed),
+            wakeups_allocator: self.stats.wakeups_allocator.load(Ordering::Relaxed),
+            wakeups_write: self.stats.wakeups_write.load(Ordering::Relaxed),
+            last_nodes: self.stats.last_nodes.load(Ordering::Relaxed),
+            last_keys: self.stats.last_keys.load(Ordering::Relaxed),
+            last_free: self.stats.last_free.load(Ordering::Relaxed),
+            moved_keys: self.stats.moved_keys.load(Ordering::Relaxed),
+            moved_sectors: self.stats.moved_sectors.load(Ordering::Relaxed),
+            move_races: self.stats.move_races.load(Ordering::Relaxed),
+            move_freed: self.stats.move_freed.load(Ordering::Relaxed),
+            aborted: self.stats.aborted.load(Ordering::Relaxed),
         }
     }
 
@@ -161,21 +252,47 @@ impl Gc {
         self.sectors_to_gc.store(self.gc_sectors, Ordering::Release);
     }
 
-    /// One GC pass.
-    ///
-    /// There is no btree to walk yet, so this is the pass's frame: start, finish, statistics.
-    fn pass(&self) {
+    /// One GC pass: btree GC, then moving GC.
+    fn pass(&self, io: &SetIo) {
         let start = now_ns();
         self.running.store(true, Ordering::Relaxed);
         self.rearm();
         self.invalidate_needs_gc.store(false, Ordering::Release);
+        {
+            // The pass allocates under the set's state lock: no reclaim IO into our own disks.
+            let _noio = NoIoScope::new();
+            let stop = || self.stopping();
+            let mut r = io.btree_gc(&stop).map(|g| {
+                self.stats.last_nodes.store(g.nodes, Ordering::Relaxed);
+                self.stats.last_keys.store(g.keys, Ordering::Relaxed);
+                self.stats
+                    .last_free
+                    .store(g.free_buckets, Ordering::Relaxed);
+            });
+            if r.is_ok() && self.copy_gc_enabled() {
+                let mut m = Default::default();
+                r = io.moving_gc(&stop).map(|x| m = x);
+                let m: crate::gc_work::MovingReport = m;
+                self.stats.moved_keys.fetch_add(m.keys, Ordering::Relaxed);
+                self.stats
+                    .moved_sectors
+                    .fetch_add(m.sectors, Ordering::Relaxed);
+                self.stats.move_races.fetch_add(m.races, Ordering::Relaxed);
+                self.stats.move_freed.fetch_add(m.freed, Ordering::Relaxed);
+            }
+            if r.is_err() {
+                self.stats.aborted.fetch_add(1, Ordering::Relaxed);
+            }
+        }
         self.times.lock().update(start, now_ns());
-        self.passes.fetch_add(1, Ordering::Relaxed);
+        self.stats.passes.fetch_add(1, Ordering::Release);
         self.running.store(false, Ordering::Relaxed);
+        let _guard = self.wake.lock();
+        self.done.notify_all();
     }
 
     /// The thread body: wait for a trigger, run a pass, repeat until stopped.
-    fn thread_main(&self) {
+    fn thread_main(&self, io: &SetIo) {
         loop {
             {
                 let mut state = self.wake.lock();
@@ -187,7 +304,7 @@ impl Gc {
                     break;
                 }
             }
-            self.pass();
+            self.pass(io);
         }
         // Left the loop because IO was disabled: `kthread_stop` may not have been called yet,
         // so wait for it rather than exit under the owner's feet.
@@ -211,10 +328,10 @@ pub(crate) struct GcThread {
 }
 
 impl GcThread {
-    /// Starts the thread.
-    pub(crate) fn start(gc: Arc<Gc>) -> Result<Self> {
+    /// Starts the thread, working on `io`.
+    pub(crate) fn start(gc: Arc<Gc>, io: Arc<SetIo>) -> Result<Self> {
         let worker = gc.clone();
-        let thread = Kthread::run(c_str!("bcache_gc"), move || worker.thread_main())?;
+        let thread = Kthread::run(c_str!("bcache_gc"), move || worker.thread_main(&io))?;
         Ok(Self {
             gc,
             thread: Some(thread),
@@ -228,6 +345,7 @@ impl Drop for GcThread {
             let mut state = self.gc.wake.lock();
             state.stop = true;
             self.gc.wait.notify_all();
+            self.gc.done.notify_all();
         }
         drop(self.thread.take());
     }

@@ -125,11 +125,15 @@ RB_RO(synchronous);
 RB_RO(tree_depth);
 RB_RO(cache_available_percent);
 RB_WO(flash_vol_create);
+RB_RO(btree_cache_size);
+RB_RO(root_usage_percent);
+RB_RO(average_key_size);
 
 static struct attribute *rbcache_set_attrs[] = {
 	RB_A(unregister), RB_A(stop), RB_A(block_size), RB_A(bucket_size),
 	RB_A(synchronous), RB_A(tree_depth), RB_A(cache_available_percent),
-	RB_A(flash_vol_create), NULL,
+	RB_A(flash_vol_create), RB_A(btree_cache_size), RB_A(root_usage_percent),
+	RB_A(average_key_size), NULL,
 };
 
 const struct attribute_group rbcache_set_group = { .attrs = rbcache_set_attrs };
@@ -149,6 +153,19 @@ RB_RO(gc_wakeups_write);
 RB_RO(btree_nodes);
 RB_RO(active_journal_entries);
 RB_RO(root_writes);
+RB_RW(copy_gc_enabled);
+RB_RO(gc_last_nodes);
+RB_RO(gc_last_keys);
+RB_RO(gc_last_free_buckets);
+RB_RO(gc_aborted);
+RB_RO(gc_check);
+RB_RO(moving_gc_keys);
+RB_RO(moving_gc_sectors);
+RB_RO(moving_gc_races);
+RB_RO(moving_gc_buckets_freed);
+RB_RO(btree_nodes_written);
+RB_RO(prio_writes);
+RB_RO(buckets_invalidated);
 
 static struct attribute *rbcache_internal_attrs[] = {
 	RB_A(trigger_gc),
@@ -165,6 +182,19 @@ static struct attribute *rbcache_internal_attrs[] = {
 	RB_A(btree_nodes),
 	RB_A(active_journal_entries),
 	RB_A(root_writes),
+	RB_A(copy_gc_enabled),
+	RB_A(gc_last_nodes),
+	RB_A(gc_last_keys),
+	RB_A(gc_last_free_buckets),
+	RB_A(gc_aborted),
+	RB_A(gc_check),
+	RB_A(moving_gc_keys),
+	RB_A(moving_gc_sectors),
+	RB_A(moving_gc_races),
+	RB_A(moving_gc_buckets_freed),
+	RB_A(btree_nodes_written),
+	RB_A(prio_writes),
+	RB_A(buckets_invalidated),
 	NULL,
 };
 
@@ -174,10 +204,11 @@ const struct attribute_group rbcache_internal_group = { .attrs = rbcache_interna
 RB_RO(nbuckets);
 RB_RO(discard);
 RB_RO(cache_replacement_policy);
+RB_RO(priority_stats);
 
 static struct attribute *rbcache_cache_attrs[] = {
 	RB_A(bucket_size), RB_A(block_size), RB_A(nbuckets), RB_A(discard),
-	RB_A(cache_replacement_policy), NULL,
+	RB_A(cache_replacement_policy), RB_A(priority_stats), NULL,
 };
 
 const struct attribute_group rbcache_cache_group = { .attrs = rbcache_cache_attrs };

@@ -18,10 +18,11 @@ use core::fmt;
 use kernel::alloc::AllocError;
 use kernel::prelude::*;
 
-use crate::flash::Extents;
+use crate::extent_map::Extents;
+use crate::format::alloc::{Bucket, GC_MARK_DIRTY, GC_MARK_METADATA, GC_MARK_RECLAIMABLE};
 use crate::format::bkey::{gen_after, Bkey};
 use crate::format::bset::{walk_node, Keys, NodeError};
-use crate::format::extents::{self, Extent, ExtentList};
+use crate::format::extents::{self, Extent};
 use crate::format::geometry::{Geometry, SetMagic};
 use crate::format::init::FreshLayout;
 use crate::format::journal::{check_live_range, scan_bucket, JournalError};
@@ -218,14 +219,19 @@ pub(crate) struct UuidTable {
 pub(crate) struct SetData {
     /// The extent map of all volumes: btree leaves, then the live journal replayed in order.
     pub(crate) extents: Extents,
-    /// Generation of every bucket.
-    pub(crate) gens: KVVec<u8>,
-    /// Buckets holding metadata or referenced by any key, live or not: never reused yet.
-    pub(crate) touched: KVVec<bool>,
+    /// Every bucket: generation and priority from the prios, `last_gc` from every key found
+    /// (live or stale), and the marks of the initial GC.
+    pub(crate) buckets: KVVec<Bucket>,
     /// The journal and where its next entry goes.
     pub(crate) journal: JournalState,
     /// The uuid table.
     pub(crate) uuids: UuidTable,
+    /// The prio buckets, in chain order.
+    pub(crate) prio_chain: KVec<u64>,
+    /// Sequence number of the newest prio write.
+    pub(crate) prio_seq: u64,
+    /// Buckets of every btree node read.
+    pub(crate) nodes: KVec<u64>,
 }
 
 /// What the second btree walk visits.
@@ -236,15 +242,12 @@ enum Visit<'a> {
     Leaf(&'a Bkey),
 }
 
-/// Room in the extent map for keys written after registration.
-const EXTRA_KEYS: usize = 16384;
-
 /// Reads and checks the metadata of the cache `bdev` whose (synchronous) superblock is `sb`,
 /// and builds its extent map.
 ///
-/// The btree is walked twice: once to check it and count keys, once to fill a map of the size
-/// the count asks for (plus room for [`EXTRA_KEYS`] new keys). The in-memory btree of the
-/// cache-set core replaces this map.
+/// The btree is walked once, checking every node and key and inserting the leaf keys into the
+/// map; the live journal is then replayed over it. Finally the initial GC marks every bucket:
+/// metadata (journal, prios, uuids, btree nodes) and live data, dirty or clean.
 pub(crate) fn read(bdev: &BdevFile, sb: &Superblock) -> Result<SetContents, MetaError> {
     let g = Geometry::new(sb);
     let magic = SetMagic::new(&sb.set_uuid);
@@ -252,86 +255,94 @@ pub(crate) fn read(bdev: &BdevFile, sb: &Superblock) -> Result<SetContents, Meta
 
     let journal = read_journal(bdev, sb, &g, &magic, &mut meta)?;
     let newest = journal.newest;
-    let (gens, prio_chain) = read_prios(bdev, sb, &g, &magic, &newest)?;
+    let (mut buckets, prio_chain, prio_seq) = read_prios(bdev, sb, &g, &magic, &newest)?;
     let (volumes, uuids) = read_uuids(bdev, &g, &newest, &mut meta)?;
+
+    let gens = {
+        let mut gens = KVVec::with_capacity(buckets.len(), GFP_KERNEL)?;
+        for b in buckets.iter() {
+            gens.push(b.gen, GFP_KERNEL)?;
+        }
+        gens
+    };
+    let mut map = Extents::new(KVVec::new(), 0);
+    let mut nodes = KVec::new();
     let mut leaf_keys = 0u64;
+    let oldest = |buckets: &mut KVVec<Bucket>, k: &Bkey| {
+        if k.ptrs() == 0 {
+            return;
+        }
+        if let Some(b) = buckets.get_mut((k.ptr_offset(0) / g.bucket_size) as usize) {
+            if gen_after(b.last_gc, k.ptr_gen(0)) > 0 {
+                b.last_gc = k.ptr_gen(0);
+            }
+        }
+    };
     check_btree(
         (bdev, sb, &g, &magic),
         &newest,
         &gens,
         &mut meta,
-        &mut |v| {
-            if let Visit::Leaf(_) = v {
+        &mut |v| match v {
+            Visit::Node(b) => Ok(nodes.push(b, GFP_KERNEL)?),
+            Visit::Leaf(k) => {
                 leaf_keys += 1;
+                oldest(&mut buckets, k);
+                insert_key(&mut map, k, &g, &gens)
             }
-            Ok(())
         },
     )?;
     meta.keys += leaf_keys;
+    for (_, _, k) in journal_keys_in_order(bdev, sb, &g, &magic, &newest)?.iter() {
+        oldest(&mut buckets, k);
+        insert_key(&mut map, k, &g, &gens)?;
+    }
 
-    let mut touched = KVVec::from_elem(false, g.nbuckets as usize, GFP_KERNEL)?;
-    let mut touch = |b: u64| {
-        if let Some(t) = touched.get_mut(b as usize) {
-            *t = true;
+    // The initial GC: metadata, then live data.
+    let mut meta_bucket = |b: u64| {
+        if let Some(b) = buckets.get_mut(b as usize) {
+            b.mark = GC_MARK_METADATA;
         }
     };
     for b in g.first_bucket..g.first_bucket + u64::from(sb.njournal_buckets) {
-        touch(b);
+        meta_bucket(b);
     }
-    for &b in prio_chain.iter() {
-        touch(b);
+    for &b in Iterator::chain(prio_chain.iter(), nodes.iter()) {
+        meta_bucket(b);
     }
-    touch(newest.uuid_bucket.ptr_offset(0) / g.bucket_size);
-
-    let cap = usize::try_from(meta.keys).map_err(|_| MetaError::NoRoom)? + EXTRA_KEYS;
-    let mut buf = KVVec::from_elem(Extent::default(), 2 * cap + 1, GFP_KERNEL)?;
-    let mut list = ExtentList::new(&mut buf);
-    let mut scratch = SetMetadata::default();
-    check_btree(
-        (bdev, sb, &g, &magic),
-        &newest,
-        &gens,
-        &mut scratch,
-        &mut |v| match v {
-            Visit::Node(b) => {
-                touch(b);
-                Ok(())
-            }
-            Visit::Leaf(k) => {
-                if k.ptrs() > 0 {
-                    touch(k.ptr_offset(0) / g.bucket_size);
-                }
-                insert_key(&mut list, k, &g, &gens)
-            }
-        },
-    )?;
-    for (_, _, k) in journal_keys_in_order(bdev, sb, &g, &magic, &newest)?.iter() {
-        if k.ptrs() > 0 {
-            touch(k.ptr_offset(0) / g.bucket_size);
-        }
-        insert_key(&mut list, k, &g, &gens)?;
+    meta_bucket(newest.uuid_bucket.ptr_offset(0) / g.bucket_size);
+    for e in map.as_slice() {
+        mark_extent(&mut buckets, g.bucket_size, e);
     }
-    let len = list.len();
     Ok(SetContents {
         meta,
         volumes,
         data: SetData {
-            extents: Extents::new(buf, len),
-            gens,
-            touched,
+            extents: map,
+            buckets,
             journal,
             uuids,
+            prio_chain,
+            prio_seq,
+            nodes,
         },
     })
 }
 
+/// GC marking of one live extent: its sectors count in its bucket, dirty or reclaimable.
+pub(crate) fn mark_extent(buckets: &mut [Bucket], bucket_size: u64, e: &Extent) {
+    if let Some(b) = buckets.get_mut((e.ptr / bucket_size) as usize) {
+        let mark = if e.dirty {
+            GC_MARK_DIRTY
+        } else {
+            GC_MARK_RECLAIMABLE
+        };
+        b.add_sectors(mark, e.end - e.start);
+    }
+}
+
 /// Adds key `k` to the map, newer than what is there; a stale or missing pointer is a hole.
-fn insert_key(
-    list: &mut ExtentList<'_>,
-    k: &Bkey,
-    g: &Geometry,
-    gens: &[u8],
-) -> Result<(), MetaError> {
+fn insert_key(map: &mut Extents, k: &Bkey, g: &Geometry, gens: &[u8]) -> Result<(), MetaError> {
     let (Some(start), Some(end)) = (
         extents::key(k.inode(), k.start()),
         extents::key(k.inode(), k.offset()),
@@ -340,7 +351,8 @@ fn insert_key(
         return Ok(());
     };
     let live = k.ptrs() > 0 && k.ptr_available(0) && !stale(k, g, gens);
-    list.insert(start, end, live.then(|| k.ptr_offset(0)), k.dirty())
+    map.reserve(1)?;
+    map.insert(start, end, live.then(|| k.ptr_offset(0)), k.dirty())
         .map_err(|_| MetaError::NoRoom)
 }
 
@@ -463,18 +475,19 @@ fn read_journal(
     })
 }
 
-/// Reads the prio chain of the newest journal entry; returns every bucket's generation and the
-/// chain's buckets.
+/// Reads the prio chain of the newest journal entry; returns every bucket's generation and
+/// priority (with `last_gc` at the generation), the chain's buckets and its sequence number.
 fn read_prios(
     bdev: &BdevFile,
     sb: &Superblock,
     g: &Geometry,
     magic: &SetMagic,
     newest: &JsetHeader,
-) -> Result<(KVVec<u8>, KVec<u64>), MetaError> {
+) -> Result<(KVVec<Bucket>, KVec<u64>, u64), MetaError> {
     let mut chain = KVec::new();
     let n = g.nbuckets as usize;
-    let mut gens = KVVec::from_elem(0u8, n, GFP_KERNEL)?;
+    let mut gens = KVVec::from_elem(Bucket::default(), n, GFP_KERNEL)?;
+    let mut seq = 0;
     let mut buf = KVVec::from_elem(0u8, g.meta_bucket_bytes() as usize, GFP_KERNEL)?;
     let per = prio::entries_per_bucket(buf.len());
     let mut bucket = newest.prio_bucket[usize::from(sb.nr_this_dev).min(7)];
@@ -486,14 +499,20 @@ fn read_prios(
         chain.push(bucket, GFP_KERNEL)?;
         bdev.read_sync(bucket_sector(g, bucket), &mut buf)?;
         let h = prio::read_header(&buf, magic.pset()).map_err(|e| MetaError::Prio(bucket, e))?;
+        if filled == 0 {
+            seq = h.seq;
+        }
         let count = per.min(n - filled);
-        for (i, gen) in gens[filled..filled + count].iter_mut().enumerate() {
-            *gen = prio::entry(&buf, i).map_or(0, |(_, gen)| gen);
+        for (i, b) in gens[filled..filled + count].iter_mut().enumerate() {
+            let (prio, gen) = prio::entry(&buf, i).unwrap_or((0, 0));
+            b.prio = prio;
+            b.gen = gen;
+            b.last_gc = gen;
         }
         filled += count;
         bucket = h.next_bucket;
     }
-    Ok((gens, chain))
+    Ok((gens, chain, seq))
 }
 
 /// Checks a metadata pointer: present, on this cache, inside one bucket.

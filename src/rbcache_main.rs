@@ -4,12 +4,16 @@
 //!
 //! See `Documentation/architecture.md` for the design, object lifetimes, threads and lock order.
 
+mod allocator;
 mod backing;
+mod btree;
 mod cache_set;
 mod driver;
+mod extent_map;
 mod flash;
 mod format;
 mod gc;
+mod gc_work;
 mod kabi;
 mod metadata;
 mod register;

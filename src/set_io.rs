@@ -1,35 +1,43 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! A cache set's data path: the extent map, space for new data, and journal appends.
+//! A cache set's data path: the index, space for new data, the journal, and the volumes' uuid
+//! table. On disk everything is as bcache 6.12 writes it.
 //!
-//! This is the first, deliberately simple write path, compatible with 6.12 on disk:
+//! - **Index.** Every live extent is in one in-memory map ([`Extents`]), the authority for
+//!   reads. The btree on disk is written from it ([`crate::btree`]): leaves that received keys
+//!   are rewritten (copy-on-write, split at the 4/5 rule) when the journal is reclaimed.
+//! - **Writes.** Data goes to an open bucket from the allocator ([`crate::allocator`]); once it
+//!   is on the cache, one journal entry holding its keys is written with `PREFLUSH|FUA` (which
+//!   makes the data durable too), the map is updated, and the write completes. So every
+//!   completed write is durable, and a flush has nothing left to do.
+//! - **Journal reclaim.** When the journal enters its last free bucket, the dirty leaves and a
+//!   new root are written and a journal entry pointing at the root starts replay afresh.
+//! - **No space.** A write that finds no bucket wakes the GC thread (the allocator trigger) and
+//!   waits for a pass, up to [`ALLOC_RETRIES`] times, before failing with `ENOSPC`.
 //!
-//! - Space comes only from buckets that nothing has touched (no metadata and no key at all,
-//!   live or dead, points into them), filled sequentially; they keep their generation, so no
-//!   prio write is needed. When none is left, writes fail with `ENOSPC`: bucket invalidation
-//!   (gen bump, prio write, journal) comes with the allocator.
-//! - A write puts its data on the cache, waits, then appends one journal entry with its keys
-//!   (`PREFLUSH|FUA`, which also makes the data durable), then updates the extent map and
-//!   completes. Every completed write is therefore durable; flushes have nothing to do.
-//! - Keys stay in the journal: leaf nodes are not written and the journal is not reclaimed, so
-//!   when its buckets are full writes fail with `ENOSPC`. The C module, and rbcache, replay
-//!   those keys on registration.
-//! - One mutex serialises writes (held across their IO) and map lookups.
+//! Locking: one mutex, [`SetIo::state`], serialises everything that changes the index, the
+//! buckets or the journal, and is held across that IO. The GC thread takes it in short steps.
+//! Lock order: a volume's pending count, then `state`; `state`, then the GC wake lock.
 
 use core::sync::atomic::{AtomicU64, Ordering};
 use kernel::prelude::*;
 use kernel::sync::{new_mutex, Arc, Mutex};
 
+use crate::extent_map::Extents;
+use crate::format::alloc::{
+    Bucket, Fifo, FreeLists, PickState, Policy, Reserve, GC_MARK_DIRTY, GC_MARK_METADATA,
+};
 use crate::format::bkey::{Bkey, MAX_SIZE};
-use crate::format::bset::{self, BSET_HEADER};
-use crate::format::extents::{self, ExtentList, INODE_SHIFT};
+use crate::format::extents;
 use crate::format::jset::JSET_MAX_BYTES;
 use crate::format::uuid::{UuidEntry, INVALID_UUID, UUID_ENTRY_BYTES, UUID_FLASH_ONLY};
 use crate::gc::Gc;
 use crate::kabi::bdev::BdevFile;
 use crate::kabi::bio::WriteKind;
-use crate::kabi::random::random_u64;
-use crate::metadata::SetData;
+use crate::metadata::{JournalState, SetData, UuidTable};
+
+/// GC passes a write waits for before it fails with `ENOSPC`.
+const ALLOC_RETRIES: u32 = 3;
 
 /// Where a set's cache lives and how it is laid out.
 pub(crate) struct Layout {
@@ -39,50 +47,208 @@ pub(crate) struct Layout {
     pub(crate) nbuckets: u64,
     /// First bucket (the first journal bucket).
     pub(crate) first_bucket: u64,
+    /// Journal buckets.
+    pub(crate) njournal: u64,
     /// Block size in bytes.
     pub(crate) block_bytes: usize,
     /// Sectors of a btree node.
     pub(crate) node_sectors: u64,
+    /// Bytes of a metadata bucket IO (prios, uuids).
+    pub(crate) meta_bucket_bytes: usize,
+    /// Buckets of one prio write.
+    pub(crate) prio_buckets: u64,
+    /// This cache's slot in the journal's prio pointers.
+    pub(crate) dev_idx: usize,
     /// The set's bset magic.
     pub(crate) bset_magic: u64,
+    /// The set's prio-set magic.
+    pub(crate) pset_magic: u64,
+    /// The replacement policy.
+    pub(crate) policy: Policy,
+    /// Sizes of the free fifos, by [`Reserve`], and of `free_inc`.
+    pub(crate) fifo_sizes: [usize; 5],
 }
 
-struct IoState {
-    data: SetData,
-    next_free: u64,
-    open: Option<(u64, u64)>,
+/// One btree leaf as the index partitions the key space: it holds sectors `lo..end`, where
+/// `lo` is the previous leaf's `end` (0 for the first; the last leaf ends at `u64::MAX`).
+#[derive(Clone, Copy)]
+pub(crate) struct Leaf {
+    /// End of the leaf's range (a key position, see [`extents::key`]).
+    pub(crate) end: u64,
+    /// Its bucket on disk, if rbcache wrote it.
+    pub(crate) bucket: Option<u64>,
+    /// Keys changed since it was written.
+    pub(crate) dirty: bool,
 }
 
-/// The data path of one cache set, shared by its volumes.
+/// The btree on disk.
+pub(crate) struct Tree {
+    /// The leaves, in key order.
+    pub(crate) leaves: KVec<Leaf>,
+    /// Buckets of the interior nodes rbcache wrote.
+    pub(crate) interior: KVec<u64>,
+    /// Buckets of the tree found at registration, until it is first rewritten.
+    pub(crate) old_nodes: KVec<u64>,
+    /// The root's level.
+    pub(crate) level: u16,
+    /// Keys in the root node.
+    pub(crate) root_keys: usize,
+}
+
+/// Everything [`SetIo::state`] protects.
+pub(crate) struct IoState {
+    /// The index.
+    pub(crate) map: Extents,
+    /// The journal.
+    pub(crate) journal: JournalState,
+    /// The uuid table.
+    pub(crate) uuids: UuidTable,
+    /// The uuid table's bucket.
+    pub(crate) uuid_bucket: u64,
+    /// Per-bucket state.
+    pub(crate) buckets: KVVec<Bucket>,
+    /// Buckets allocated since the current GC pass started (GC keeps their marks).
+    pub(crate) fresh: KVVec<bool>,
+    /// Free buckets whose generation is durable, per reserve.
+    pub(crate) free: FreeLists<KVVec<u64>>,
+    /// Buckets invalidated in memory, waiting for a prio write (or, once
+    /// [`IoState::free_inc_durable`], for room on the free fifos).
+    pub(crate) free_inc: Fifo<KVVec<u64>>,
+    /// The generations of the buckets on `free_inc` are durable.
+    pub(crate) free_inc_durable: bool,
+    /// The invalidation order.
+    pub(crate) pick: PickState,
+    /// Sort space for the LRU order.
+    pub(crate) scratch: KVVec<u32>,
+    /// The current prio buckets, in chain order.
+    pub(crate) prio_chain: KVec<u64>,
+    /// Sequence number of the last prio write.
+    pub(crate) prio_seq: u64,
+    /// The btree on disk.
+    pub(crate) tree: Tree,
+    /// The bucket foreground data is written to, and sectors used in it.
+    pub(crate) open: Option<(u64, u64)>,
+    /// The bucket moving GC writes to, and sectors used in it.
+    pub(crate) moving_open: Option<(u64, u64)>,
+    /// A tree flush is running (allocations inside it must not start another).
+    pub(crate) in_flush: bool,
+    /// Buckets marked for moving GC.
+    pub(crate) moving: KVVec<bool>,
+    /// The journal has entered its last free bucket: reclaim it before adding keys.
+    pub(crate) journal_tight: bool,
+}
+
+/// Event counters for sysfs.
+#[derive(Default)]
+pub(crate) struct IoStats {
+    /// Tree flushes (journal reclaims).
+    pub(crate) tree_flushes: AtomicU64,
+    /// Btree nodes written.
+    pub(crate) nodes_written: AtomicU64,
+    /// Prio writes.
+    pub(crate) prio_writes: AtomicU64,
+    /// Buckets invalidated.
+    pub(crate) invalidated: AtomicU64,
+    /// Sectors of data written (foreground).
+    pub(crate) data_sectors: AtomicU64,
+    /// Sectors of metadata written (journal, nodes, prios, uuids).
+    pub(crate) meta_sectors: AtomicU64,
+}
+
+/// The data path of one cache set, shared by its volumes and its GC thread.
 #[pin_data]
 pub(crate) struct SetIo {
-    bdev: Arc<BdevFile>,
-    gc: Arc<Gc>,
-    layout: Layout,
-    root_writes: AtomicU64,
+    pub(crate) bdev: Arc<BdevFile>,
+    pub(crate) gc: Arc<Gc>,
+    pub(crate) layout: Layout,
+    pub(crate) stats: IoStats,
     #[pin]
-    state: Mutex<IoState>,
+    pub(crate) state: Mutex<IoState>,
 }
 
 impl SetIo {
-    /// Creates the data path from what registration read.
+    /// Creates the data path from what registration read, and gives the allocator its first
+    /// buckets.
     pub(crate) fn new(
         bdev: Arc<BdevFile>,
         gc: Arc<Gc>,
         layout: Layout,
         data: SetData,
     ) -> Result<Arc<Self>> {
-        let first = layout.first_bucket;
+        let n = layout.nbuckets as usize;
+        let fifo = |i: usize| -> Result<Fifo<KVVec<u64>>> {
+            Ok(Fifo::new(KVVec::from_elem(
+                0u64,
+                layout.fifo_sizes[i].max(1),
+                GFP_KERNEL,
+            )?))
+        };
+        let free = FreeLists {
+            fifos: [fifo(0)?, fifo(1)?, fifo(2)?, fifo(3)?],
+        };
+        let free_inc = fifo(4)?;
+        let SetData {
+            extents,
+            buckets,
+            journal,
+            uuids,
+            prio_chain,
+            prio_seq,
+            nodes,
+        } = data;
+        let uuid_bucket = journal.newest.uuid_bucket.ptr_offset(0) / layout.bucket_size;
+        let level = journal.newest.btree_level;
+        let mut leaves = KVec::new();
+        // The tree found at registration is rewritten, whole, by the first flush: it may hold
+        // stale keys, and its leaf boundaries are not known here.
+        leaves.push(
+            Leaf {
+                end: u64::MAX,
+                bucket: None,
+                dirty: true,
+            },
+            GFP_KERNEL,
+        )?;
+        let pick = PickState {
+            policy: layout.policy,
+            first: layout.first_bucket,
+            cursor: layout.first_bucket,
+        };
+        let mut st = IoState {
+            map: extents,
+            journal,
+            uuids,
+            uuid_bucket,
+            buckets,
+            fresh: KVVec::from_elem(false, n, GFP_KERNEL)?,
+            free,
+            free_inc,
+            free_inc_durable: false,
+            pick,
+            scratch: KVVec::from_elem(0u32, n, GFP_KERNEL)?,
+            prio_chain,
+            prio_seq,
+            tree: Tree {
+                leaves,
+                interior: KVec::new(),
+                old_nodes: nodes,
+                level,
+                root_keys: 0,
+            },
+            open: None,
+            moving_open: None,
+            in_flush: false,
+            moving: KVVec::from_elem(false, n, GFP_KERNEL)?,
+            journal_tight: false,
+        };
+        st.initial_free(&layout);
         Arc::pin_init(
             pin_init!(SetIo {
                 bdev,
                 gc,
                 layout,
-                root_writes: AtomicU64::new(0),
-                state <- new_mutex!(
-                    IoState { data, next_free: first, open: None },
-                    "SetIo::state"
-                ),
+                stats: IoStats::default(),
+                state <- new_mutex!(st, "SetIo::state"),
             }),
             GFP_KERNEL,
         )
@@ -93,56 +259,94 @@ impl SetIo {
         &self.bdev
     }
 
-    /// Percentage of buckets nothing has touched yet: free for new data
-    /// (`cache_available_percent`; until GC computes bucket use, "in use" means touched).
+    /// `cache_available_percent`: buckets holding neither metadata nor dirty data.
     pub(crate) fn available_percent(&self) -> u64 {
         let st = self.state.lock();
-        let n = st.data.touched.len() as u64;
-        let free = st.data.touched.iter().filter(|t| !**t).count() as u64;
-        (free * 100).checked_div(n).unwrap_or(0)
+        let free = st
+            .buckets
+            .iter()
+            .filter(|b| b.mark != GC_MARK_METADATA && b.mark != GC_MARK_DIRTY)
+            .count() as u64;
+        (free * 100).checked_div(self.layout.nbuckets).unwrap_or(0)
     }
 
     /// Looks up `sector` of `inode`: `(cache sector or None for a hole, run length <= max)`.
     pub(crate) fn lookup(&self, inode: u64, sector: u64, max: u64) -> (Option<u64>, u64) {
         match extents::key(inode, sector) {
-            Some(k) => extents::lookup(self.state.lock().data.extents.as_slice(), k, max),
+            Some(k) => self.state.lock().map.lookup(k, max),
             None => (None, max),
         }
     }
 
     /// Writes `data` (whole blocks) at `sector` of `inode`; returns once it is durable.
+    ///
+    /// When no bucket is free, wakes GC and waits for a pass (at most [`ALLOC_RETRIES`] in a
+    /// row without progress), with the state lock dropped.
     pub(crate) fn write(&self, inode: u64, sector: u64, data: &[u8]) -> Result {
-        let sectors = (data.len() >> 9) as u64;
         if data.len().checked_rem(self.layout.block_bytes) != Some(0) {
             return Err(EINVAL);
         }
-        let mut st = self.state.lock();
+        let sectors = (data.len() >> 9) as u64;
+        let mut done = 0u64;
+        let mut retries = 0;
+        while done < sectors {
+            let r = {
+                let mut st = self.state.lock();
+                let from = (done as usize) << 9;
+                self.write_some(&mut st, inode, sector + done, &data[from..])
+            };
+            match r {
+                Ok(n) => {
+                    done += n;
+                    retries = 0;
+                    self.gc.account_insert(n);
+                }
+                Err(e) if e == ENOSPC && retries < ALLOC_RETRIES => {
+                    retries += 1;
+                    let seen = self.gc.counters().passes;
+                    self.gc.allocator_wake();
+                    if !self.gc.wait_pass(seen) {
+                        return Err(EIO);
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes as much of `data` as buckets allow and journals it; returns the sectors written,
+    /// or `ENOSPC` if not even one bucket could be had.
+    fn write_some(&self, st: &mut IoState, inode: u64, sector: u64, data: &[u8]) -> Result<u64> {
+        let sectors = (data.len() >> 9) as u64;
         let mut keys = KVec::new();
         let mut done = 0u64;
         while done < sectors {
-            let (bucket, used) = self.open_bucket(&mut st)?;
+            let (bucket, used) = match self.open_bucket(st, false) {
+                Ok(b) => b,
+                Err(e) if e == ENOSPC && done > 0 => break,
+                Err(e) => return Err(e),
+            };
             let n = (sectors - done)
                 .min(self.layout.bucket_size - used)
                 .min(MAX_SIZE);
             let at = bucket * self.layout.bucket_size + used;
             let chunk = &data[(done as usize) << 9..((done + n) as usize) << 9];
             self.bdev.write_sync(at, chunk, WriteKind::Data)?;
+            self.stats.data_sectors.fetch_add(n, Ordering::Relaxed);
+            st.open = Some((bucket, used + n));
+            if let Some(b) = st.buckets.get_mut(bucket as usize) {
+                b.add_sectors(GC_MARK_DIRTY, n);
+            }
             let mut k = Bkey::new(inode, sector + done + n, n);
             k.set_dirty(true);
             k.set_ptrs(1);
-            k.ptr[0] = Bkey::make_ptr(
-                st.data.gens.get(bucket as usize).copied().unwrap_or(0),
-                at,
-                0,
-            );
+            k.ptr[0] = Bkey::make_ptr(st.gen(bucket), at, 0);
             keys.push(k, GFP_KERNEL)?;
-            st.open = Some((bucket, used + n));
             done += n;
         }
-        self.commit(&mut st, &keys)?;
-        drop(st);
-        self.gc.account_insert(sectors);
-        Ok(())
+        self.commit(st, &keys)?;
+        Ok(done)
     }
 
     /// Discards `sectors` at `sector` of `inode`: zero-pointer keys, so the range reads as zeroes.
@@ -163,12 +367,11 @@ impl SetIo {
     /// journal entry points at it. Returns the slot.
     pub(crate) fn create_volume(&self, sectors: u64, uuid: [u8; 16], now: u32) -> Result<u64> {
         let mut st = self.state.lock();
-        if st.data.uuids.entry_bytes != UUID_ENTRY_BYTES {
+        if st.uuids.entry_bytes != UUID_ENTRY_BYTES {
             // A pre-version-1 table: converting it is not supported yet.
             return Err(EINVAL);
         }
         let slot = st
-            .data
             .uuids
             .buf
             .chunks_exact(UUID_ENTRY_BYTES)
@@ -184,8 +387,8 @@ impl SetIo {
             sectors,
         };
         let at = slot * UUID_ENTRY_BYTES;
-        let mut table = KVVec::from_elem(0u8, st.data.uuids.buf.len(), GFP_KERNEL)?;
-        table.copy_from_slice(&st.data.uuids.buf);
+        let mut table = KVVec::from_elem(0u8, st.uuids.buf.len(), GFP_KERNEL)?;
+        table.copy_from_slice(&st.uuids.buf);
         entry
             .encode(table.get_mut(at..at + UUID_ENTRY_BYTES).ok_or(EINVAL)?)
             .ok_or(EINVAL)?;
@@ -200,11 +403,11 @@ impl SetIo {
     pub(crate) fn invalidate_volume(&self, slot: u64, now: u32) -> Result {
         let mut st = self.state.lock();
         let at = usize::try_from(slot).map_err(|_| EINVAL)? * UUID_ENTRY_BYTES;
-        if st.data.uuids.entry_bytes != UUID_ENTRY_BYTES {
+        if st.uuids.entry_bytes != UUID_ENTRY_BYTES {
             return Err(EINVAL);
         }
-        let mut table = KVVec::from_elem(0u8, st.data.uuids.buf.len(), GFP_KERNEL)?;
-        table.copy_from_slice(&st.data.uuids.buf);
+        let mut table = KVVec::from_elem(0u8, st.uuids.buf.len(), GFP_KERNEL)?;
+        table.copy_from_slice(&st.uuids.buf);
         let raw = table.get_mut(at..at + UUID_ENTRY_BYTES).ok_or(EINVAL)?;
         let mut e = UuidEntry::decode(raw).ok_or(EINVAL)?;
         e.uuid = INVALID_UUID;
@@ -218,83 +421,79 @@ impl SetIo {
     pub(crate) fn label(&self, slot: u64) -> [u8; 32] {
         let st = self.state.lock();
         let at = (slot as usize).saturating_mul(UUID_ENTRY_BYTES);
-        st.data
-            .uuids
+        st.uuids
             .buf
             .get(at..at + UUID_ENTRY_BYTES)
             .and_then(UuidEntry::decode)
             .map_or([0; 32], |e| e.label)
     }
 
-    /// Writes the uuid `table` to a fresh bucket, journals it, and makes it current.
+    /// Writes the uuid `table` to a fresh bucket, journals it, and makes it current; the old
+    /// bucket is freed once the journal entry is durable.
     fn write_uuids(&self, st: &mut IoState, table: KVVec<u8>) -> Result {
-        let bucket = self.fresh_bucket(st)?;
+        let bucket = self.alloc(st, Reserve::Btree)?;
         let start = bucket * self.layout.bucket_size;
-        self.bdev.write_sync(start, &table, WriteKind::Meta)?;
+        if let Err(e) = self.bdev.write_sync(start, &table, WriteKind::Meta) {
+            st.release_bucket(bucket);
+            return Err(e);
+        }
+        self.stats
+            .meta_sectors
+            .fetch_add((table.len() >> 9) as u64, Ordering::Relaxed);
         let mut key = Bkey::new(0, 0, (table.len() >> 9) as u64);
         key.set_ptrs(1);
-        key.ptr[0] = Bkey::make_ptr(
-            st.data.gens.get(bucket as usize).copied().unwrap_or(0),
-            start,
-            0,
-        );
-        self.journal_commit(
+        key.ptr[0] = Bkey::make_ptr(st.gen(bucket), start, 0);
+        let r = self.journal_commit(
             st,
             Patch {
                 uuid_bucket: Some(key),
                 ..Patch::default()
             },
-        )?;
-        st.data.uuids.buf = table;
+        );
+        if let Err(e) = r {
+            st.release_bucket(bucket);
+            return Err(e);
+        }
+        let old = st.uuid_bucket;
+        st.uuid_bucket = bucket;
+        st.release_bucket(old);
+        st.uuids.buf = table;
         Ok(())
     }
 
-    /// Takes a fresh untouched bucket for metadata.
-    fn fresh_bucket(&self, st: &mut IoState) -> Result<u64> {
-        let saved = st.open.take();
-        let r = self.open_bucket(st);
-        // The metadata bucket is not for data: keep the data bucket open.
-        st.open = saved;
-        r.map(|(b, _)| b)
-    }
-
-    /// The open bucket with room left, opening a fresh untouched one if needed.
-    fn open_bucket(&self, st: &mut IoState) -> Result<(u64, u64)> {
-        if let Some((b, used)) = st.open {
+    /// The open bucket with room left (moving GC's if `moving`), taking a new one from the
+    /// allocator when it is full.
+    pub(crate) fn open_bucket(&self, st: &mut IoState, moving: bool) -> Result<(u64, u64)> {
+        let cur = if moving { st.moving_open } else { st.open };
+        if let Some((b, used)) = cur {
             if used < self.layout.bucket_size {
                 return Ok((b, used));
             }
+            // Full: it is no longer open, and GC's marks now decide about it.
+            st.unpin(b);
         }
-        let n = self.layout.nbuckets;
-        let first = self.layout.first_bucket;
-        let span = n.saturating_sub(first);
-        let start = st.next_free.saturating_sub(first);
-        for i in 0..span {
-            let Some(off) = (start + i).checked_rem(span) else {
-                break;
-            };
-            let b = first + off;
-            if let Some(t) = st.data.touched.get_mut(b as usize) {
-                if !*t {
-                    *t = true;
-                    st.next_free = b + 1;
-                    if st.next_free >= n {
-                        st.next_free = self.layout.first_bucket;
-                    }
-                    st.open = Some((b, 0));
-                    return Ok((b, 0));
-                }
-            }
+        let reserve = if moving {
+            Reserve::MovingGc
+        } else {
+            Reserve::None
+        };
+        let b = self.alloc(st, reserve)?;
+        if moving {
+            st.moving_open = Some((b, 0));
+        } else {
+            st.open = Some((b, 0));
         }
-        Err(ENOSPC)
+        Ok((b, 0))
     }
 
-    /// Journals `keys` and adds them to the map.
-    fn commit(&self, st: &mut IoState, keys: &[Bkey]) -> Result {
-        // Room in the map first: once journaled, the keys must reach the map.
-        if st.data.extents.room() < 2 * keys.len() {
-            return Err(ENOSPC);
+    /// Journals `keys` and adds them to the index.
+    pub(crate) fn commit(&self, st: &mut IoState, keys: &[Bkey]) -> Result {
+        // The journal's last free bucket is for reclaiming it, not for new keys.
+        if st.journal_tight {
+            self.flush_tree(st)?;
         }
+        // Room in the map first: once journaled, the keys must reach the map.
+        st.map.reserve(keys.len())?;
         let mut packed = KVec::new();
         for k in keys {
             let mut w = [0u64; 9];
@@ -303,10 +502,7 @@ impl SetIo {
                 packed.extend_from_slice(&x.to_le_bytes(), GFP_KERNEL)?;
             }
         }
-        // The map must hold the keys before a root is written from it.
-        let release = self.journal_append(st, &packed, Patch::default())?;
-        let (buf, len) = st.data.extents.parts_mut();
-        let mut list = ExtentList::from_parts(buf, len);
+        self.journal_append(st, &packed, Patch::default())?;
         for k in keys {
             let (Some(start), Some(end)) = (
                 extents::key(k.inode(), k.start()),
@@ -315,40 +511,44 @@ impl SetIo {
                 continue;
             };
             let ptr = (k.ptrs() > 0).then(|| k.ptr_offset(0));
-            list.insert(start, end, ptr, k.dirty())
-                .map_err(|_| ENOSPC)?;
+            // Cannot fail: room was reserved above.
+            let _ = st.map.insert(start, end, ptr, k.dirty());
+            st.mark_leaves_dirty(start, end);
         }
-        let len = list.len();
-        st.data.extents.set_len(len);
-        if release {
+        if st.journal_tight {
             self.release_journal(st);
         }
         Ok(())
     }
 
     /// Writes one journal entry holding `packed` keys after the newest one, with `patch`
-    /// applied to the header. Returns whether the journal has just entered its last free bucket
-    /// (time to write the root and release the journal: see [`SetIo::flush_root`]).
-    fn journal_append(&self, st: &mut IoState, packed: &[u8], patch: Patch) -> Result<bool> {
+    /// applied to the header. Sets [`IoState::journal_tight`] when the journal enters its last
+    /// free bucket (time to reclaim it: see [`SetIo::flush_tree`]).
+    pub(crate) fn journal_append(&self, st: &mut IoState, packed: &[u8], patch: Patch) -> Result {
         let bb = self.layout.block_bytes;
         let size = (crate::format::jset::JSET_HEADER + packed.len()).div_ceil(bb) * bb;
         if size > JSET_MAX_BYTES {
             return Err(E2BIG);
         }
         let bucket_bytes = (self.layout.bucket_size << 9) as usize;
-        let j = &mut st.data.journal;
+        let j = &mut st.journal;
         let nj = j.bucket_max_seq.len();
         let mut h = j.newest;
         h.seq += 1;
         if let Some(k) = patch.uuid_bucket {
             h.uuid_bucket = k;
         }
-        if let Some(k) = patch.btree_root {
+        if let Some((k, level)) = patch.btree_root {
             h.btree_root = k;
-            h.btree_level = 0;
+            h.btree_level = level;
+        }
+        if let Some(b) = patch.prio_bucket {
+            if let Some(slot) = h.prio_bucket.get_mut(self.layout.dev_idx) {
+                *slot = b;
+            }
         }
         if patch.release {
-            // Everything older is in the new root: replay starts here.
+            // Everything older is in the new tree: replay starts here.
             h.last_seq = h.seq;
         }
         let live = |m: &KVec<u64>, b: usize, last: u64| m.get(b).map_or(true, |&s| s >= last);
@@ -369,104 +569,81 @@ impl SetIo {
         let sector = (self.layout.first_bucket + j.bucket as u64) * self.layout.bucket_size
             + (j.offset >> 9) as u64;
         self.bdev.write_sync(sector, &buf, WriteKind::FlushFua)?;
+        self.stats
+            .meta_sectors
+            .fetch_add((size >> 9) as u64, Ordering::Relaxed);
         j.offset += size;
         j.newest = h;
         if let Some(m) = j.bucket_max_seq.get_mut(j.bucket) {
             *m = h.seq;
         }
-        Ok(last_free && !patch.release)
-    }
-
-    /// Releases the journal when it enters its last free bucket: the whole extent map is
-    /// written as the single bset of a new root leaf in a fresh bucket (`PREFLUSH|FUA`), then a
-    /// journal entry points at it with `last_seq` set to itself, so every other journal bucket
-    /// is free again. This is the compaction 6.12 does into a replacement node; a map too large
-    /// for one node (which would need a split) is left alone, and the journal fills up.
-    fn flush_root(&self, st: &mut IoState) -> Result {
-        let mask = (1u64 << INODE_SHIFT) - 1;
-        let ext = st.data.extents.as_slice();
-        let mut keys = KVec::with_capacity(ext.len(), GFP_KERNEL)?;
-        for e in ext {
-            let inode = e.start >> INODE_SHIFT;
-            let start = e.start & mask;
-            let size = e.end - e.start;
-            let mut k = Bkey::new(inode, start + size, size);
-            k.set_dirty(e.dirty);
-            k.set_ptrs(1);
-            let gen = st
-                .data
-                .gens
-                .get((e.ptr / self.layout.bucket_size) as usize)
-                .copied()
-                .unwrap_or(0);
-            k.ptr[0] = Bkey::make_ptr(gen, e.ptr, 0);
-            keys.push(k, GFP_KERNEL)?;
+        if last_free && !patch.release {
+            st.journal_tight = true;
         }
-        let node_bytes = (self.layout.node_sectors << 9) as usize;
-        if BSET_HEADER + 8 * 3 * keys.len() > node_bytes {
-            return Err(ENOSPC);
-        }
-        let bucket = self.fresh_bucket(st)?;
-        let mut root = Bkey::max();
-        root.set_size(self.layout.node_sectors);
-        root.set_ptrs(1);
-        let gen = st.data.gens.get(bucket as usize).copied().unwrap_or(0);
-        root.ptr[0] = Bkey::make_ptr(gen, bucket * self.layout.bucket_size, 0);
-        let mut node = KVVec::from_elem(0u8, node_bytes, GFP_KERNEL)?;
-        bset::write_bset(
-            &mut node,
-            self.layout.bset_magic,
-            random_u64() | 1,
-            root.ptr[0],
-            &keys,
-        )
-        .ok_or(ENOSPC)?;
-        self.bdev
-            .write_sync(bucket * self.layout.bucket_size, &node, WriteKind::FlushFua)?;
-        self.journal_append(
-            st,
-            &[],
-            Patch {
-                btree_root: Some(root),
-                release: true,
-                ..Patch::default()
-            },
-        )?;
-        self.root_writes.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 
-    /// Appends a journal entry without keys, then releases the journal if it asks for it.
-    fn journal_commit(&self, st: &mut IoState, patch: Patch) -> Result {
-        if self.journal_append(st, &[], patch)? {
+    /// Appends a journal entry without keys, then reclaims the journal if it asks for it.
+    pub(crate) fn journal_commit(&self, st: &mut IoState, patch: Patch) -> Result {
+        self.journal_append(st, &[], patch)?;
+        if st.journal_tight {
             self.release_journal(st);
         }
         Ok(())
     }
 
-    /// Writes a new root from the map (which holds every journaled key) to release the journal.
-    fn release_journal(&self, st: &mut IoState) {
-        if let Err(e) = self.flush_root(st) {
+    /// Writes the dirty leaves and a new root so the journal can be reused.
+    pub(crate) fn release_journal(&self, st: &mut IoState) {
+        if let Err(e) = self.flush_tree(st) {
             pr_warn!(
-                "writing a new btree root failed ({}): the journal will fill up\n",
+                "writing the btree failed ({}): the journal will fill up\n",
                 e.to_errno()
             );
         }
     }
 
-    /// Number of new roots written since registration.
-    pub(crate) fn root_writes(&self) -> u64 {
-        self.root_writes.load(Ordering::Relaxed)
+    /// Depth of the btree (`tree_depth`).
+    pub(crate) fn tree_depth(&self) -> u16 {
+        self.state.lock().tree.level
+    }
+
+    /// `btree_cache_size`: bytes of memory the index holds.
+    pub(crate) fn index_bytes(&self) -> usize {
+        self.state.lock().map.bytes()
+    }
+
+    /// `root_usage_percent`: how full the root node is.
+    pub(crate) fn root_usage_percent(&self) -> u64 {
+        let keys = self.state.lock().tree.root_keys as u64;
+        let node_words = (self.layout.node_sectors << 9) / 8;
+        (keys * 3 * 100).checked_div(node_words).unwrap_or(0)
+    }
+
+    /// `average_key_size`: bytes of data per key in the index.
+    pub(crate) fn average_key_bytes(&self) -> u64 {
+        let st = self.state.lock();
+        let ext = st.map.as_slice();
+        let sectors: u64 = ext.iter().map(|e| e.end - e.start).sum();
+        (sectors << 9).checked_div(ext.len() as u64).unwrap_or(0)
+    }
+}
+
+impl IoState {
+    /// Current generation of `bucket`.
+    pub(crate) fn gen(&self, bucket: u64) -> u8 {
+        self.buckets.get(bucket as usize).map_or(0, |b| b.gen)
     }
 }
 
 /// Changes a journal entry makes to the set's pointers.
 #[derive(Default)]
-struct Patch {
+pub(crate) struct Patch {
     /// A new uuid bucket.
-    uuid_bucket: Option<Bkey>,
-    /// A new root (level 0).
-    btree_root: Option<Bkey>,
+    pub(crate) uuid_bucket: Option<Bkey>,
+    /// A new root and its level.
+    pub(crate) btree_root: Option<(Bkey, u16)>,
+    /// A new first prio bucket for this cache.
+    pub(crate) prio_bucket: Option<u64>,
     /// Start replay at this entry.
-    release: bool,
+    pub(crate) release: bool,
 }

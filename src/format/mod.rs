@@ -5,6 +5,9 @@
 //! Nothing under this module uses the `kernel` crate: it is compiled into the module and, through
 //! `tests/host`, tested on the host with `cargo test`.
 
+// Some helpers are only used by the host tests.
+#[cfg_attr(not(test), allow(dead_code))]
+pub(crate) mod alloc;
 pub(crate) mod crc64;
 pub(crate) mod gc_stats;
 mod le;

@@ -1,0 +1,412 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The work of a GC pass: btree GC (recount every bucket from the index and the metadata),
+//! then moving GC (copy live data out of sparse buckets so they can be reused). Both run in
+//! the set's `bcache_gc` thread ([`crate::gc`]).
+//!
+//! Btree GC walks the index in steps of [`GC_STEP`] extents, one leaf at most, taking the state
+//! lock for each step only, and stops between steps when the set stops. Buckets allocated since
+//! the pass started keep the marks the allocator gave them, so a write racing with the walk is
+//! never counted as free; overwrites during the walk only make the count high, which is safe.
+//!
+//! Moving GC marks the sparsest data buckets (6.12's candidate rule and reserve limit) and pins
+//! them so nothing invalidates them meanwhile. It reads their live extents without the lock, in
+//! batches of at most [`MOVE_BATCH`] copies, then, under the lock, re-checks each extent
+//! (compare and replace: if a foreground write changed any of it, the copy is dropped and
+//! counted as a race), writes the survivors to a moving-GC bucket and journals them with one
+//! entry. It stops between batches when the set stops.
+
+use kernel::prelude::*;
+
+use crate::format::alloc::{
+    Bucket, GC_MARK_DIRTY, GC_MARK_METADATA, GC_MARK_NONE, GC_MARK_RECLAIMABLE,
+};
+use crate::format::bkey::Bkey;
+use crate::format::extents::{Extent, INODE_SHIFT};
+use crate::kabi::bio::WriteKind;
+use crate::metadata::mark_extent;
+use crate::set_io::{IoState, SetIo};
+
+/// Extents marked per lock hold.
+const GC_STEP: usize = 4096;
+/// Copies per moving-GC batch (6.12's `moving_in_flight` bound).
+pub(crate) const MOVE_BATCH: usize = 64;
+/// Bytes read per moving-GC batch.
+const MOVE_BATCH_BYTES: usize = 2 << 20;
+
+/// What one btree GC walk saw.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct BtreeGcReport {
+    /// Leaves walked.
+    pub(crate) nodes: u64,
+    /// Extents counted.
+    pub(crate) keys: u64,
+    /// Buckets with nothing live after the pass.
+    pub(crate) free_buckets: u64,
+}
+
+/// What one moving-GC run did.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct MovingReport {
+    /// Buckets chosen.
+    pub(crate) candidates: u64,
+    /// Keys copied and re-inserted.
+    pub(crate) keys: u64,
+    /// Sectors copied.
+    pub(crate) sectors: u64,
+    /// Copies dropped because a foreground write changed the extent meanwhile.
+    pub(crate) races: u64,
+    /// Candidate buckets left with no live data.
+    pub(crate) freed: u64,
+}
+
+impl IoState {
+    /// The buckets holding metadata now.
+    fn for_each_meta(&self, first: u64, njournal: u64, mut f: impl FnMut(u64)) {
+        for b in first..first + njournal {
+            f(b);
+        }
+        for &b in self.prio_chain.iter() {
+            f(b);
+        }
+        f(self.uuid_bucket);
+        for l in self.tree.leaves.iter() {
+            if let Some(b) = l.bucket {
+                f(b);
+            }
+        }
+        for &b in Iterator::chain(self.tree.interior.iter(), self.tree.old_nodes.iter()) {
+            f(b);
+        }
+    }
+}
+
+impl SetIo {
+    /// Counts every bucket from scratch: metadata, and the live sectors of the index.
+    fn recount(&self, st: &IoState, counts: &mut [Bucket]) {
+        for c in counts.iter_mut() {
+            *c = Bucket::default();
+        }
+        let l = &self.layout;
+        st.for_each_meta(l.first_bucket, l.njournal, |b| {
+            if let Some(c) = counts.get_mut(b as usize) {
+                c.mark = GC_MARK_METADATA;
+            }
+        });
+        for e in st.map.as_slice() {
+            mark_extent(counts, l.bucket_size, e);
+        }
+    }
+
+    /// One btree GC walk; `stop` is polled between steps. `EINTR` if it stopped early, in which
+    /// case the marks are left as they were.
+    pub(crate) fn btree_gc(&self, stop: &dyn Fn() -> bool) -> Result<BtreeGcReport> {
+        let n = self.layout.nbuckets as usize;
+        let mut counts = KVVec::from_elem(Bucket::default(), n, GFP_KERNEL)?;
+        let mut report = BtreeGcReport::default();
+        {
+            let mut st = self.state.lock();
+            st.fresh.fill(false);
+            report.nodes = st.tree.leaves.len() as u64;
+        }
+        let mut pos = 0u64;
+        loop {
+            if stop() {
+                return Err(EINTR);
+            }
+            let st = self.state.lock();
+            let ext = st.map.as_slice();
+            let i = ext.partition_point(|e| e.end <= pos);
+            let z = (i + GC_STEP).min(ext.len());
+            for e in &ext[i..z] {
+                mark_extent(&mut counts, self.layout.bucket_size, e);
+            }
+            report.keys += (z - i) as u64;
+            match ext.get(z.wrapping_sub(1)) {
+                Some(e) if z < ext.len() => pos = e.end,
+                _ => break,
+            }
+        }
+
+        // Finish: metadata as it is now, then publish the marks.
+        let mut st = self.state.lock();
+        let l = &self.layout;
+        st.for_each_meta(l.first_bucket, l.njournal, |b| {
+            if let Some(c) = counts.get_mut(b as usize) {
+                c.mark = GC_MARK_METADATA;
+            }
+        });
+        let IoState { buckets, fresh, .. } = &mut *st;
+        for ((b, c), &f) in buckets.iter_mut().zip(counts.iter()).zip(fresh.iter()) {
+            if b.pin || f {
+                continue;
+            }
+            b.mark = c.mark;
+            b.sectors = if c.mark == GC_MARK_METADATA {
+                0
+            } else {
+                c.sectors
+            };
+            if b.mark == GC_MARK_NONE && b.sectors == 0 {
+                report.free_buckets += 1;
+            }
+        }
+        Ok(report)
+    }
+
+    /// Moving GC; `stop` is polled between batches.
+    pub(crate) fn moving_gc(&self, stop: &dyn Fn() -> bool) -> Result<MovingReport> {
+        let mut report = MovingReport::default();
+        let mut chosen = KVec::new();
+        {
+            let mut st = self.state.lock();
+            self.choose_candidates(&mut st, &mut chosen)?;
+        }
+        report.candidates = chosen.len() as u64;
+        if chosen.is_empty() {
+            return Ok(report);
+        }
+        let r = self.move_all(stop, &mut report);
+
+        // Unmark and unpin the candidates; those left empty are free.
+        let mut st = self.state.lock();
+        for &b in chosen.iter() {
+            if let Some(m) = st.moving.get_mut(b as usize) {
+                *m = false;
+            }
+            if let Some(bk) = st.buckets.get_mut(b as usize) {
+                bk.pin = false;
+            }
+        }
+        self.recount_buckets(&mut st, &chosen)?;
+        for &b in chosen.iter() {
+            if st
+                .buckets
+                .get(b as usize)
+                .is_some_and(|bk| bk.sectors == 0 && bk.mark == GC_MARK_NONE)
+            {
+                report.freed += 1;
+            }
+        }
+        r.map(|()| report)
+    }
+
+    /// Recounts the live sectors of `which` buckets from the index.
+    fn recount_buckets(&self, st: &mut IoState, which: &[u64]) -> Result {
+        let n = self.layout.nbuckets as usize;
+        let mut sel = KVVec::from_elem(false, n, GFP_KERNEL)?;
+        for &b in which {
+            if let Some(s) = sel.get_mut(b as usize) {
+                *s = true;
+                if let Some(bk) = st.buckets.get_mut(b as usize) {
+                    bk.sectors = 0;
+                    bk.mark = GC_MARK_NONE;
+                }
+            }
+        }
+        let bs = self.layout.bucket_size;
+        let IoState { map, buckets, .. } = st;
+        for e in map.as_slice() {
+            let b = (e.ptr / bs) as usize;
+            if sel.get(b).copied().unwrap_or(false) {
+                mark_extent(buckets, bs, e);
+            }
+        }
+        Ok(())
+    }
+
+    /// 6.12's candidate rule: data buckets (not metadata, not pinned), partly used, fewest
+    /// sectors first. 6.12 moves at most what the moving-GC reserve holds; rbcache allows eight
+    /// times that, or half the empty buckets if more, per pass (its copies refill the reserve
+    /// as they go, and stop cleanly when it runs dry), so compaction keeps up on caches whose
+    /// reserve is a single bucket.
+    fn choose_candidates(&self, st: &mut IoState, chosen: &mut KVec<u64>) -> Result {
+        let bs = self.layout.bucket_size;
+        let reserve = st.free.fifos[crate::format::alloc::Reserve::MovingGc as usize].capacity();
+        let empty = st
+            .buckets
+            .iter()
+            .filter(|b| b.mark == GC_MARK_NONE && b.sectors == 0)
+            .count();
+        let limit = bs * (8 * reserve).max(empty / 2) as u64;
+        let IoState {
+            buckets,
+            fresh,
+            scratch,
+            moving,
+            ..
+        } = st;
+        let mut count = 0;
+        for (i, (b, &f)) in buckets.iter().zip(fresh.iter()).enumerate() {
+            let data = b.mark == GC_MARK_DIRTY || b.mark == GC_MARK_RECLAIMABLE;
+            if data && !b.pin && !f && b.sectors > 0 && u64::from(b.sectors) < bs {
+                if let Some(s) = scratch.get_mut(count) {
+                    *s = i as u32;
+                    count += 1;
+                }
+            }
+        }
+        let cands = &mut scratch[..count];
+        cands.sort_unstable_by_key(|&i| (buckets[i as usize].sectors, i));
+        let mut total = 0u64;
+        for &i in cands.iter() {
+            let s = u64::from(buckets[i as usize].sectors);
+            if total + s > limit {
+                break;
+            }
+            total += s;
+            buckets[i as usize].pin = true;
+            if let Some(m) = moving.get_mut(i as usize) {
+                *m = true;
+            }
+            chosen.push(u64::from(i), GFP_KERNEL)?;
+        }
+        Ok(())
+    }
+
+    /// Copies every live extent in a marked bucket, batch by batch.
+    fn move_all(&self, stop: &dyn Fn() -> bool, report: &mut MovingReport) -> Result {
+        let bs = self.layout.bucket_size;
+        let mut pos = 0u64;
+        loop {
+            if stop() {
+                return Err(EINTR);
+            }
+            // Collect a batch of extents in marked buckets.
+            let mut batch: KVec<Extent> = KVec::new();
+            let mut bytes = 0usize;
+            {
+                let st = self.state.lock();
+                let ext = st.map.as_slice();
+                let mut i = ext.partition_point(|e| e.end <= pos);
+                while let Some(e) = ext.get(i) {
+                    if batch.len() >= MOVE_BATCH || bytes >= MOVE_BATCH_BYTES {
+                        break;
+                    }
+                    pos = e.end;
+                    i += 1;
+                    if st.moving.get((e.ptr / bs) as usize).copied() == Some(true) {
+                        bytes += ((e.end - e.start) << 9) as usize;
+                        batch.push(*e, GFP_KERNEL)?;
+                    }
+                }
+                if batch.is_empty() && i >= ext.len() {
+                    return Ok(());
+                }
+            }
+            if batch.is_empty() {
+                continue;
+            }
+            // Read them without the lock.
+            let mut data = KVVec::from_elem(0u8, bytes, GFP_KERNEL)?;
+            let mut ok = KVec::with_capacity(batch.len(), GFP_KERNEL)?;
+            let mut off = 0usize;
+            for e in batch.iter() {
+                let len = ((e.end - e.start) << 9) as usize;
+                let r = self.bdev.read_sync(e.ptr, &mut data[off..off + len]);
+                ok.push(r.is_ok(), GFP_KERNEL)?;
+                off += len;
+            }
+            let mut st = self.state.lock();
+            self.replace_batch(&mut st, &batch, &ok, &data, report)?;
+        }
+    }
+
+    /// Writes the copies whose extents are unchanged to moving-GC buckets and journals them.
+    fn replace_batch(
+        &self,
+        st: &mut IoState,
+        batch: &[Extent],
+        ok: &[bool],
+        data: &[u8],
+        report: &mut MovingReport,
+    ) -> Result {
+        let bs = self.layout.bucket_size;
+        let mask = (1u64 << INODE_SHIFT) - 1;
+        let mut keys = KVec::new();
+        let mut off = 0usize;
+        for (e, &read_ok) in batch.iter().zip(ok.iter()) {
+            let len = e.end - e.start;
+            let buf = &data[off..off + ((len << 9) as usize)];
+            off += (len << 9) as usize;
+            // Compare: the whole extent must still be where it was read from.
+            if !read_ok || st.map.lookup(e.start, len) != (Some(e.ptr), len) {
+                report.races += 1;
+                continue;
+            }
+            let mut done = 0u64;
+            while done < len {
+                let (bucket, used) = match self.open_bucket(st, true) {
+                    Ok(b) => b,
+                    Err(err) => {
+                        // Out of moving-GC space: install what was copied so far.
+                        if !keys.is_empty() {
+                            self.commit(st, &keys)?;
+                        }
+                        return Err(err);
+                    }
+                };
+                let n = (len - done).min(bs - used);
+                let at = bucket * bs + used;
+                self.bdev.write_sync(
+                    at,
+                    &buf[(done << 9) as usize..((done + n) << 9) as usize],
+                    WriteKind::Data,
+                )?;
+                st.moving_open = Some((bucket, used + n));
+                if let Some(b) = st.buckets.get_mut(bucket as usize) {
+                    let mark = if e.dirty {
+                        GC_MARK_DIRTY
+                    } else {
+                        GC_MARK_RECLAIMABLE
+                    };
+                    b.add_sectors(mark, n);
+                }
+                let end = e.start + done + n;
+                let mut k = Bkey::new(end >> INODE_SHIFT, end & mask, n);
+                k.set_dirty(e.dirty);
+                k.set_ptrs(1);
+                k.ptr[0] = Bkey::make_ptr(st.gen(bucket), at, 0);
+                keys.push(k, GFP_KERNEL)?;
+                done += n;
+            }
+            report.keys += 1;
+            report.sectors += len;
+        }
+        if !keys.is_empty() {
+            self.commit(st, &keys)?;
+        }
+        Ok(())
+    }
+
+    /// The consistency check: recounts every bucket from the index and the metadata and
+    /// compares with the marks. Returns `(buckets checked, mismatches)`; buckets the allocator
+    /// holds (open or on a free list) are skipped.
+    pub(crate) fn check_marks(&self) -> Result<(u64, u64)> {
+        let n = self.layout.nbuckets as usize;
+        let mut counts = KVVec::from_elem(Bucket::default(), n, GFP_KERNEL)?;
+        let st = self.state.lock();
+        self.recount(&st, &mut counts);
+        let mut checked = 0;
+        let mut bad = 0;
+        for (b, c) in st.buckets.iter().zip(counts.iter()) {
+            if b.pin {
+                continue;
+            }
+            checked += 1;
+            let meta_ok = (b.mark == GC_MARK_METADATA) == (c.mark == GC_MARK_METADATA);
+            let data_ok =
+                c.mark == GC_MARK_METADATA || (b.sectors == c.sectors && b.mark == c.mark);
+            if !meta_ok || !data_ok {
+                bad += 1;
+            }
+        }
+        Ok((checked, bad))
+    }
+
+    /// Btree nodes of the current tree (leaves and interior nodes rbcache wrote).
+    pub(crate) fn tree_nodes(&self) -> u64 {
+        let st = self.state.lock();
+        (st.tree.leaves.len() + st.tree.interior.len()) as u64
+    }
+}
