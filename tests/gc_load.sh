@@ -1,0 +1,95 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# GC under load and teardown during GC: fio with crc32c verify runs while trigger_gc fires in a
+# loop; then the set is unregistered (and once rmmod'ed) while GC passes and writers are in
+# flight, five times, and every block still verifies afterwards.
+. ./lib.sh
+
+ktap_print_header
+ktap_set_plan 13
+
+fmt_cache /dev/vdd
+CSET=$(cset_uuid /dev/vdd)
+SET=$RB/$CSET
+I=$SET/internal
+up() { rb_load && sysfs_write $RB/register /dev/vdd && wait_for 10 test -e $SET; }
+check "register a fresh cache" up
+vol() { sysfs_write $SET/flash_vol_create 32M && wait_for 10 test -b /dev/bcache0; }
+check "create a 32 MiB flash volume" vol
+
+# fio over 24 MiB in 4 KiB blocks with crc32c headers; the same seed always writes the same
+# blocks in the same order, so an interrupted run leaves every block old or new, never torn.
+fio_job() {
+	fio --name=gcload --filename=/dev/bcache0 --bs=4k --size=24M --direct=1 --ioengine=psync \
+		--verify=crc32c --rw=randwrite --randseed=7 --allow_file_create=0 --thread --output=/tmp/fio.out "$@" \
+		>/dev/null 2>&1
+}
+fio_ok() { fio_job "$@" || { tail -n 20 /tmp/fio.out; return 1; }; }
+trigger_loop() {
+	(while [ -e $I/trigger_gc ]; do echo 1 >$I/trigger_gc 2>/dev/null; usleep 100000; done) &
+	TRIGGER=$!
+}
+p0=$(cat $I/gc_passes)
+trigger_loop
+check "fio randwrite + verify (2 loops of 24 MiB) while trigger_gc fires every 100 ms" \
+	fio_ok --do_verify=1 --loops=2
+kill $TRIGGER 2>/dev/null
+wait $TRIGGER 2>/dev/null
+many() { [ "$(cat $I/gc_passes)" -ge $((p0 + 10)) ] || { echo "# passes $p0 -> $(cat $I/gc_passes)"; return 1; }; }
+check "GC ran at least 10 passes meanwhile" many
+passes_after() { [ "$(cat $I/gc_passes)" -gt "$1" ]; }
+quiet() {
+	p=$(cat $I/gc_passes)
+	sysfs_write $I/trigger_gc 1 && wait_for 30 passes_after "$p" && sleep 1 &&
+		! grep -q 'mismatches [1-9]' $I/gc_check || { cat $I/gc_check; return 1; }
+}
+check "after a quiet pass gc_check reports 0 mismatches" quiet
+
+# Teardown while writers run and GC is triggered continuously.
+teardown_round() {
+	how=$1
+	wait_for 10 test -b /dev/bcache0 || return 1
+	fio_job --do_verify=0 &
+	FIO=$!
+	trigger_loop
+	usleep $((300000 + RANDOM % 700000))
+	case $how in
+	unregister) sysfs_write $SET/unregister 1 && wait_for 30 test ! -e $SET || return 1 ;;
+	rmmod) wait_for 30 rmmod rbcache || return 1 ;;
+	esac
+	wait $FIO
+	kill $TRIGGER 2>/dev/null
+	wait $TRIGGER 2>/dev/null
+	no_gc_threads || return 1
+	[ "$how" = rmmod ] && { rb_load || return 1; }
+	sysfs_write $RB/register /dev/vdd && wait_for 10 test -e $SET
+}
+rounds() {
+	for i in 1 2 3 4; do
+		teardown_round unregister || { echo "# round $i"; return 1; }
+	done
+}
+check "unregister under fio load with GC running, 4 rounds; no bcache_gc thread left" rounds
+
+stopped_by_rmmod() {
+	# rmmod is refused while fio holds /dev/bcache0 open, so stop the writer first.
+	wait_for 10 test -b /dev/bcache0 || return 1
+	trigger_loop
+	fio_job --do_verify=0 --runtime=1 --time_based &
+	FIO=$!
+	wait $FIO
+	kill $TRIGGER 2>/dev/null
+	wait $TRIGGER 2>/dev/null
+	sysfs_write $I/trigger_gc 1
+	rb_unload && no_gc_threads
+}
+check "rmmod right after a GC trigger, with GC passes in flight" stopped_by_rmmod
+check "register again" up
+check "every block verifies after all of it (crc32c)" fio_ok --verify_only
+check "the marks still agree with a recount" quiet
+c_verify() { fio_ok --verify_only; }
+to_c() { sysfs_write $SET/stop 1 && wait_for 20 test ! -e $SET && rb_unload && with_c_module /dev/vdd c_verify; }
+check "the C bcache.ko verifies every block too" to_c
+check "no bcache_gc thread is left" no_gc_threads
+check "rbcache is not loaded" sh -c "! grep -q '^rbcache ' /proc/modules"
+ktap_finished
