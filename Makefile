@@ -14,7 +14,7 @@
 T ?=
 export T
 
-.PHONY: all modules kdir check demo host-test vm-test fmt clean
+.PHONY: all modules kdir check demo bench host-test vm-test fmt clean
 
 all: modules
 
@@ -29,6 +29,9 @@ check:
 
 demo:
 	@scripts/vm.sh demo
+
+bench:
+	scripts/bench.sh
 
 host-test:
 	@cd tests/host && cargo test --offline

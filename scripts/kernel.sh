@@ -8,6 +8,10 @@
 #   scripts/kernel.sh          build if needed, print the build dir on stdout
 #   scripts/kernel.sh --key    print the cache key only
 #   scripts/kernel.sh --dir    print the build directory without building
+#
+# RBCACHE_KERNEL=bench selects the benchmark kernel instead: the same fragment without its
+# debugging part (everything from CONFIG_DEBUG_KERNEL on, and Rust's debug assertions and
+# overflow checks), since lockdep, KASAN and kmemleak distort timing.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -15,6 +19,17 @@ CACHE=${RBCACHE_CACHE:-$HOME/.cache/rbcache}
 export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 TARBALL=/usr/src/linux-source-6.12.tar.xz
 FRAG=$here/kernel.config
+PREFIX=build
+if [ "${RBCACHE_KERNEL:-test}" = bench ]; then
+	mkdir -p "$CACHE"
+	sed -e '/^CONFIG_DEBUG_KERNEL=/,$d' -e '/^CONFIG_RUST_DEBUG_ASSERTIONS=/d' \
+		-e '/^CONFIG_RUST_OVERFLOW_CHECKS=/d' "$here/kernel.config" >"$CACHE/bench.config.tmp"
+	printf '%s\n' '# CONFIG_RUST_DEBUG_ASSERTIONS is not set' '# CONFIG_RUST_OVERFLOW_CHECKS is not set' \
+		>>"$CACHE/bench.config.tmp"
+	mv "$CACHE/bench.config.tmp" "$CACHE/bench.config"
+	FRAG=$CACHE/bench.config
+	PREFIX=bench
+fi
 
 log() { echo "kernel: $*" >&2; }
 
@@ -34,14 +49,14 @@ if [ "${1:-}" = "--key" ]; then
 fi
 
 if [ "${1:-}" = "--dir" ]; then
-	echo "$CACHE/build-$(key)"
+	echo "$CACHE/$PREFIX-$(key)"
 	exit 0
 fi
 
 "$here/deps.sh" >&2
 KEY=$(key)
 SRC=$CACHE/src-$(dpkg-query -W -f='${Version}' linux-source-6.12 | tr -c 'A-Za-z0-9.\n-' '_')
-OUT=$CACHE/build-$KEY
+OUT=$CACHE/$PREFIX-$KEY
 mkdir -p "$CACHE"
 
 if [ -f "$OUT/.rbcache-done" ]; then

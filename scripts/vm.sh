@@ -15,6 +15,10 @@
 # ttyS1 carries the tests' KTAP. The run fails on any failed test, a crash or timeout, or any
 # BUG/WARNING/Oops/KASAN/lockdep/hung-task/soft-lockup/kmemleak report in the guest log.
 # The last line of output is "vm: N passed, N failed".
+#
+# Environment: RBCACHE_KERNEL=bench boots the benchmark kernel (scripts/kernel.sh);
+# RBCACHE_MODULE is the rbcache.ko to load (default ./rbcache.ko); RBCACHE_VM_TIMEOUT overrides
+# the guest timeout in seconds for `script`.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -30,7 +34,8 @@ DISK_MB=64
 
 log() { echo "vm: $*" >&2; }
 
-[ -f rbcache.ko ] || scripts/build.sh
+MODULE=${RBCACHE_MODULE:-$root/rbcache.ko}
+[ -n "${RBCACHE_MODULE:-}" ] || [ -f rbcache.ko ] || scripts/build.sh
 
 # --- Base initramfs (cached): busybox and the tools with their shared libraries. ---
 base_key=$( (cat "$0"; for t in $TOOLS busybox; do p=$(command -v "$t"); echo "$p"; stat -c '%s %Y' "$p"; done) | sha256sum | cut -c1-16)
@@ -67,7 +72,7 @@ mkdir -p "$RUN/overlay/tests" "$RUN/overlay/modules" "$RUN/overlay/images"
 cp tests/*.sh tests/settings "$RUN/overlay/tests/"
 cp tests/vm/init "$RUN/overlay/init"
 chmod +x "$RUN/overlay/init" "$RUN"/overlay/tests/*.sh
-cp rbcache.ko "$RUN/overlay/modules/"
+cp "$MODULE" "$RUN/overlay/modules/rbcache.ko"
 cp "$KDIR/drivers/md/bcache/bcache.ko" "$RUN/overlay/modules/"
 cp "$KDIR/drivers/block/null_blk/null_blk.ko" "$RUN/overlay/modules/" 2>/dev/null || true
 python3 tests/vm/mkimages.py "$RUN/overlay/images"
@@ -86,7 +91,10 @@ elif [ "$mode" = script ]; then
 	name=$(basename "$sel" .sh)
 	cp "$sel" "$RUN/overlay/tests/$name.sh"
 	echo "$name" >"$RUN/overlay/tests.list"
-	timeout_s=$(sed -n 's/^timeout=//p' tests/settings)
+	timeout_s=${RBCACHE_VM_TIMEOUT:-$(sed -n 's/^timeout=//p' tests/settings)}
+	if [ -n "${RBCACHE_VM_TIMEOUT:-}" ]; then
+		sed -i "s/^timeout=.*/timeout=$RBCACHE_VM_TIMEOUT/" "$RUN/overlay/tests/settings"
+	fi
 else
 	if [ -n "$sel" ]; then
 		names=$(echo "$sel" | tr ',' ' ')

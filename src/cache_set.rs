@@ -24,7 +24,7 @@ use crate::format::alloc::{Policy, Reserve};
 use crate::format::geometry::{Geometry, SetMagic};
 use crate::format::superblock::{Superblock, UuidDisplay, CACHE_DISCARD};
 use crate::format::units::{parse_size, parse_u64, Hprint};
-use crate::gc::{Gc, GcThread};
+use crate::gc::{Gc, GcThread, Tunable};
 use crate::kabi::bdev::BdevFile;
 use crate::kabi::random::{random_u64, real_seconds};
 use crate::kabi::sysfs::{AttrOps, Group, ShowBuf, SysfsDir};
@@ -416,6 +416,10 @@ impl AttrOps for InternalAttrs {
             ),
             b"active_journal_entries" => writeln!(out, "{}", self.meta.journal_live),
             b"copy_gc_enabled" => writeln!(out, "{}", u8::from(gc.copy_gc_enabled())),
+            b"gc_yield_ms" => writeln!(out, "{}", gc.tunable(Tunable::YieldMs)),
+            b"gc_step_keys" => writeln!(out, "{}", gc.tunable(Tunable::StepKeys)),
+            b"moving_gc_batch" => writeln!(out, "{}", gc.tunable(Tunable::MoveBatch)),
+            b"gc_yields" => writeln!(out, "{}", c.yields),
             b"gc_last_nodes" => writeln!(out, "{}", c.last_nodes),
             b"gc_last_keys" => writeln!(out, "{}", c.last_keys),
             b"gc_last_free_buckets" => writeln!(out, "{}", c.last_free),
@@ -454,6 +458,14 @@ impl AttrOps for InternalAttrs {
                 let v = parse_u64(input).ok_or(EINVAL)?;
                 self.gc.set_io_disable(v != 0);
                 Ok(())
+            }
+            b"gc_yield_ms" | b"gc_step_keys" | b"moving_gc_batch" => {
+                let t = match attr {
+                    b"gc_yield_ms" => Tunable::YieldMs,
+                    b"gc_step_keys" => Tunable::StepKeys,
+                    _ => Tunable::MoveBatch,
+                };
+                self.gc.set_tunable(t, parse_u64(input).ok_or(EINVAL)?)
             }
             b"copy_gc_enabled" => {
                 let v = parse_u64(input).ok_or(EINVAL)?;

@@ -24,13 +24,14 @@
 //! `kthread_stop`. If IO is disabled the thread leaves its loop early, then waits for `stop`
 //! before returning, as bcache's `wait_for_kthread_stop()` does.
 
-use core::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
 use kernel::c_str;
 use kernel::prelude::*;
 use kernel::sync::{new_condvar, new_mutex, new_spinlock, Arc, CondVar, Mutex, SpinLock};
-use kernel::time::Ktime;
+use kernel::time::{msecs_to_jiffies, Ktime};
 
 use crate::format::gc_stats::TimeStats;
+use crate::gc_work::{GcControl, MOVE_BATCH};
 use crate::kabi::kthread::Kthread;
 use crate::kabi::noio::NoIoScope;
 use crate::set_io::SetIo;
@@ -64,12 +65,53 @@ pub(crate) struct Gc {
     running: AtomicBool,
     /// `internal/copy_gc_enabled` (on by default, unlike 6.12).
     copy_gc_enabled: AtomicBool,
+    /// Pacing tunables (`internal/gc_yield_ms`, `gc_step_keys`, `moving_gc_batch`).
+    tunables: Tunables,
     stats: Stats,
+}
+
+/// The pacing tunables.
+struct Tunables {
+    yield_ms: AtomicU32,
+    step_keys: AtomicU32,
+    move_batch: AtomicU32,
+}
+
+impl Default for Tunables {
+    fn default() -> Self {
+        Tunables {
+            yield_ms: AtomicU32::new(2),
+            step_keys: AtomicU32::new(4096),
+            move_batch: AtomicU32::new(MOVE_BATCH as u32),
+        }
+    }
+}
+
+/// A pacing tunable of `internal/`.
+#[derive(Clone, Copy)]
+pub(crate) enum Tunable {
+    /// `gc_yield_ms`: sleep between steps while foreground writes are in flight (0..=1000).
+    YieldMs,
+    /// `gc_step_keys`: extents btree GC counts per lock hold (1..=1048576).
+    StepKeys,
+    /// `moving_gc_batch`: copies per moving-GC batch (1..=64).
+    MoveBatch,
+}
+
+impl Tunable {
+    fn range(self) -> (u32, u32) {
+        match self {
+            Tunable::YieldMs => (0, 1000),
+            Tunable::StepKeys => (1, 1 << 20),
+            Tunable::MoveBatch => (1, MOVE_BATCH as u32),
+        }
+    }
 }
 
 /// The GC counters.
 #[derive(Default)]
 struct Stats {
+    yields: AtomicU64,
     passes: AtomicU64,
     wakeups_sysfs: AtomicU64,
     wakeups_allocator: AtomicU64,
@@ -112,6 +154,8 @@ pub(crate) struct GcCounters {
     pub(crate) move_freed: u64,
     /// Passes cut short by a stop.
     pub(crate) aborted: u64,
+    /// Pauses made for foreground IO.
+    pub(crate) yields: u64,
 }
 
 impl Gc {
@@ -128,6 +172,7 @@ impl Gc {
             invalidate_needs_gc: AtomicBool::new(false),
             running: AtomicBool::new(false),
             copy_gc_enabled: AtomicBool::new(true),
+            tunables: Tunables::default(),
             stats: Stats::default(),
         })
     }
@@ -200,6 +245,30 @@ impl Gc {
         state.stop || state.io_disable
     }
 
+    fn tunable_ref(&self, t: Tunable) -> &AtomicU32 {
+        match t {
+            Tunable::YieldMs => &self.tunables.yield_ms,
+            Tunable::StepKeys => &self.tunables.step_keys,
+            Tunable::MoveBatch => &self.tunables.move_batch,
+        }
+    }
+
+    /// A pacing tunable's value.
+    pub(crate) fn tunable(&self, t: Tunable) -> u32 {
+        self.tunable_ref(t).load(Ordering::Relaxed)
+    }
+
+    /// Sets a pacing tunable; `EINVAL` outside its range.
+    pub(crate) fn set_tunable(&self, t: Tunable, v: u64) -> Result {
+        let (lo, hi) = t.range();
+        let v = u32::try_from(v).map_err(|_| EINVAL)?;
+        if v < lo || v > hi {
+            return Err(EINVAL);
+        }
+        self.tunable_ref(t).store(v, Ordering::Relaxed);
+        Ok(())
+    }
+
     /// `internal/copy_gc_enabled`.
     pub(crate) fn copy_gc_enabled(&self) -> bool {
         self.copy_gc_enabled.load(Ordering::Relaxed)
@@ -244,6 +313,7 @@ impl Gc {
             move_races: self.stats.move_races.load(Ordering::Relaxed),
             move_freed: self.stats.move_freed.load(Ordering::Relaxed),
             aborted: self.stats.aborted.load(Ordering::Relaxed),
+            yields: self.stats.yields.load(Ordering::Relaxed),
         }
     }
 
@@ -261,8 +331,7 @@ impl Gc {
         {
             // The pass allocates under the set's state lock: no reclaim IO into our own disks.
             let _noio = NoIoScope::new();
-            let stop = || self.stopping();
-            let mut r = io.btree_gc(&stop).map(|g| {
+            let mut r = io.btree_gc(self).map(|g| {
                 self.stats.last_nodes.store(g.nodes, Ordering::Relaxed);
                 self.stats.last_keys.store(g.keys, Ordering::Relaxed);
                 self.stats
@@ -271,7 +340,7 @@ impl Gc {
             });
             if r.is_ok() && self.copy_gc_enabled() {
                 let mut m = Default::default();
-                r = io.moving_gc(&stop).map(|x| m = x);
+                r = io.moving_gc(self).map(|x| m = x);
                 let m: crate::gc_work::MovingReport = m;
                 self.stats.moved_keys.fetch_add(m.keys, Ordering::Relaxed);
                 self.stats
@@ -312,6 +381,35 @@ impl Gc {
         while !state.stop {
             let _ = self.wait.wait_interruptible(&mut state);
         }
+    }
+}
+
+impl GcControl for Gc {
+    fn stopping(&self) -> bool {
+        Gc::stopping(self)
+    }
+
+    fn between_steps(&self, io_busy: bool) {
+        let ms = self.tunable(Tunable::YieldMs);
+        if !io_busy || ms == 0 {
+            return;
+        }
+        self.stats.yields.fetch_add(1, Ordering::Relaxed);
+        let mut state = self.wake.lock();
+        if !state.stop && !state.io_disable {
+            // A stop notifies `wait`, which ends the pause early.
+            let _ = self
+                .wait
+                .wait_interruptible_timeout(&mut state, msecs_to_jiffies(ms));
+        }
+    }
+
+    fn step_keys(&self) -> usize {
+        self.tunable(Tunable::StepKeys) as usize
+    }
+
+    fn move_batch(&self) -> usize {
+        self.tunable(Tunable::MoveBatch) as usize
     }
 }
 

@@ -4,8 +4,8 @@
 //! then moving GC (copy live data out of sparse buckets so they can be reused). Both run in
 //! the set's `bcache_gc` thread ([`crate::gc`]).
 //!
-//! Btree GC walks the index in steps of [`GC_STEP`] extents, one leaf at most, taking the state
-//! lock for each step only, and stops between steps when the set stops. Buckets allocated since
+//! Btree GC walks the index in steps (`internal/gc_step_keys` extents, 4096 by default), taking
+//! the state lock for each step only, and stops between steps when the set stops. Buckets allocated since
 //! the pass started keep the marks the allocator gave them, so a write racing with the walk is
 //! never counted as free; overwrites during the walk only make the count high, which is safe.
 //!
@@ -15,6 +15,11 @@
 //! (compare and replace: if a foreground write changed any of it, the copy is dropped and
 //! counted as a race), writes the survivors to a moving-GC bucket and journals them with one
 //! entry. It stops between batches when the set stops.
+//!
+//! Pacing (beyond 6.12, which sleeps 100 ms between fixed batches of nodes): between steps and
+//! batches the pass checks whether foreground writes are in flight; if so it sleeps
+//! `internal/gc_yield_ms` and shrinks moving-GC batches to a few copies, so a write never waits
+//! behind more than one small step. With no foreground IO it runs flat out.
 
 use kernel::prelude::*;
 
@@ -27,12 +32,24 @@ use crate::kabi::bio::WriteKind;
 use crate::metadata::mark_extent;
 use crate::set_io::{IoState, SetIo};
 
-/// Extents marked per lock hold.
-const GC_STEP: usize = 4096;
-/// Copies per moving-GC batch (6.12's `moving_in_flight` bound).
+/// Copies per moving-GC batch at most (6.12's `moving_in_flight` bound).
 pub(crate) const MOVE_BATCH: usize = 64;
+/// Copies per batch while foreground writes are waiting.
+const MOVE_BATCH_BUSY: usize = 4;
 /// Bytes read per moving-GC batch.
 const MOVE_BATCH_BYTES: usize = 2 << 20;
+
+/// How a GC pass is steered: stop requests and pacing (implemented by [`crate::gc::Gc`]).
+pub(crate) trait GcControl {
+    /// The set is stopping (or IO is disabled): leave now.
+    fn stopping(&self) -> bool;
+    /// Called between steps; sleeps a little when foreground writes are in flight.
+    fn between_steps(&self, io_busy: bool);
+    /// Extents btree GC counts per lock hold.
+    fn step_keys(&self) -> usize;
+    /// Copies per moving-GC batch when no foreground write is waiting.
+    fn move_batch(&self) -> usize;
+}
 
 /// What one btree GC walk saw.
 #[derive(Clone, Copy, Default)]
@@ -100,7 +117,7 @@ impl SetIo {
 
     /// One btree GC walk; `stop` is polled between steps. `EINTR` if it stopped early, in which
     /// case the marks are left as they were.
-    pub(crate) fn btree_gc(&self, stop: &dyn Fn() -> bool) -> Result<BtreeGcReport> {
+    pub(crate) fn btree_gc(&self, ctl: &dyn GcControl) -> Result<BtreeGcReport> {
         let n = self.layout.nbuckets as usize;
         let mut counts = KVVec::from_elem(Bucket::default(), n, GFP_KERNEL)?;
         let mut report = BtreeGcReport::default();
@@ -110,14 +127,16 @@ impl SetIo {
             report.nodes = st.tree.leaves.len() as u64;
         }
         let mut pos = 0u64;
+        let step = ctl.step_keys().max(1);
         loop {
-            if stop() {
+            if ctl.stopping() {
                 return Err(EINTR);
             }
+            ctl.between_steps(self.busy());
             let st = self.state.lock();
             let ext = st.map.as_slice();
             let i = ext.partition_point(|e| e.end <= pos);
-            let z = (i + GC_STEP).min(ext.len());
+            let z = (i + step).min(ext.len());
             for e in &ext[i..z] {
                 mark_extent(&mut counts, self.layout.bucket_size, e);
             }
@@ -155,7 +174,7 @@ impl SetIo {
     }
 
     /// Moving GC; `stop` is polled between batches.
-    pub(crate) fn moving_gc(&self, stop: &dyn Fn() -> bool) -> Result<MovingReport> {
+    pub(crate) fn moving_gc(&self, ctl: &dyn GcControl) -> Result<MovingReport> {
         let mut report = MovingReport::default();
         let mut chosen = KVec::new();
         {
@@ -166,7 +185,7 @@ impl SetIo {
         if chosen.is_empty() {
             return Ok(report);
         }
-        let r = self.move_all(stop, &mut report);
+        let r = self.move_all(ctl, &mut report);
 
         // Unmark and unpin the candidates; those left empty are free.
         let mut st = self.state.lock();
@@ -265,13 +284,20 @@ impl SetIo {
     }
 
     /// Copies every live extent in a marked bucket, batch by batch.
-    fn move_all(&self, stop: &dyn Fn() -> bool, report: &mut MovingReport) -> Result {
+    fn move_all(&self, ctl: &dyn GcControl, report: &mut MovingReport) -> Result {
         let bs = self.layout.bucket_size;
         let mut pos = 0u64;
         loop {
-            if stop() {
+            if ctl.stopping() {
                 return Err(EINTR);
             }
+            let busy = self.busy();
+            ctl.between_steps(busy);
+            let max = if busy {
+                MOVE_BATCH_BUSY
+            } else {
+                ctl.move_batch().clamp(1, MOVE_BATCH)
+            };
             // Collect a batch of extents in marked buckets.
             let mut batch: KVec<Extent> = KVec::new();
             let mut bytes = 0usize;
@@ -280,7 +306,7 @@ impl SetIo {
                 let ext = st.map.as_slice();
                 let mut i = ext.partition_point(|e| e.end <= pos);
                 while let Some(e) = ext.get(i) {
-                    if batch.len() >= MOVE_BATCH || bytes >= MOVE_BATCH_BYTES {
+                    if batch.len() >= max || bytes >= MOVE_BATCH_BYTES {
                         break;
                     }
                     pos = e.end;

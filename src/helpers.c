@@ -154,6 +154,10 @@ RB_RO(btree_nodes);
 RB_RO(active_journal_entries);
 RB_RO(root_writes);
 RB_RW(copy_gc_enabled);
+RB_RW(gc_yield_ms);
+RB_RW(gc_step_keys);
+RB_RW(moving_gc_batch);
+RB_RO(gc_yields);
 RB_RO(gc_last_nodes);
 RB_RO(gc_last_keys);
 RB_RO(gc_last_free_buckets);
@@ -183,6 +187,10 @@ static struct attribute *rbcache_internal_attrs[] = {
 	RB_A(active_journal_entries),
 	RB_A(root_writes),
 	RB_A(copy_gc_enabled),
+	RB_A(gc_yield_ms),
+	RB_A(gc_step_keys),
+	RB_A(moving_gc_batch),
+	RB_A(gc_yields),
 	RB_A(gc_last_nodes),
 	RB_A(gc_last_keys),
 	RB_A(gc_last_free_buckets),

@@ -162,8 +162,26 @@ pub(crate) struct SetIo {
     pub(crate) gc: Arc<Gc>,
     pub(crate) layout: Layout,
     pub(crate) stats: IoStats,
+    /// Foreground writes and discards in flight (GC yields to them).
+    pub(crate) fg_inflight: AtomicU64,
     #[pin]
     pub(crate) state: Mutex<IoState>,
+}
+
+/// Counts a foreground operation in flight for as long as it lives.
+struct InFlight<'a>(&'a AtomicU64);
+
+impl<'a> InFlight<'a> {
+    fn new(c: &'a AtomicU64) -> Self {
+        c.fetch_add(1, Ordering::Relaxed);
+        InFlight(c)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl SetIo {
@@ -248,6 +266,7 @@ impl SetIo {
                 gc,
                 layout,
                 stats: IoStats::default(),
+                fg_inflight: AtomicU64::new(0),
                 state <- new_mutex!(st, "SetIo::state"),
             }),
             GFP_KERNEL,
@@ -257,6 +276,11 @@ impl SetIo {
     /// The cache device.
     pub(crate) fn bdev(&self) -> &BdevFile {
         &self.bdev
+    }
+
+    /// Whether foreground writes or discards are in flight.
+    pub(crate) fn busy(&self) -> bool {
+        self.fg_inflight.load(Ordering::Relaxed) > 0
     }
 
     /// `cache_available_percent`: buckets holding neither metadata nor dirty data.
@@ -286,6 +310,7 @@ impl SetIo {
         if data.len().checked_rem(self.layout.block_bytes) != Some(0) {
             return Err(EINVAL);
         }
+        let _inflight = InFlight::new(&self.fg_inflight);
         let sectors = (data.len() >> 9) as u64;
         let mut done = 0u64;
         let mut retries = 0;
@@ -351,6 +376,7 @@ impl SetIo {
 
     /// Discards `sectors` at `sector` of `inode`: zero-pointer keys, so the range reads as zeroes.
     pub(crate) fn discard(&self, inode: u64, sector: u64, sectors: u64) -> Result {
+        let _inflight = InFlight::new(&self.fg_inflight);
         let mut st = self.state.lock();
         let mut keys = KVec::new();
         let mut done = 0;

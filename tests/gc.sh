@@ -6,7 +6,7 @@
 . ./lib.sh
 
 ktap_print_header
-ktap_set_plan 15
+ktap_set_plan 18
 
 fmt_cache /dev/vda
 CSET=$(cset_uuid /dev/vda)
@@ -43,6 +43,23 @@ stats_numeric() {
 }
 check "btree_gc_average_duration_ms, _max_duration_ms, _average_frequency_sec are numbers" \
 	stats_numeric
+check "copy_gc_enabled is on by default" test "$(cat $I/copy_gc_enabled)" = 1
+tunables() {
+	[ "$(cat $I/gc_yield_ms)" = 2 ] && [ "$(cat $I/gc_step_keys)" = 4096 ] &&
+		[ "$(cat $I/moving_gc_batch)" = 64 ] && sysfs_write $I/gc_yield_ms 0 &&
+		[ "$(cat $I/gc_yield_ms)" = 0 ] && sysfs_write $I/moving_gc_batch 8 &&
+		[ "$(cat $I/moving_gc_batch)" = 8 ] && sysfs_write $I/gc_yield_ms 2
+}
+check "pacing tunables show their defaults and take new values" tunables
+refused() {
+	expect_errno $I/moving_gc_batch 0 "Invalid argument" &&
+		expect_errno $I/moving_gc_batch 65 "Invalid argument" &&
+		expect_errno $I/gc_yield_ms 1001 "Invalid argument" &&
+		expect_errno $I/gc_step_keys junk "Invalid argument" &&
+		expect_errno $I/copy_gc_enabled 2 "Invalid argument" &&
+		[ "$(cat $I/moving_gc_batch)" = 8 ] && [ "$(cat $I/copy_gc_enabled)" = 1 ]
+}
+check "out-of-range and junk tunable values get EINVAL and change nothing" refused
 check "io_disable rejects junk with EINVAL" expect_errno $I/io_disable "yes" "Invalid argument"
 check "io_disable reads 0" test "$(cat $I/io_disable)" = 0
 check "a 4 KiB junk write to trigger_gc still only triggers" \

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# make bench: rbcache against the C bcache.ko in the same VM boot, on the non-debug benchmark
+# kernel (RBCACHE_KERNEL=bench, built and cached like the test kernel). The guest side is
+# tests/vm/bench.sh; scripts/bench-report.py turns its numbers into ratios, a JSON results file
+# and a PNG plot in build/bench/. REPS and RUNTIME (seconds per job) pass through.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export RBCACHE_KERNEL=bench
+KDIR=$(scripts/kernel.sh)
+OUT=build/bench
+MOD=$OUT/module
+mkdir -p "$MOD"
+# The module for the bench kernel is built in its own directory, so the test build stays as is.
+rm -rf "$MOD/src"
+cp -r Kbuild src "$MOD/"
+make -s -C "$KDIR" M="$PWD/$MOD" LLVM=1 modules
+REPS=${REPS:-2}
+RUNTIME=${RUNTIME:-6}
+sed -e "s/^REPS=.*/REPS=$REPS/" -e "s/^RUNTIME=.*/RUNTIME=$RUNTIME/" tests/vm/bench.sh >"$OUT/bench.sh"
+RBCACHE_MODULE="$PWD/$MOD/rbcache.ko" RBCACHE_RUN_DIR="$PWD/$OUT/vm" RBCACHE_VM_TIMEOUT=1500 \
+	scripts/vm.sh script "$OUT/bench.sh" | tee "$OUT/raw.txt"
+python3 scripts/bench-report.py "$OUT/raw.txt" "$OUT/results.json" "$OUT/latency.png"
