@@ -440,6 +440,7 @@ impl AttrOps for InternalAttrs {
                     b"btree_nodes_written" => &s.nodes_written,
                     b"prio_writes" => &s.prio_writes,
                     b"buckets_invalidated" => &s.invalidated,
+                    b"read_races" => &s.read_races,
                     _ => return Err(EINVAL),
                 };
                 writeln!(out, "{}", v.load(core::sync::atomic::Ordering::Relaxed))

@@ -91,18 +91,9 @@ impl VolumeState {
                     return Err(EIO);
                 }
                 self.check_range(s, 1)?;
-                let (ptr, run) = self
-                    .io
-                    .lookup(self.inode, s, want.min(self.sectors - s).min(8));
-                let bytes = (run as usize) << 9;
-                match ptr {
-                    Some(c) => {
-                        let buf = tmp.get_mut(..bytes).ok_or(EIO)?;
-                        self.io.bdev().read_sync(c, buf)?;
-                        seg.write_at(at, buf)?;
-                    }
-                    None => seg.zero_at(at, bytes)?,
-                }
+                let max = want.min(self.sectors - s).min(8);
+                let bytes = self.io.read(self.inode, s, max, &mut tmp)?;
+                seg.write_at(at, tmp.get(..bytes).ok_or(EIO)?)?;
                 at += bytes;
             }
             Ok(())

@@ -170,6 +170,7 @@ RB_RO(moving_gc_buckets_freed);
 RB_RO(btree_nodes_written);
 RB_RO(prio_writes);
 RB_RO(buckets_invalidated);
+RB_RO(read_races);
 
 static struct attribute *rbcache_internal_attrs[] = {
 	RB_A(trigger_gc),
@@ -203,6 +204,7 @@ static struct attribute *rbcache_internal_attrs[] = {
 	RB_A(btree_nodes_written),
 	RB_A(prio_writes),
 	RB_A(buckets_invalidated),
+	RB_A(read_races),
 	NULL,
 };
 

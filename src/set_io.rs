@@ -153,6 +153,8 @@ pub(crate) struct IoStats {
     pub(crate) data_sectors: AtomicU64,
     /// Sectors of metadata written (journal, nodes, prios, uuids).
     pub(crate) meta_sectors: AtomicU64,
+    /// Reads done again because their bucket was reused meanwhile.
+    pub(crate) read_races: AtomicU64,
 }
 
 /// The data path of one cache set, shared by its volumes and its GC thread.
@@ -273,11 +275,6 @@ impl SetIo {
         )
     }
 
-    /// The cache device.
-    pub(crate) fn bdev(&self) -> &BdevFile {
-        &self.bdev
-    }
-
     /// Whether foreground writes or discards are in flight.
     pub(crate) fn busy(&self) -> bool {
         self.fg_inflight.load(Ordering::Relaxed) > 0
@@ -294,12 +291,36 @@ impl SetIo {
         (free * 100).checked_div(self.layout.nbuckets).unwrap_or(0)
     }
 
-    /// Looks up `sector` of `inode`: `(cache sector or None for a hole, run length <= max)`.
-    pub(crate) fn lookup(&self, inode: u64, sector: u64, max: u64) -> (Option<u64>, u64) {
-        match extents::key(inode, sector) {
-            Some(k) => self.state.lock().map.lookup(k, max),
-            None => (None, max),
+    /// Reads what `sector` of `inode` holds, up to `max` sectors (a run of one extent or one
+    /// hole) into the start of `buf`, zeroes for a hole; returns the bytes filled.
+    ///
+    /// The cache is read without the state lock. If the bucket was invalidated meanwhile (its
+    /// generation moved on: the data may have been overwritten, moved and the bucket reused),
+    /// the read is looked up and done again, as 6.12 retries a read whose pointer went stale.
+    pub(crate) fn read(&self, inode: u64, sector: u64, max: u64, buf: &mut [u8]) -> Result<usize> {
+        let Some(k) = extents::key(inode, sector) else {
+            return Err(EIO);
+        };
+        let max = max.min((buf.len() >> 9) as u64);
+        for _ in 0..16 {
+            let (found, run) = {
+                let st = self.state.lock();
+                let (ptr, run) = st.map.lookup(k, max);
+                (ptr.map(|c| (c, st.gen(c / self.layout.bucket_size))), run)
+            };
+            let bytes = (run as usize) << 9;
+            let dst = buf.get_mut(..bytes).ok_or(EIO)?;
+            let Some((c, gen)) = found else {
+                dst.fill(0);
+                return Ok(bytes);
+            };
+            self.bdev.read_sync(c, dst)?;
+            if self.state.lock().gen(c / self.layout.bucket_size) == gen {
+                return Ok(bytes);
+            }
+            self.stats.read_races.fetch_add(1, Ordering::Relaxed);
         }
+        Err(EIO)
     }
 
     /// Writes `data` (whole blocks) at `sector` of `inode`; returns once it is durable.

@@ -1,17 +1,29 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
 # Power cut during a write burst (run in two boots by `scripts/vm.sh crash crash_replay`):
-# phase 1 writes synchronously (O_DIRECT: durable at completion), starts a burst of buffered
-# writes and resets the machine; phase 2 registers the set again, finds the synchronous data
-# intact, and so does the C module.
+# phase 1 writes synchronously (O_DIRECT: durable at completion) — 4 MiB sequentially, and
+# 16 MiB of random 4 KiB blocks with fio crc32c headers, enough keys to split the btree —
+# starts a burst of buffered writes and resets the machine; phase 2 registers the set again,
+# finds the synchronous data intact, and so does the C module.
 . ./lib.sh
+
+# 16 MiB at 8 MiB in random 4 KiB blocks with crc32c headers (the same blocks every time).
+fio_region() {
+	fio --name=split --filename=/dev/bcache0 --offset=8M --size=16M --bs=4k --rw=randwrite \
+		--direct=1 --ioengine=psync --verify=crc32c --randseed=11 --allow_file_create=0 \
+		--thread --output=/tmp/fio.out "$@" >/dev/null 2>&1 || {
+		tail -n 20 /tmp/fio.out
+		return 1
+	}
+}
 
 if [ "${PHASE:-1}" = 1 ]; then
 	fmt_cache /dev/vda
 	rb_load || exit 1
 	echo /dev/vda >$RB/register || exit 1
-	echo 16M >"$RB/$(cset_uuid /dev/vda)/flash_vol_create" || exit 1
+	echo 32M >"$RB/$(cset_uuid /dev/vda)/flash_vol_create" || exit 1
 	wait_for 5 test -b /dev/bcache0 || exit 1
+	fio_region --do_verify=0 || exit 1
 	dd if=/dev/urandom of=/tmp/a bs=1M count=4 2>/dev/null
 	dd if=/tmp/a of=/dev/bcache0 bs=1M oflag=direct 2>/dev/null || exit 1
 	# Remember the checksum on another disk, durably.
@@ -24,7 +36,7 @@ if [ "${PHASE:-1}" = 1 ]; then
 fi
 
 ktap_print_header
-ktap_set_plan 7
+ktap_set_plan 10
 SAVED=$(dd if=/dev/vdd bs=512 count=1 2>/dev/null | tr -d '\0' | head -n1)
 SET=$RB/$(cset_uuid /dev/vda)
 check "the checksum from before the power cut was kept" test ${#SAVED} -eq 32
@@ -34,9 +46,14 @@ synced() { [ "$(dd if=/dev/bcache0 bs=1M count=4 2>/dev/null | md5sum | cut -d' 
 check "the data written with O_DIRECT before the cut is intact (md5)" synced
 check "the region of the interrupted burst reads without error" \
 	dd if=/dev/bcache0 of=/dev/null bs=64k skip=100 count=64
+depth() { [ "$(cat $SET/tree_depth)" -ge 1 ] || { echo "# tree_depth $(cat $SET/tree_depth)"; return 1; }; }
+check "the btree on disk had split (tree_depth >= 1)" depth
+check "every block of the 16 MiB random region verifies (crc32c)" fio_region --verify_only
 down() { sysfs_write "$SET/unregister" 1 && wait_for 10 test ! -e "$SET" && rb_unload; }
 check "unregister and rmmod" down
 c_synced() { wait_for 10 test -b /dev/bcache0 && synced; }
 check "the C module registers it too and reads the same data (md5)" with_c_module /dev/vda c_synced
+c_region() { wait_for 10 test -b /dev/bcache0 && fio_region --verify_only; }
+check "the C module verifies every block of the random region too" with_c_module /dev/vda c_region
 check "no bcache_gc thread is left" no_gc_threads
 ktap_finished

@@ -82,11 +82,6 @@ impl Segment<'_> {
         self.with_mapped(at, dst.len(), |src| dst.copy_from_slice(src))
     }
 
-    /// Zeroes `len` bytes of the segment at byte `at`.
-    pub(crate) fn zero_at(&mut self, at: usize, len: usize) -> Result {
-        self.with_mapped(at, len, |dst| dst.fill(0))
-    }
-
     fn with_mapped(&mut self, at: usize, len: usize, f: impl FnOnce(&mut [u8])) -> Result {
         if at.checked_add(len).map_or(true, |end| end > self.len)
             || self.offset + self.len > PAGE_SIZE
