@@ -25,9 +25,13 @@ def parse(path):
         elif len(f) == 5 and f[0] == "BENCH":
             _, sysname, rep, key, value = f
             try:
-                vals.setdefault(sysname, {}).setdefault(key, []).append(float(value))
+                v = float(value)
             except ValueError:
-                pass
+                continue
+            # A latency of 0 means the job's log was empty: no measurement.
+            if key.startswith("p99") and v <= 0:
+                continue
+            vals.setdefault(sysname, {}).setdefault(key, []).append(v)
         elif len(f) == 6 and f[0] == "BENCHLAT" and f[2] == "1":
             _, sysname, _, w, p, gc = f
             lat.setdefault(sysname, []).append((float(w), float(p), gc == "1"))
