@@ -5,10 +5,14 @@
 //!
 //! A bucket is reused only after its new generation is durable: [`SetIo::refill`] invalidates
 //! buckets in memory (gen++), writes the prios and gens to fresh prio buckets, journals the new
-//! prio pointer, and only then puts the buckets on the free fifos. Allocation runs in the
-//! allocating context under the set's state lock: when the fifos are empty it refills them
-//! itself, and when nothing can be invalidated it fails with `ENOSPC`, after which the write
-//! path wakes GC (the allocator trigger) and waits for a pass.
+//! prio pointer, and only then puts the buckets on the free fifos.
+//!
+//! The `bcache_allocator` thread keeps the fifos topped up: an allocation that leaves its
+//! reserve less than half full rings it, and it refills under the state lock until the fifos
+//! are full or nothing more can be invalidated (then it wakes GC: the allocator trigger). An
+//! allocation that finds its fifos empty does not wait for the thread: it refills inline, and
+//! when nothing can be invalidated fails with `ENOSPC`, after which the write path wakes GC and
+//! waits for a pass.
 //!
 //! Prio buckets, like btree nodes, may be taken from buckets whose new generation is not yet
 //! durable: no key points into a prio bucket, and a node pointer carrying a newer generation
@@ -16,7 +20,9 @@
 //! `bch_initial_gc_finish()`.
 
 use core::sync::atomic::Ordering;
+use kernel::c_str;
 use kernel::prelude::*;
+use kernel::sync::Arc;
 
 use crate::format::alloc::{
     pick, Bucket, Reserve, BUCKET_GC_GEN_MAX, GC_MARK_METADATA, GC_MARK_NONE,
@@ -24,6 +30,8 @@ use crate::format::alloc::{
 use crate::format::init::{BTREE_PRIO, INITIAL_PRIO};
 use crate::format::prio::{self, PrioHeader};
 use crate::kabi::bio::WriteKind;
+use crate::kabi::kthread::Kthread;
+use crate::kabi::noio::NoIoScope;
 use crate::kabi::random::random_u64;
 use crate::set_io::{IoState, Layout, Patch, SetIo};
 
@@ -104,11 +112,35 @@ impl SetIo {
         for _ in 0..16 {
             if let Some(b) = st.free.pop(reserve) {
                 st.take(b, reserve);
+                if 2 * st.free.available(reserve) < st.free.fifos[reserve as usize].capacity() {
+                    self.allocator.ring();
+                }
                 return Ok(b);
             }
             self.refill(st)?;
         }
         Err(ENOSPC)
+    }
+
+    /// The `bcache_allocator` thread: refills the free fifos whenever an allocation ran them
+    /// low.
+    fn allocator_main(&self) {
+        while self.allocator.wait(0) {
+            let _noio = NoIoScope::new();
+            let mut st = self.state.lock();
+            while !st.free.all_full() {
+                match self.refill(&mut st) {
+                    Ok(()) => {}
+                    Err(e) => {
+                        if e == ENOSPC {
+                            drop(st);
+                            self.gc.allocator_wake();
+                        }
+                        break;
+                    }
+                }
+            }
+        }
     }
 
     /// One round of the allocator: invalidate a batch of buckets into `free_inc`, write prios
@@ -273,4 +305,29 @@ fn usage(buckets: &[Bucket]) -> (u64, u64, u64) {
     }
     let pct = |x: u64| (x * 100).checked_div(n).unwrap_or(0);
     (pct(unused), pct(meta), pct(dirty))
+}
+
+/// The running `bcache_allocator` thread of a cache set; dropping it stops the thread.
+pub(crate) struct AllocatorThread {
+    io: Arc<SetIo>,
+    thread: Option<Kthread>,
+}
+
+impl AllocatorThread {
+    /// Starts the thread.
+    pub(crate) fn start(io: Arc<SetIo>) -> Result<Self> {
+        let worker = io.clone();
+        let thread = Kthread::run(c_str!("bcache_allocator"), move || worker.allocator_main())?;
+        Ok(AllocatorThread {
+            io,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for AllocatorThread {
+    fn drop(&mut self) {
+        self.io.allocator.stop();
+        drop(self.thread.take());
+    }
 }

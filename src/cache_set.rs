@@ -19,12 +19,14 @@ use kernel::prelude::*;
 use kernel::str::CString;
 use kernel::sync::{new_mutex, Arc, Mutex};
 
+use crate::allocator::AllocatorThread;
 use crate::flash::FlashVolume;
 use crate::format::alloc::{Policy, Reserve};
 use crate::format::geometry::{Geometry, SetMagic};
 use crate::format::superblock::{Superblock, UuidDisplay, CACHE_DISCARD};
 use crate::format::units::{parse_size, parse_u64, Hprint};
 use crate::gc::{Gc, GcThread, Tunable};
+use crate::journal::FlusherThread;
 use crate::kabi::bdev::BdevFile;
 use crate::kabi::random::{random_u64, real_seconds};
 use crate::kabi::sysfs::{AttrOps, Group, ShowBuf, SysfsDir};
@@ -49,6 +51,8 @@ struct Running {
     dir: SysfsDir<SetAttrs>,
     cache_dir: SysfsDir<CacheAttrs>,
     gc_thread: GcThread,
+    allocator: AllocatorThread,
+    flusher: FlusherThread,
     bdev: Arc<BdevFile>,
 }
 
@@ -178,6 +182,8 @@ impl CacheSet {
         };
         let io = SetIo::new(bdev.clone(), set.gc.clone(), layout, data)?;
         let gc_thread = GcThread::start(gc, io.clone())?;
+        let allocator = AllocatorThread::start(io.clone())?;
+        let flusher = FlusherThread::start(io.clone())?;
         let mut volumes = KVec::with_capacity(volume_list.len(), GFP_KERNEL)?;
         for &(slot, sectors) in volume_list.iter() {
             let v = FlashVolume::new(slot, sectors, block_bytes, io.clone())?;
@@ -209,6 +215,8 @@ impl CacheSet {
             dir,
             cache_dir,
             gc_thread,
+            allocator,
+            flusher,
             bdev,
         });
         Ok(set)
@@ -303,15 +311,20 @@ impl CacheSet {
             dir,
             cache_dir,
             gc_thread,
+            allocator,
+            flusher,
             bdev,
         } = running;
-        // Volumes first: their disks go away and their reads drain before the cache closes.
+        // Volumes first: their disks go away and their IO drains before the cache closes.
         drop(volumes);
-        drop(io);
         drop(internal);
         drop(dir);
         drop(cache_dir);
         drop(gc_thread);
+        drop(allocator);
+        // Last writer gone: the journal thread stops and writes what is pending.
+        drop(flusher);
+        drop(io);
         drop(bdev);
         let what = match kind {
             StopKind::Unregister => "unregistered",
@@ -354,6 +367,11 @@ impl AttrOps for SetAttrs {
                 "{}",
                 self.set.io().map_or(0, |io| io.root_usage_percent())
             ),
+            b"journal_delay_ms" => writeln!(
+                out,
+                "{}",
+                self.set.io().map_or(0, |io| io.journal_delay_ms())
+            ),
             b"average_key_size" => {
                 let bytes = self.set.io().map_or(0, |io| io.average_key_bytes());
                 writeln!(out, "{}", Hprint(bytes as i64))
@@ -374,6 +392,10 @@ impl AttrOps for SetAttrs {
                     return Err(EINVAL);
                 }
                 return self.set.create_flash_volume(&self.reg, sectors);
+            }
+            b"journal_delay_ms" => {
+                let ms = parse_u64(input).ok_or(EINVAL)?;
+                return self.set.io().ok_or(EIO)?.set_journal_delay_ms(ms);
             }
             _ => return Err(EINVAL),
         };
@@ -441,6 +463,8 @@ impl AttrOps for InternalAttrs {
                     b"prio_writes" => &s.prio_writes,
                     b"buckets_invalidated" => &s.invalidated,
                     b"read_races" => &s.read_races,
+                    b"journal_flushes" => &s.journal_flushes,
+                    b"journal_writes" => &s.journal_writes,
                     _ => return Err(EINVAL),
                 };
                 writeln!(out, "{}", v.load(core::sync::atomic::Ordering::Relaxed))
@@ -548,8 +572,12 @@ impl AttrOps for VolumeAttrs {
         .map_err(|_| EINVAL)
     }
 
-    fn store(&self, attr: &[u8], _input: &[u8]) -> Result {
+    fn store(&self, attr: &[u8], input: &[u8]) -> Result {
         match attr {
+            b"label" => {
+                let label = input.strip_suffix(b"\n").unwrap_or(input);
+                self.set.io().ok_or(EIO)?.set_label(self.slot, label)
+            }
             b"unregister" => self
                 .reg
                 .queue_volume_unregister(self.set.clone(), self.slot),

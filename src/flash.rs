@@ -2,9 +2,10 @@
 
 //! Flash-only volumes: `/dev/bcacheN` devices whose data lives only on the cache.
 //!
-//! Reads are served from the set's extent map (see [`crate::set_io`]), holes read as zeroes;
-//! writes and discards go through the set's data path, which journals their keys before they
-//! complete, so every completed write is durable and flushes have nothing left to do.
+//! Reads are served from the set's index (see [`crate::set_io`]), holes read as zeroes;
+//! writes and discards go through the set's data path, which adds their keys to the pending
+//! journal entry. A bio with `REQ_PREFLUSH` or `REQ_FUA`, and an empty flush, completes only
+//! after the journal write that makes it (and everything completed before it) durable.
 //!
 //! Bios run on `system_unbound` work items inside a [`NoIoScope`]; `drain` waits for
 //! outstanding bios before the disk is freed.
@@ -63,12 +64,17 @@ impl VolumeState {
 
     fn handle(&self, mut bio: Bio) {
         let _noio = NoIoScope::new();
-        let result = match bio.op() {
+        let mut result = match bio.op() {
             BioOp::Read => self.read_into(&mut bio),
             BioOp::Write => self.write_from(&mut bio),
             BioOp::Discard => self.discard(&bio),
+            BioOp::Flush => Ok(()),
             _ => Err(EIO),
         };
+        if result.is_ok() && (bio.wants_flush() || bio.op() == BioOp::Flush) {
+            // Everything completed so far, and this bio, becomes durable.
+            result = self.io.flush_journal();
+        }
         bio.end(result);
     }
 
@@ -103,7 +109,7 @@ impl VolumeState {
     fn write_from(&self, bio: &mut Bio) -> Result {
         let len = bio.len();
         if len == 0 {
-            // A pure flush: every completed write is already durable.
+            // A pure flush: handled by the caller.
             return Ok(());
         }
         let mut data = KVVec::from_elem(0u8, len, GFP_KERNEL)?;
@@ -134,9 +140,6 @@ struct VolumeIo {
 
 impl DiskOps for VolumeIo {
     fn submit(&self, bio: Bio) {
-        if bio.op() == BioOp::Flush && bio.len() == 0 {
-            return bio.end(Ok(()));
-        }
         let mut p = self.state.pending.lock();
         *p = p.saturating_add(1);
         drop(p);

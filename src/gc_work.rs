@@ -157,7 +157,7 @@ impl SetIo {
         });
         let IoState { buckets, fresh, .. } = &mut *st;
         for ((b, c), &f) in buckets.iter_mut().zip(counts.iter()).zip(fresh.iter()) {
-            if b.pin || f {
+            if b.pin || b.writers > 0 || f {
                 continue;
             }
             b.mark = c.mark;
@@ -258,7 +258,8 @@ impl SetIo {
         let mut count = 0;
         for (i, (b, &f)) in buckets.iter().zip(fresh.iter()).enumerate() {
             let data = b.mark == GC_MARK_DIRTY || b.mark == GC_MARK_RECLAIMABLE;
-            if data && !b.pin && !f && b.sectors > 0 && u64::from(b.sectors) < bs {
+            let idle = !b.pin && b.writers == 0 && !f;
+            if data && idle && b.sectors > 0 && u64::from(b.sectors) < bs {
                 if let Some(s) = scratch.get_mut(count) {
                     *s = i as u32;
                     count += 1;
@@ -380,14 +381,12 @@ impl SetIo {
                     WriteKind::Data,
                 )?;
                 st.moving_open = Some((bucket, used + n));
-                if let Some(b) = st.buckets.get_mut(bucket as usize) {
-                    let mark = if e.dirty {
-                        GC_MARK_DIRTY
-                    } else {
-                        GC_MARK_RECLAIMABLE
-                    };
-                    b.add_sectors(mark, n);
-                }
+                let mark = if e.dirty {
+                    GC_MARK_DIRTY
+                } else {
+                    GC_MARK_RECLAIMABLE
+                };
+                st.account_data(bucket, mark, n);
                 let end = e.start + done + n;
                 let mut k = Bkey::new(end >> INODE_SHIFT, end & mask, n);
                 k.set_dirty(e.dirty);
@@ -416,7 +415,7 @@ impl SetIo {
         let mut checked = 0;
         let mut bad = 0;
         for (b, c) in st.buckets.iter().zip(counts.iter()) {
-            if b.pin {
+            if b.pin || b.writers > 0 {
                 continue;
             }
             checked += 1;

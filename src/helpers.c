@@ -61,6 +61,8 @@ struct gendisk *rbcache_alloc_disk(unsigned int block_bytes)
 		.io_min = block_bytes,
 		.max_hw_discard_sectors = UINT_MAX,
 		.discard_granularity = block_bytes,
+		/* Writes complete before they are durable: flushes and FUA must reach us. */
+		.features = BLK_FEAT_WRITE_CACHE | BLK_FEAT_FUA,
 	};
 
 	return blk_alloc_disk(&lim, NUMA_NO_NODE);
@@ -79,6 +81,11 @@ void rbcache_bio_advance_iter(struct bio *bio, struct bvec_iter *iter, unsigned 
 enum req_op rbcache_bio_op(struct bio *bio)
 {
 	return bio_op(bio);
+}
+
+bool rbcache_bio_wants_flush(struct bio *bio)
+{
+	return bio->bi_opf & (REQ_PREFLUSH | REQ_FUA);
 }
 
 unsigned int rbcache_memalloc_noio_save(void)
@@ -128,12 +135,13 @@ RB_WO(flash_vol_create);
 RB_RO(btree_cache_size);
 RB_RO(root_usage_percent);
 RB_RO(average_key_size);
+RB_RW(journal_delay_ms);
 
 static struct attribute *rbcache_set_attrs[] = {
 	RB_A(unregister), RB_A(stop), RB_A(block_size), RB_A(bucket_size),
 	RB_A(synchronous), RB_A(tree_depth), RB_A(cache_available_percent),
 	RB_A(flash_vol_create), RB_A(btree_cache_size), RB_A(root_usage_percent),
-	RB_A(average_key_size), NULL,
+	RB_A(average_key_size), RB_A(journal_delay_ms), NULL,
 };
 
 const struct attribute_group rbcache_set_group = { .attrs = rbcache_set_attrs };
@@ -171,6 +179,8 @@ RB_RO(btree_nodes_written);
 RB_RO(prio_writes);
 RB_RO(buckets_invalidated);
 RB_RO(read_races);
+RB_RO(journal_flushes);
+RB_RO(journal_writes);
 
 static struct attribute *rbcache_internal_attrs[] = {
 	RB_A(trigger_gc),
@@ -205,6 +215,8 @@ static struct attribute *rbcache_internal_attrs[] = {
 	RB_A(prio_writes),
 	RB_A(buckets_invalidated),
 	RB_A(read_races),
+	RB_A(journal_flushes),
+	RB_A(journal_writes),
 	NULL,
 };
 
@@ -225,7 +237,7 @@ const struct attribute_group rbcache_cache_group = { .attrs = rbcache_cache_attr
 
 /* /sys/block/bcacheN/bcache/ of a flash-only volume */
 RB_RO(size);
-RB_RO(label);
+RB_RW(label);
 
 static struct attribute *rbcache_volume_attrs[] = {
 	RB_A(size), RB_A(label), RB_A(unregister), NULL,

@@ -23,6 +23,7 @@ struct gendisk *rbcache_alloc_disk(unsigned int block_bytes);
 void rbcache_bio_iter_bvec(struct bio *bio, struct bvec_iter *iter, struct bio_vec *bv);
 void rbcache_bio_advance_iter(struct bio *bio, struct bvec_iter *iter, unsigned int bytes);
 enum req_op rbcache_bio_op(struct bio *bio);
+bool rbcache_bio_wants_flush(struct bio *bio);
 unsigned int rbcache_memalloc_noio_save(void);
 void rbcache_memalloc_noio_restore(unsigned int flags);
 

@@ -14,11 +14,13 @@ mod flash;
 mod format;
 mod gc;
 mod gc_work;
+mod journal;
 mod kabi;
 mod metadata;
 mod register;
 mod registry;
 mod set_io;
+mod waker;
 
 use driver::RbCache;
 use kernel::prelude::*;

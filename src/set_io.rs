@@ -6,20 +6,23 @@
 //! - **Index.** Every live extent is in one in-memory map ([`Extents`]), the authority for
 //!   reads. The btree on disk is written from it ([`crate::btree`]): leaves that received keys
 //!   are rewritten (copy-on-write, split at the 4/5 rule) when the journal is reclaimed.
-//! - **Writes.** Data goes to an open bucket from the allocator ([`crate::allocator`]); once it
-//!   is on the cache, one journal entry holding its keys is written with `PREFLUSH|FUA` (which
-//!   makes the data durable too), the map is updated, and the write completes. So every
-//!   completed write is durable, and a flush has nothing left to do.
+//! - **Writes.** Space in an open bucket is reserved under the state lock (the bucket counts
+//!   the write as in flight, so nothing can reuse it); the data is written without the lock, so
+//!   writes proceed in parallel; then, under the lock, the keys join the pending journal entry
+//!   ([`crate::journal`]) and the index. The write completes then, durable after the next
+//!   flush; a bio with `REQ_PREFLUSH` or `REQ_FUA` waits for the journal write.
 //! - **Journal reclaim.** When the journal enters its last free bucket, the dirty leaves and a
 //!   new root are written and a journal entry pointing at the root starts replay afresh.
 //! - **No space.** A write that finds no bucket wakes the GC thread (the allocator trigger) and
 //!   waits for a pass, up to [`ALLOC_RETRIES`] times, before failing with `ENOSPC`.
 //!
 //! Locking: one mutex, [`SetIo::state`], serialises everything that changes the index, the
-//! buckets or the journal, and is held across that IO. The GC thread takes it in short steps.
-//! Lock order: a volume's pending count, then `state`; `state`, then the GC wake lock.
+//! buckets or the journal, and is held across metadata IO (journal, prios, nodes, uuids) but
+//! not across foreground data IO. The GC thread takes it in short steps.
+//! Lock order: a volume's pending count, then `state`; `state`, then the GC wake lock or the
+//! journal flusher's lock.
 
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use kernel::prelude::*;
 use kernel::sync::{new_mutex, Arc, Mutex};
 
@@ -29,12 +32,13 @@ use crate::format::alloc::{
 };
 use crate::format::bkey::{Bkey, MAX_SIZE};
 use crate::format::extents;
-use crate::format::jset::JSET_MAX_BYTES;
 use crate::format::uuid::{UuidEntry, INVALID_UUID, UUID_ENTRY_BYTES, UUID_FLASH_ONLY};
 use crate::gc::Gc;
+use crate::journal::JOURNAL_DELAY_MS;
 use crate::kabi::bdev::BdevFile;
 use crate::kabi::bio::WriteKind;
 use crate::metadata::{JournalState, SetData, UuidTable};
+use crate::waker::Waker;
 
 /// GC passes a write waits for before it fails with `ENOSPC`.
 const ALLOC_RETRIES: u32 = 3;
@@ -136,6 +140,8 @@ pub(crate) struct IoState {
     pub(crate) moving: KVVec<bool>,
     /// The journal has entered its last free bucket: reclaim it before adding keys.
     pub(crate) journal_tight: bool,
+    /// Packed keys of the next journal entry, not yet written.
+    pub(crate) jpending: KVec<u8>,
 }
 
 /// Event counters for sysfs.
@@ -155,6 +161,10 @@ pub(crate) struct IoStats {
     pub(crate) meta_sectors: AtomicU64,
     /// Reads done again because their bucket was reused meanwhile.
     pub(crate) read_races: AtomicU64,
+    /// Journal writes asked for by flushes.
+    pub(crate) journal_flushes: AtomicU64,
+    /// Journal entries written.
+    pub(crate) journal_writes: AtomicU64,
 }
 
 /// The data path of one cache set, shared by its volumes and its GC thread.
@@ -166,6 +176,14 @@ pub(crate) struct SetIo {
     pub(crate) stats: IoStats,
     /// Foreground writes and discards in flight (GC yields to them).
     pub(crate) fg_inflight: AtomicU64,
+    /// `journal_delay_ms`.
+    pub(crate) journal_delay: AtomicU32,
+    /// Doorbell of the `bcache_journal` thread.
+    #[pin]
+    pub(crate) flusher: Waker,
+    /// Doorbell of the `bcache_allocator` thread.
+    #[pin]
+    pub(crate) allocator: Waker,
     #[pin]
     pub(crate) state: Mutex<IoState>,
 }
@@ -260,6 +278,7 @@ impl SetIo {
             in_flush: false,
             moving: KVVec::from_elem(false, n, GFP_KERNEL)?,
             journal_tight: false,
+            jpending: KVec::new(),
         };
         st.initial_free(&layout);
         Arc::pin_init(
@@ -269,6 +288,9 @@ impl SetIo {
                 layout,
                 stats: IoStats::default(),
                 fg_inflight: AtomicU64::new(0),
+                journal_delay: AtomicU32::new(JOURNAL_DELAY_MS),
+                flusher <- Waker::new(),
+                allocator <- Waker::new(),
                 state <- new_mutex!(st, "SetIo::state"),
             }),
             GFP_KERNEL,
@@ -323,7 +345,8 @@ impl SetIo {
         Err(EIO)
     }
 
-    /// Writes `data` (whole blocks) at `sector` of `inode`; returns once it is durable.
+    /// Writes `data` (whole blocks) at `sector` of `inode`; returns once its keys are in the
+    /// index and the pending journal entry (durable at the next flush).
     ///
     /// When no bucket is free, wakes GC and waits for a pass (at most [`ALLOC_RETRIES`] in a
     /// row without progress), with the state lock dropped.
@@ -336,12 +359,8 @@ impl SetIo {
         let mut done = 0u64;
         let mut retries = 0;
         while done < sectors {
-            let r = {
-                let mut st = self.state.lock();
-                let from = (done as usize) << 9;
-                self.write_some(&mut st, inode, sector + done, &data[from..])
-            };
-            match r {
+            let from = (done as usize) << 9;
+            match self.write_some(inode, sector + done, &data[from..]) {
                 Ok(n) => {
                     done += n;
                     retries = 0;
@@ -361,37 +380,78 @@ impl SetIo {
         Ok(())
     }
 
-    /// Writes as much of `data` as buckets allow and journals it; returns the sectors written,
-    /// or `ENOSPC` if not even one bucket could be had.
-    fn write_some(&self, st: &mut IoState, inode: u64, sector: u64, data: &[u8]) -> Result<u64> {
+    /// Reserves space for as much of `data` as buckets allow, writes it without the state
+    /// lock, then adds its keys; returns the sectors written, or `ENOSPC` if not even one
+    /// bucket could be had.
+    fn write_some(&self, inode: u64, sector: u64, data: &[u8]) -> Result<u64> {
         let sectors = (data.len() >> 9) as u64;
-        let mut keys = KVec::new();
+        let mut pieces: KVec<(u64, u64, u64)> = KVec::new();
+        {
+            let mut st = self.state.lock();
+            let mut done = 0u64;
+            while done < sectors {
+                // After a first piece, any failure just ends the batch: the pieces reserved
+                // so far are written and released below.
+                let (bucket, used) = match self.open_bucket(&mut st, false) {
+                    Ok(b) => b,
+                    Err(_) if done > 0 => break,
+                    Err(e) => return Err(e),
+                };
+                let n = (sectors - done)
+                    .min(self.layout.bucket_size - used)
+                    .min(MAX_SIZE);
+                let at = bucket * self.layout.bucket_size + used;
+                if let Err(e) = pieces.push((bucket, at, n), GFP_KERNEL) {
+                    if done > 0 {
+                        break;
+                    }
+                    return Err(e.into());
+                }
+                st.open = Some((bucket, used + n));
+                if let Some(b) = st.buckets.get_mut(bucket as usize) {
+                    b.writers = b.writers.saturating_add(1);
+                }
+                done += n;
+            }
+        }
+
+        let mut res = Ok(());
+        let mut off = 0usize;
+        for &(_, at, n) in pieces.iter() {
+            let len = (n << 9) as usize;
+            if res.is_ok() {
+                res = self
+                    .bdev
+                    .write_sync(at, &data[off..off + len], WriteKind::Data);
+            }
+            off += len;
+        }
+
+        let mut st = self.state.lock();
+        let mut keys = KVec::with_capacity(pieces.len(), GFP_KERNEL);
         let mut done = 0u64;
-        while done < sectors {
-            let (bucket, used) = match self.open_bucket(st, false) {
-                Ok(b) => b,
-                Err(e) if e == ENOSPC && done > 0 => break,
-                Err(e) => return Err(e),
-            };
-            let n = (sectors - done)
-                .min(self.layout.bucket_size - used)
-                .min(MAX_SIZE);
-            let at = bucket * self.layout.bucket_size + used;
-            let chunk = &data[(done as usize) << 9..((done + n) as usize) << 9];
-            self.bdev.write_sync(at, chunk, WriteKind::Data)?;
-            self.stats.data_sectors.fetch_add(n, Ordering::Relaxed);
-            st.open = Some((bucket, used + n));
+        for &(bucket, at, n) in pieces.iter() {
             if let Some(b) = st.buckets.get_mut(bucket as usize) {
-                b.add_sectors(GC_MARK_DIRTY, n);
+                b.writers = b.writers.saturating_sub(1);
+            }
+            if res.is_ok() {
+                st.account_data(bucket, GC_MARK_DIRTY, n);
+                self.stats.data_sectors.fetch_add(n, Ordering::Relaxed);
             }
             let mut k = Bkey::new(inode, sector + done + n, n);
             k.set_dirty(true);
             k.set_ptrs(1);
             k.ptr[0] = Bkey::make_ptr(st.gen(bucket), at, 0);
-            keys.push(k, GFP_KERNEL)?;
+            if let Ok(keys) = keys.as_mut() {
+                if keys.push(k, GFP_KERNEL).is_err() {
+                    res = Err(ENOMEM);
+                }
+            }
             done += n;
         }
-        self.commit(st, &keys)?;
+        res?;
+        let keys = keys?;
+        self.commit(&mut st, &keys)?;
         Ok(done)
     }
 
@@ -475,6 +535,26 @@ impl SetIo {
             .map_or([0; 32], |e| e.label)
     }
 
+    /// Sets the label of uuid slot `slot` (at most 32 bytes, zero-padded) and writes the table.
+    pub(crate) fn set_label(&self, slot: u64, label: &[u8]) -> Result {
+        if label.len() > 32 {
+            return Err(EINVAL);
+        }
+        let mut st = self.state.lock();
+        if st.uuids.entry_bytes != UUID_ENTRY_BYTES {
+            return Err(EINVAL);
+        }
+        let at = usize::try_from(slot).map_err(|_| EINVAL)? * UUID_ENTRY_BYTES;
+        let mut table = KVVec::from_elem(0u8, st.uuids.buf.len(), GFP_KERNEL)?;
+        table.copy_from_slice(&st.uuids.buf);
+        let raw = table.get_mut(at..at + UUID_ENTRY_BYTES).ok_or(EINVAL)?;
+        let mut e = UuidEntry::decode(raw).ok_or(EINVAL)?;
+        e.label = [0; 32];
+        e.label[..label.len()].copy_from_slice(label);
+        e.encode(raw).ok_or(EINVAL)?;
+        self.write_uuids(&mut st, table)
+    }
+
     /// Writes the uuid `table` to a fresh bucket, journals it, and makes it current; the old
     /// bucket is freed once the journal entry is durable.
     fn write_uuids(&self, st: &mut IoState, table: KVVec<u8>) -> Result {
@@ -549,7 +629,7 @@ impl SetIo {
                 packed.extend_from_slice(&x.to_le_bytes(), GFP_KERNEL)?;
             }
         }
-        self.journal_append(st, &packed, Patch::default())?;
+        self.journal_add(st, &packed)?;
         for k in keys {
             let (Some(start), Some(end)) = (
                 extents::key(k.inode(), k.start()),
@@ -566,87 +646,6 @@ impl SetIo {
             self.release_journal(st);
         }
         Ok(())
-    }
-
-    /// Writes one journal entry holding `packed` keys after the newest one, with `patch`
-    /// applied to the header. Sets [`IoState::journal_tight`] when the journal enters its last
-    /// free bucket (time to reclaim it: see [`SetIo::flush_tree`]).
-    pub(crate) fn journal_append(&self, st: &mut IoState, packed: &[u8], patch: Patch) -> Result {
-        let bb = self.layout.block_bytes;
-        let size = (crate::format::jset::JSET_HEADER + packed.len()).div_ceil(bb) * bb;
-        if size > JSET_MAX_BYTES {
-            return Err(E2BIG);
-        }
-        let bucket_bytes = (self.layout.bucket_size << 9) as usize;
-        let j = &mut st.journal;
-        let nj = j.bucket_max_seq.len();
-        let mut h = j.newest;
-        h.seq += 1;
-        if let Some(k) = patch.uuid_bucket {
-            h.uuid_bucket = k;
-        }
-        if let Some((k, level)) = patch.btree_root {
-            h.btree_root = k;
-            h.btree_level = level;
-        }
-        if let Some(b) = patch.prio_bucket {
-            if let Some(slot) = h.prio_bucket.get_mut(self.layout.dev_idx) {
-                *slot = b;
-            }
-        }
-        if patch.release {
-            // Everything older is in the new tree: replay starts here.
-            h.last_seq = h.seq;
-        }
-        let live = |m: &KVec<u64>, b: usize, last: u64| m.get(b).map_or(true, |&s| s >= last);
-        let mut last_free = false;
-        if j.offset + size > bucket_bytes {
-            let next = (j.bucket + 1).checked_rem(nj).ok_or(ENOSPC)?;
-            // A bucket still holding live entries cannot be reused: the journal is full.
-            if live(&j.bucket_max_seq, next, h.last_seq) {
-                return Err(ENOSPC);
-            }
-            j.bucket = next;
-            j.offset = 0;
-            let after = (next + 1).checked_rem(nj).ok_or(ENOSPC)?;
-            last_free = live(&j.bucket_max_seq, after, h.last_seq);
-        }
-        let mut buf = KVVec::from_elem(0u8, size, GFP_KERNEL)?;
-        h.write(&mut buf, packed).ok_or(EINVAL)?;
-        let sector = (self.layout.first_bucket + j.bucket as u64) * self.layout.bucket_size
-            + (j.offset >> 9) as u64;
-        self.bdev.write_sync(sector, &buf, WriteKind::FlushFua)?;
-        self.stats
-            .meta_sectors
-            .fetch_add((size >> 9) as u64, Ordering::Relaxed);
-        j.offset += size;
-        j.newest = h;
-        if let Some(m) = j.bucket_max_seq.get_mut(j.bucket) {
-            *m = h.seq;
-        }
-        if last_free && !patch.release {
-            st.journal_tight = true;
-        }
-        Ok(())
-    }
-
-    /// Appends a journal entry without keys, then reclaims the journal if it asks for it.
-    pub(crate) fn journal_commit(&self, st: &mut IoState, patch: Patch) -> Result {
-        self.journal_append(st, &[], patch)?;
-        if st.journal_tight {
-            self.release_journal(st);
-        }
-        Ok(())
-    }
-
-    /// Writes the dirty leaves and a new root so the journal can be reused.
-    pub(crate) fn release_journal(&self, st: &mut IoState) {
-        if let Err(e) = self.flush_tree(st) {
-            pr_warn!(
-                "writing the btree failed ({}): the journal will fill up\n",
-                e.to_errno()
-            );
-        }
     }
 
     /// Depth of the btree (`tree_depth`).
@@ -676,6 +675,17 @@ impl SetIo {
 }
 
 impl IoState {
+    /// Accounts `sectors` of new data in `bucket` (GC keeps the marks of buckets that got data
+    /// during its pass: its walk may have missed the keys).
+    pub(crate) fn account_data(&mut self, bucket: u64, mark: u8, sectors: u64) {
+        if let Some(b) = self.buckets.get_mut(bucket as usize) {
+            b.add_sectors(mark, sectors);
+        }
+        if let Some(f) = self.fresh.get_mut(bucket as usize) {
+            *f = true;
+        }
+    }
+
     /// Current generation of `bucket`.
     pub(crate) fn gen(&self, bucket: u64) -> u8 {
         self.buckets.get(bucket as usize).map_or(0, |b| b.gen)

@@ -20,7 +20,7 @@ one_cycle() {
 	wait_for 10 gc_passes_at_least 1 || { echo "# no GC pass"; return 1; }
 	sysfs_write $RB/$CSET/unregister 1 || return 1
 	wait_for 10 test ! -e $RB/$CSET || { echo "# set dir stayed"; return 1; }
-	[ "$(gc_threads)" -eq 0 ] || { echo "# bcache_gc thread left"; return 1; }
+	[ "$(gc_threads)" -eq 0 ] || { echo "# a cache-set thread was left"; return 1; }
 	rb_unload || { echo "# rmmod failed"; return 1; }
 }
 

@@ -5,7 +5,7 @@
 . ./lib.sh
 
 ktap_print_header
-ktap_set_plan 19
+ktap_set_plan 22
 
 save_first_mib() {
 	wait_for 10 test -b /dev/bcache0 &&
@@ -87,6 +87,15 @@ check "rmmod once it is closed" rb_unload
 vol_up() { rb_load && sysfs_write $RB/register /dev/vdc && wait_for 5 test -b /dev/bcache0; }
 check "register again" vol_up
 check "/sys/block/bcache0/bcache/size is 16.0M" test "$(cat /sys/block/bcache0/bcache/size)" = 16.0M
+L=/sys/block/bcache0/bcache/label
+set_label() { sysfs_write $L scratch && [ "$(cat $L)" = scratch ]; }
+check "a flash volume's label can be set" set_label
+check "a 33-byte label gets EINVAL" expect_errno $L 123456789012345678901234567890123 "Invalid argument"
+label_kept() {
+	sysfs_write $SET/stop 1 && wait_for 10 test ! -e $SET && sysfs_write $RB/register /dev/vdc &&
+		wait_for 5 test -b /dev/bcache0 && [ "$(cat $L)" = scratch ]
+}
+check "the label is kept across re-registration" label_kept
 vol_unreg() { sysfs_write /sys/block/bcache0/bcache/unregister 1 && wait_for 10 test ! -e /dev/bcache0; }
 check "unregistering the volume removes /dev/bcache0" vol_unreg
 vol_gone() {

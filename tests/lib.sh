@@ -94,12 +94,12 @@ wait_for() {
 	"$@"
 }
 
-# Number of bcache_gc kernel threads.
+# Number of cache-set kernel threads: bcache_gc, bcache_allocator and bcache_journal.
 gc_threads() {
-	cat /proc/[0-9]*/comm 2>/dev/null | grep -c '^bcache_gc$'
+	cat /proc/[0-9]*/comm 2>/dev/null | grep -c -e '^bcache_gc$' -e '^bcache_allocator$' -e '^bcache_journal$'
 }
 
-# No bcache_gc thread is left (for wait_for: the count is taken at each try).
+# No cache-set thread (GC, allocator, journal) is left (for wait_for: counted at each try).
 no_gc_threads() {
 	[ "$(gc_threads)" -eq 0 ]
 }

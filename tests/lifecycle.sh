@@ -27,7 +27,7 @@ register_all() {
 		sysfs_write $RB/register /dev/vdc
 }
 check "register two cache sets and a backing device" register_all
-check "two bcache_gc threads run" test "$(gc_threads)" -eq 2
+check "two sets: two each of bcache_gc, bcache_allocator, bcache_journal" test "$(gc_threads)" -eq 6
 check "both set directories exist" test -d "$RB/$A" -a -d "$RB/$C"
 dmesg_mark
 check "rmmod with everything registered succeeds" rb_unload

@@ -40,7 +40,7 @@ cache_sysfs() {
 check "/sys/block/vda/bcache shows bucket_size, nbuckets, policy, discard" cache_sysfs
 avail() { v=$(cat "$SET/cache_available_percent") && [ "$v" -gt 90 ] && [ "$v" -le 100 ]; }
 check "cache_available_percent of a fresh set is above 90" avail
-check "one bcache_gc thread runs" test "$(gc_threads)" -eq 1
+check "one set: its bcache_gc, bcache_allocator and bcache_journal threads run" test "$(gc_threads)" -eq 3
 check "register a make-bcache backing device" sysfs_write $RB/register /dev/vdb
 
 dmesg_mark
@@ -60,7 +60,7 @@ check "pendings_cleanup releases the backing device whose set is not registered"
 	sysfs_write $RB/pendings_cleanup 1
 check "the released backing device registers again (path with spaces and newline)" \
 	sysfs_write $RB/register "  /dev/vdb  "
-check "still one bcache_gc thread" test "$(gc_threads)" -eq 1
+check "still one set's three threads" test "$(gc_threads)" -eq 3
 
 check "unregister the cache set" sysfs_write "$SET/unregister" 1
 check "the set directory disappears" wait_for 10 test ! -e "$SET"

@@ -4,7 +4,8 @@
 //! per bucket, the free fifos per reserve, and the order in which buckets are invalidated.
 //!
 //! - A bucket can be invalidated when GC found no metadata and no dirty data in it, nothing has
-//!   it pinned (open, on a free list), and its generation can still be bumped without any key
+//!   it pinned (open, on a free list, or written to by a write not yet in the index), and its
+//!   generation can still be bumped without any key
 //!   on disk seeing it wrap: `gen - last_gc < 96`.
 //! - Invalidation bumps the generation in memory; the bucket is handed out only after a prio
 //!   write has made the new generation durable (the caller's job).
@@ -48,6 +49,8 @@ pub(crate) struct Bucket {
     pub(crate) sectors: u16,
     /// In use by the allocator: open for writes, or on a free list.
     pub(crate) pin: bool,
+    /// Writes whose data is going into the bucket but whose keys are not in the index yet.
+    pub(crate) writers: u16,
 }
 
 impl Bucket {
@@ -59,6 +62,7 @@ impl Bucket {
     /// `bch_can_invalidate_bucket()`.
     pub(crate) fn can_invalidate(&self) -> bool {
         !self.pin
+            && self.writers == 0
             && (self.mark == GC_MARK_NONE || self.mark == GC_MARK_RECLAIMABLE)
             && self.gc_gen() < BUCKET_GC_GEN_MAX
     }

@@ -117,6 +117,13 @@ impl Bio {
         }
     }
 
+    /// Whether the bio carries `REQ_PREFLUSH` or `REQ_FUA`: it must not complete before it,
+    /// and everything completed before it, is durable.
+    pub(crate) fn wants_flush(&self) -> bool {
+        // SAFETY: By the type invariant the bio is live.
+        unsafe { ffi::rbcache_bio_wants_flush(self.raw()) }
+    }
+
     /// First sector.
     pub(crate) fn sector(&self) -> u64 {
         // SAFETY: By the type invariant the bio is live.

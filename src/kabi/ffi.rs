@@ -50,6 +50,8 @@ extern "C" {
     pub(crate) fn rbcache_memalloc_noio_restore(flags: core::ffi::c_uint);
     /// `bio_op(bio)`.
     pub(crate) fn rbcache_bio_op(bio: *mut bindings::bio) -> bindings::req_op;
+    /// `bio->bi_opf & (REQ_PREFLUSH | REQ_FUA)`.
+    pub(crate) fn rbcache_bio_wants_flush(bio: *mut bindings::bio) -> bool;
     /// The block-device operations of rbcache's disks (submit_bio is in `kabi::disk`).
     pub(crate) static rbcache_disk_fops: bindings::block_device_operations;
 

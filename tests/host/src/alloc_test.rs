@@ -102,6 +102,9 @@ fn invalidation_rules() {
     b.pin = true;
     assert!(!b.can_invalidate());
     b.pin = false;
+    b.writers = 1;
+    assert!(!b.can_invalidate(), "a write in flight into it");
+    b.writers = 0;
     // The generation guard: gen may run at most 95 ahead of last_gc.
     b.last_gc = 250;
     b.gen = 250u8.wrapping_add(BUCKET_GC_GEN_MAX - 1);
@@ -153,6 +156,7 @@ fn world(n: usize, r: &mut Rng) -> Vec<Bucket> {
                     0
                 },
                 pin: (v >> 40) % 5 == 0,
+                writers: if (v >> 44) % 7 == 0 { 1 } else { 0 },
             }
         })
         .collect()
