@@ -180,7 +180,7 @@ impl CacheSet {
             policy: Policy::from_sb((set.sb.flags >> 2) & 7),
             fifo_sizes,
         };
-        let io = SetIo::new(bdev.clone(), set.gc.clone(), layout, data)?;
+        let io = SetIo::new(bdev.clone(), set.gc.clone(), layout, data, set.sb.clone())?;
         let gc_thread = GcThread::start(gc, io.clone())?;
         let allocator = AllocatorThread::start(io.clone())?;
         let flusher = FlusherThread::start(io.clone())?;
@@ -445,6 +445,8 @@ impl AttrOps for InternalAttrs {
             b"gc_last_nodes" => writeln!(out, "{}", c.last_nodes),
             b"gc_last_keys" => writeln!(out, "{}", c.last_keys),
             b"gc_last_free_buckets" => writeln!(out, "{}", c.last_free),
+            b"gc_last_coalesced" => writeln!(out, "{}", c.last_coalesced),
+            b"gc_last_rewritten" => writeln!(out, "{}", c.last_rewritten),
             b"gc_aborted" => writeln!(out, "{}", c.aborted),
             b"moving_gc_keys" => writeln!(out, "{}", c.moved_keys),
             b"moving_gc_sectors" => writeln!(out, "{}", c.moved_sectors),
@@ -520,13 +522,13 @@ impl AttrOps for CacheAttrs {
             b"nbuckets" => writeln!(out, "{}", sb.nbuckets),
             b"discard" => writeln!(out, "{}", u8::from(sb.flags & CACHE_DISCARD != 0)),
             b"cache_replacement_policy" => {
-                let policy = (sb.flags >> 2) & 7;
-                for (i, name) in ["lru", "fifo", "random"].iter().enumerate() {
+                let policy = self.set.io().ok_or(EIO)?.policy();
+                for (i, p) in Policy::ALL.iter().enumerate() {
                     let sep = if i == 0 { "" } else { " " };
-                    if i as u64 == policy {
-                        write!(out, "{}[{}]", sep, name)
+                    if *p == policy {
+                        write!(out, "{}[{}]", sep, p.name())
                     } else {
-                        write!(out, "{}{}", sep, name)
+                        write!(out, "{}{}", sep, p.name())
                     }
                     .map_err(|_| EINVAL)?;
                 }
@@ -545,8 +547,14 @@ impl AttrOps for CacheAttrs {
         .map_err(|_| EINVAL)
     }
 
-    fn store(&self, _attr: &[u8], _input: &[u8]) -> Result {
-        Err(EINVAL)
+    fn store(&self, attr: &[u8], input: &[u8]) -> Result {
+        match attr {
+            b"cache_replacement_policy" => {
+                let p = Policy::from_name(input).ok_or(EINVAL)?;
+                self.set.io().ok_or(EIO)?.set_policy(p)
+            }
+            _ => Err(EINVAL),
+        }
     }
 }
 

@@ -119,6 +119,8 @@ struct Stats {
     last_nodes: AtomicU64,
     last_keys: AtomicU64,
     last_free: AtomicU64,
+    last_coalesced: AtomicU64,
+    last_rewritten: AtomicU64,
     moved_keys: AtomicU64,
     moved_sectors: AtomicU64,
     move_races: AtomicU64,
@@ -144,6 +146,10 @@ pub(crate) struct GcCounters {
     pub(crate) last_keys: u64,
     /// Buckets with nothing live after the last btree GC.
     pub(crate) last_free: u64,
+    /// Leaves the last btree GC merged into siblings.
+    pub(crate) last_coalesced: u64,
+    /// Nodes written by the flush that ended the last btree GC.
+    pub(crate) last_rewritten: u64,
     /// Keys moved by moving GC, in total.
     pub(crate) moved_keys: u64,
     /// Sectors moved by moving GC, in total.
@@ -308,6 +314,8 @@ impl Gc {
             last_nodes: self.stats.last_nodes.load(Ordering::Relaxed),
             last_keys: self.stats.last_keys.load(Ordering::Relaxed),
             last_free: self.stats.last_free.load(Ordering::Relaxed),
+            last_coalesced: self.stats.last_coalesced.load(Ordering::Relaxed),
+            last_rewritten: self.stats.last_rewritten.load(Ordering::Relaxed),
             moved_keys: self.stats.moved_keys.load(Ordering::Relaxed),
             moved_sectors: self.stats.moved_sectors.load(Ordering::Relaxed),
             move_races: self.stats.move_races.load(Ordering::Relaxed),
@@ -337,6 +345,12 @@ impl Gc {
                 self.stats
                     .last_free
                     .store(g.free_buckets, Ordering::Relaxed);
+                self.stats
+                    .last_coalesced
+                    .store(g.coalesced, Ordering::Relaxed);
+                self.stats
+                    .last_rewritten
+                    .store(g.rewritten, Ordering::Relaxed);
             });
             // The `btree_gc_*` times cover btree GC only, as in 6.12.
             self.times.lock().update(start, now_ns());

@@ -23,14 +23,15 @@
 
 use kernel::prelude::*;
 
+use crate::format::alloc::Reserve;
 use crate::format::alloc::{
     Bucket, GC_MARK_DIRTY, GC_MARK_METADATA, GC_MARK_NONE, GC_MARK_RECLAIMABLE,
 };
 use crate::format::bkey::Bkey;
 use crate::format::extents::{Extent, INODE_SHIFT};
+use crate::format::gc_policy::{coalesce_plan, mark_extent, moving_candidates, moving_limit};
 use crate::kabi::bio::WriteKind;
-use crate::metadata::mark_extent;
-use crate::set_io::{IoState, SetIo};
+use crate::set_io::{IoState, Leaf, SetIo};
 
 /// Copies per moving-GC batch at most (6.12's `moving_in_flight` bound).
 pub(crate) const MOVE_BATCH: usize = 64;
@@ -60,6 +61,10 @@ pub(crate) struct BtreeGcReport {
     pub(crate) keys: u64,
     /// Buckets with nothing live after the pass.
     pub(crate) free_buckets: u64,
+    /// Leaves merged into their siblings.
+    pub(crate) coalesced: u64,
+    /// Nodes written by the flush that ends the pass.
+    pub(crate) rewritten: u64,
 }
 
 /// What one moving-GC run did.
@@ -170,7 +175,74 @@ impl SetIo {
                 report.free_buckets += 1;
             }
         }
+        report.coalesced = self.coalesce(&mut st)? as u64;
+        // Write dirty leaves before finishing, as 6.12's GC does.
+        if st.tree.leaves.iter().any(|l| l.dirty) {
+            let before = self
+                .stats
+                .nodes_written
+                .load(core::sync::atomic::Ordering::Relaxed);
+            self.flush_tree(&mut st)?;
+            let after = self
+                .stats
+                .nodes_written
+                .load(core::sync::atomic::Ordering::Relaxed);
+            report.rewritten = after - before;
+        }
         Ok(report)
+    }
+
+    /// Merges runs of sparse sibling leaves ([`coalesce_plan`]); the merged leaves are dirty
+    /// and the old nodes are freed by the next tree flush. Takes no more merges than the btree
+    /// reserve has buckets for, and none when it is short. Returns the number of merges.
+    fn coalesce(&self, st: &mut IoState) -> Result<usize> {
+        let n = st.tree.leaves.len();
+        let budget = st.free.available(Reserve::Btree).saturating_sub(2);
+        if n < 2 || budget == 0 {
+            return Ok(0);
+        }
+        let node_u64s = ((self.layout.node_sectors << 9) as usize)
+            .saturating_sub(crate::format::bset::BSET_HEADER)
+            / 8;
+        // Keys of one data or pointer key: 3 words.
+        let cap = node_u64s / 3;
+        let mut keys = KVec::with_capacity(n, GFP_KERNEL)?;
+        let ext = st.map.as_slice();
+        let mut lo = 0u64;
+        for l in st.tree.leaves.iter() {
+            let first = ext.partition_point(|e| e.end <= lo);
+            let count = ext[first..].partition_point(|e| e.start < l.end);
+            keys.push(count, GFP_KERNEL)?;
+            lo = l.end;
+        }
+        let mut merge = KVec::from_elem(false, n, GFP_KERNEL)?;
+        let merges = coalesce_plan(&keys, cap, budget, &mut merge);
+        if merges == 0 {
+            return Ok(0);
+        }
+        let mut leaves = KVec::with_capacity(n - merges, GFP_KERNEL)?;
+        let mut old = KVec::with_capacity(n, GFP_KERNEL)?;
+        for (i, l) in st.tree.leaves.iter().enumerate() {
+            if merge[i] {
+                // Joins the previous leaf: that one now ends where this one did.
+                if let Some(b) = l.bucket {
+                    old.push(b, GFP_KERNEL)?;
+                }
+                if let Some(prev) = leaves.last_mut() {
+                    let prev: &mut Leaf = prev;
+                    if let Some(b) = prev.bucket.take() {
+                        old.push(b, GFP_KERNEL)?;
+                    }
+                    prev.end = l.end;
+                    prev.dirty = true;
+                }
+            } else {
+                leaves.push(*l, GFP_KERNEL)?;
+            }
+        }
+        st.tree.old_nodes.extend_from_slice(&old, GFP_KERNEL)?;
+        st.tree.leaves = leaves;
+        Ok(merges)
     }
 
     /// Moving GC; `stop` is polled between batches.
@@ -234,20 +306,15 @@ impl SetIo {
         Ok(())
     }
 
-    /// 6.12's candidate rule: data buckets (not metadata, not pinned), partly used, fewest
-    /// sectors first. 6.12 moves at most what the moving-GC reserve holds; rbcache allows eight
-    /// times that, or half the empty buckets if more, per pass (its copies refill the reserve
-    /// as they go, and stop cleanly when it runs dry), so compaction keeps up on caches whose
-    /// reserve is a single bucket.
+    /// Marks and pins the moving-GC candidates ([`moving_candidates`]).
     fn choose_candidates(&self, st: &mut IoState, chosen: &mut KVec<u64>) -> Result {
-        let bs = self.layout.bucket_size;
-        let reserve = st.free.fifos[crate::format::alloc::Reserve::MovingGc as usize].capacity();
+        let reserve = st.free.fifos[Reserve::MovingGc as usize].capacity();
         let empty = st
             .buckets
             .iter()
             .filter(|b| b.mark == GC_MARK_NONE && b.sectors == 0)
             .count();
-        let limit = bs * (8 * reserve).max(empty / 2) as u64;
+        let limit = moving_limit(self.layout.bucket_size, reserve, empty);
         let IoState {
             buckets,
             fresh,
@@ -255,27 +322,12 @@ impl SetIo {
             moving,
             ..
         } = st;
-        let mut count = 0;
-        for (i, (b, &f)) in buckets.iter().zip(fresh.iter()).enumerate() {
-            let data = b.mark == GC_MARK_DIRTY || b.mark == GC_MARK_RECLAIMABLE;
-            let idle = !b.pin && b.writers == 0 && !f;
-            if data && idle && b.sectors > 0 && u64::from(b.sectors) < bs {
-                if let Some(s) = scratch.get_mut(count) {
-                    *s = i as u32;
-                    count += 1;
-                }
+        let busy = |i: usize| fresh.get(i).copied().unwrap_or(true);
+        let picked = moving_candidates(buckets, busy, self.layout.bucket_size, limit, scratch);
+        for &i in picked {
+            if let Some(b) = buckets.get_mut(i as usize) {
+                b.pin = true;
             }
-        }
-        let cands = &mut scratch[..count];
-        cands.sort_unstable_by_key(|&i| (buckets[i as usize].sectors, i));
-        let mut total = 0u64;
-        for &i in cands.iter() {
-            let s = u64::from(buckets[i as usize].sectors);
-            if total + s > limit {
-                break;
-            }
-            total += s;
-            buckets[i as usize].pin = true;
             if let Some(m) = moving.get_mut(i as usize) {
                 *m = true;
             }

@@ -169,6 +169,8 @@ RB_RO(gc_yields);
 RB_RO(gc_last_nodes);
 RB_RO(gc_last_keys);
 RB_RO(gc_last_free_buckets);
+RB_RO(gc_last_coalesced);
+RB_RO(gc_last_rewritten);
 RB_RO(gc_aborted);
 RB_RO(gc_check);
 RB_RO(moving_gc_keys);
@@ -205,6 +207,8 @@ static struct attribute *rbcache_internal_attrs[] = {
 	RB_A(gc_last_nodes),
 	RB_A(gc_last_keys),
 	RB_A(gc_last_free_buckets),
+	RB_A(gc_last_coalesced),
+	RB_A(gc_last_rewritten),
 	RB_A(gc_aborted),
 	RB_A(gc_check),
 	RB_A(moving_gc_keys),
@@ -225,7 +229,7 @@ const struct attribute_group rbcache_internal_group = { .attrs = rbcache_interna
 /* /sys/block/<cache device>/bcache/ */
 RB_RO(nbuckets);
 RB_RO(discard);
-RB_RO(cache_replacement_policy);
+RB_RW(cache_replacement_policy);
 RB_RO(priority_stats);
 
 static struct attribute *rbcache_cache_attrs[] = {

@@ -19,10 +19,11 @@ use kernel::alloc::AllocError;
 use kernel::prelude::*;
 
 use crate::extent_map::Extents;
-use crate::format::alloc::{Bucket, GC_MARK_DIRTY, GC_MARK_METADATA, GC_MARK_RECLAIMABLE};
+use crate::format::alloc::{Bucket, GC_MARK_METADATA};
 use crate::format::bkey::{gen_after, Bkey};
 use crate::format::bset::{walk_node, Keys, NodeError};
-use crate::format::extents::{self, Extent};
+use crate::format::extents;
+use crate::format::gc_policy::mark_extent;
 use crate::format::geometry::{Geometry, SetMagic};
 use crate::format::init::FreshLayout;
 use crate::format::journal::{check_live_range, scan_bucket, JournalError};
@@ -197,6 +198,15 @@ pub(crate) fn initialise(
     Ok(new_sb)
 }
 
+/// Rewrites the superblock of `bdev` from `sb` (`PREFLUSH|FUA`), as `bcache_write_super()`
+/// does: the 4 KiB block is read back first, so bytes the superblock does not describe stay.
+pub(crate) fn write_superblock(bdev: &BdevFile, sb: &Superblock) -> Result {
+    let mut raw = KVVec::from_elem(0u8, SB_SIZE, GFP_KERNEL)?;
+    bdev.read_sync(SB_SECTOR, &mut raw)?;
+    sb.write(&mut raw).map_err(|_| EINVAL)?;
+    bdev.write_sync(SB_SECTOR, &raw, WriteKind::FlushFua)
+}
+
 /// Everything registration reads from a cache set.
 pub(crate) struct SetContents {
     /// Summary numbers.
@@ -327,18 +337,6 @@ pub(crate) fn read(bdev: &BdevFile, sb: &Superblock) -> Result<SetContents, Meta
             nodes,
         },
     })
-}
-
-/// GC marking of one live extent: its sectors count in its bucket, dirty or reclaimable.
-pub(crate) fn mark_extent(buckets: &mut [Bucket], bucket_size: u64, e: &Extent) {
-    if let Some(b) = buckets.get_mut((e.ptr / bucket_size) as usize) {
-        let mark = if e.dirty {
-            GC_MARK_DIRTY
-        } else {
-            GC_MARK_RECLAIMABLE
-        };
-        b.add_sectors(mark, e.end - e.start);
-    }
 }
 
 /// Adds key `k` to the map, newer than what is there; a stale or missing pointer is a hole.

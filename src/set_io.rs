@@ -32,12 +32,13 @@ use crate::format::alloc::{
 };
 use crate::format::bkey::{Bkey, MAX_SIZE};
 use crate::format::extents;
+use crate::format::superblock::Superblock;
 use crate::format::uuid::{UuidEntry, INVALID_UUID, UUID_ENTRY_BYTES, UUID_FLASH_ONLY};
 use crate::gc::Gc;
 use crate::journal::JOURNAL_DELAY_MS;
 use crate::kabi::bdev::BdevFile;
 use crate::kabi::bio::WriteKind;
-use crate::metadata::{JournalState, SetData, UuidTable};
+use crate::metadata::{write_superblock, JournalState, SetData, UuidTable};
 use crate::waker::Waker;
 
 /// GC passes a write waits for before it fails with `ENOSPC`.
@@ -142,6 +143,8 @@ pub(crate) struct IoState {
     pub(crate) journal_tight: bool,
     /// Packed keys of the next journal entry, not yet written.
     pub(crate) jpending: KVec<u8>,
+    /// The cache's superblock as last written.
+    pub(crate) sb: Superblock,
 }
 
 /// Event counters for sysfs.
@@ -212,6 +215,7 @@ impl SetIo {
         gc: Arc<Gc>,
         layout: Layout,
         data: SetData,
+        sb: Superblock,
     ) -> Result<Arc<Self>> {
         let n = layout.nbuckets as usize;
         let fifo = |i: usize| -> Result<Fifo<KVVec<u64>>> {
@@ -279,6 +283,7 @@ impl SetIo {
             moving: KVVec::from_elem(false, n, GFP_KERNEL)?,
             journal_tight: false,
             jpending: KVec::new(),
+            sb,
         };
         st.initial_free(&layout);
         Arc::pin_init(
@@ -645,6 +650,23 @@ impl SetIo {
         if st.journal_tight {
             self.release_journal(st);
         }
+        Ok(())
+    }
+
+    /// The replacement policy.
+    pub(crate) fn policy(&self) -> Policy {
+        self.state.lock().pick.policy
+    }
+
+    /// `cache_replacement_policy`: switches the invalidation order and records it in the
+    /// superblock.
+    pub(crate) fn set_policy(&self, policy: Policy) -> Result {
+        let mut st = self.state.lock();
+        let mut sb = st.sb.clone();
+        sb.flags = (sb.flags & !(7 << 2)) | ((policy as u64) << 2);
+        write_superblock(&self.bdev, &sb)?;
+        st.sb = sb;
+        st.pick.policy = policy;
         Ok(())
     }
 

@@ -5,7 +5,7 @@
 . ./lib.sh
 
 ktap_print_header
-ktap_set_plan 22
+ktap_set_plan 25
 
 save_first_mib() {
 	wait_for 10 test -b /dev/bcache0 &&
@@ -91,11 +91,17 @@ L=/sys/block/bcache0/bcache/label
 set_label() { sysfs_write $L scratch && [ "$(cat $L)" = scratch ]; }
 check "a flash volume's label can be set" set_label
 check "a 33-byte label gets EINVAL" expect_errno $L 123456789012345678901234567890123 "Invalid argument"
+P=/sys/block/vdc/bcache/cache_replacement_policy
+check "cache_replacement_policy shows lru by default" test "$(cat $P)" = "[lru] fifo random"
+to_fifo() { sysfs_write $P fifo && [ "$(cat $P)" = "lru [fifo] random" ]; }
+check "cache_replacement_policy can be set to fifo" to_fifo
+check "junk to cache_replacement_policy gets EINVAL" expect_errno $P clock "Invalid argument"
 label_kept() {
 	sysfs_write $SET/stop 1 && wait_for 10 test ! -e $SET && sysfs_write $RB/register /dev/vdc &&
-		wait_for 5 test -b /dev/bcache0 && [ "$(cat $L)" = scratch ]
+		wait_for 5 test -b /dev/bcache0 && [ "$(cat $L)" = scratch ] &&
+		[ "$(cat $P)" = "lru [fifo] random" ]
 }
-check "the label is kept across re-registration" label_kept
+check "the label and the policy (in the superblock) are kept across re-registration" label_kept
 vol_unreg() { sysfs_write /sys/block/bcache0/bcache/unregister 1 && wait_for 10 test ! -e /dev/bcache0; }
 check "unregistering the volume removes /dev/bcache0" vol_unreg
 vol_gone() {

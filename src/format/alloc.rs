@@ -234,11 +234,11 @@ impl<B: DerefMut<Target = [u64]>> FreeLists<B> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Policy {
     /// Least recently used: lowest `prio * sectors` first.
-    Lru,
+    Lru = 0,
     /// Round robin over the buckets.
-    Fifo,
+    Fifo = 1,
     /// Random probes.
-    Random,
+    Random = 2,
 }
 
 impl Policy {
@@ -249,6 +249,15 @@ impl Policy {
             2 => Policy::Random,
             _ => Policy::Lru,
         }
+    }
+
+    /// All policies, in superblock order.
+    pub(crate) const ALL: [Policy; 3] = [Policy::Lru, Policy::Fifo, Policy::Random];
+
+    /// The policy a sysfs write names (`lru`, `fifo`, `random`, a trailing newline allowed).
+    pub(crate) fn from_name(s: &[u8]) -> Option<Self> {
+        let s = s.strip_suffix(b"\n").unwrap_or(s);
+        Self::ALL.into_iter().find(|p| p.name().as_bytes() == s)
     }
 
     /// The sysfs name.

@@ -265,3 +265,22 @@ fn split_plan_follows_the_four_fifths_rule() {
         );
     }
 }
+
+#[test]
+fn policy_names_round_trip() {
+    for p in Policy::ALL {
+        assert_eq!(Policy::from_name(p.name().as_bytes()), Some(p));
+        assert_eq!(Policy::from_sb(p as u64), p);
+        let mut nl = p.name().as_bytes().to_vec();
+        nl.push(b'\n');
+        assert_eq!(Policy::from_name(&nl), Some(p));
+    }
+    for junk in [&b""[..], b"LRU", b"lru\n\n", b"clock", b" fifo"] {
+        assert_eq!(Policy::from_name(junk), None);
+    }
+    assert_eq!(
+        Policy::from_sb(3),
+        Policy::Lru,
+        "unknown values read as lru"
+    );
+}

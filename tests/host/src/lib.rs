@@ -20,6 +20,8 @@ mod extents_test;
 #[cfg(test)]
 mod formats_test;
 #[cfg(test)]
+mod gc_policy_test;
+#[cfg(test)]
 mod gc_stats_test;
 #[cfg(test)]
 mod init_test;
