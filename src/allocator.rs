@@ -127,17 +127,20 @@ impl SetIo {
     fn allocator_main(&self) {
         while self.allocator.wait(0) {
             let _noio = NoIoScope::new();
-            let mut st = self.state.lock();
-            while !st.free.all_full() {
-                match self.refill(&mut st) {
-                    Ok(()) => {}
-                    Err(e) => {
-                        if e == ENOSPC {
-                            drop(st);
-                            self.gc.allocator_wake();
-                        }
+            loop {
+                // One round per lock hold, so writers get in between.
+                let r = {
+                    let mut st = self.state.lock();
+                    if st.free.all_full() {
                         break;
                     }
+                    self.refill(&mut st)
+                };
+                if let Err(e) = r {
+                    if e == ENOSPC {
+                        self.gc.allocator_wake();
+                    }
+                    break;
                 }
             }
         }
@@ -149,6 +152,18 @@ impl SetIo {
     /// blocks holding them instead). `ENOSPC` if nothing could be invalidated (the caller's cue
     /// to wake GC).
     pub(crate) fn refill(&self, st: &mut IoState) -> Result {
+        let before = st.free.total();
+        self.refill_once(st)?;
+        // A round whose prio write used up what it invalidated (the only bucket it could take
+        // was the previous prio bucket, say) made no progress: GC must find more first.
+        if st.free.total() <= before {
+            self.gc.note_needs_gc();
+            return Err(ENOSPC);
+        }
+        Ok(())
+    }
+
+    fn refill_once(&self, st: &mut IoState) -> Result {
         if st.free_inc.is_empty() {
             st.free_inc_durable = false;
             let want = st.free_inc.capacity();

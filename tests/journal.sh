@@ -27,8 +27,9 @@ jfio() {
 	}
 }
 check "1300 synchronous (FUA) 4 KiB writes succeed and verify" jfio --do_verify=1
-flushes() { [ "$(cat $SET/internal/journal_flushes)" -ge 1300 ] || { cat $SET/internal/journal_flushes; return 1; }; }
-check "each FUA write asked for its own journal write" flushes
+# (The journal thread may write an entry between a write's keys and its flush: "nearly".)
+flushes() { [ "$(cat $SET/internal/journal_flushes)" -ge 1200 ] || { cat $SET/internal/journal_flushes; return 1; }; }
+check "nearly every FUA write asked for its own journal write" flushes
 check "the journal was released by writing a new root" test "$(cat $SET/internal/root_writes)" -ge 1
 same() { wait_for 10 test -b /dev/bcache0 && jfio --verify_only; }
 check "the data reads back (crc32c)" same
