@@ -20,9 +20,7 @@
 //! `bch_initial_gc_finish()`.
 
 use core::sync::atomic::Ordering;
-use kernel::c_str;
 use kernel::prelude::*;
-use kernel::sync::Arc;
 
 use crate::format::alloc::{
     pick, Bucket, Reserve, BUCKET_GC_GEN_MAX, GC_MARK_METADATA, GC_MARK_NONE,
@@ -30,7 +28,6 @@ use crate::format::alloc::{
 use crate::format::init::{BTREE_PRIO, INITIAL_PRIO};
 use crate::format::prio::{self, PrioHeader};
 use crate::kabi::bio::WriteKind;
-use crate::kabi::kthread::Kthread;
 use crate::kabi::noio::NoIoScope;
 use crate::kabi::random::random_u64;
 use crate::set_io::{IoState, Layout, Patch, SetIo};
@@ -124,7 +121,7 @@ impl SetIo {
 
     /// The `bcache_allocator` thread: refills the free fifos whenever an allocation ran them
     /// low.
-    fn allocator_main(&self) {
+    pub(crate) fn allocator_main(&self) {
         while self.allocator.wait(0) {
             let _noio = NoIoScope::new();
             loop {
@@ -320,29 +317,4 @@ fn usage(buckets: &[Bucket]) -> (u64, u64, u64) {
     }
     let pct = |x: u64| (x * 100).checked_div(n).unwrap_or(0);
     (pct(unused), pct(meta), pct(dirty))
-}
-
-/// The running `bcache_allocator` thread of a cache set; dropping it stops the thread.
-pub(crate) struct AllocatorThread {
-    io: Arc<SetIo>,
-    thread: Option<Kthread>,
-}
-
-impl AllocatorThread {
-    /// Starts the thread.
-    pub(crate) fn start(io: Arc<SetIo>) -> Result<Self> {
-        let worker = io.clone();
-        let thread = Kthread::run(c_str!("bcache_allocator"), move || worker.allocator_main())?;
-        Ok(AllocatorThread {
-            io,
-            thread: Some(thread),
-        })
-    }
-}
-
-impl Drop for AllocatorThread {
-    fn drop(&mut self) {
-        self.io.allocator.stop();
-        drop(self.thread.take());
-    }
 }

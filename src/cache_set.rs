@@ -19,14 +19,13 @@ use kernel::prelude::*;
 use kernel::str::CString;
 use kernel::sync::{new_mutex, Arc, Mutex};
 
-use crate::allocator::AllocatorThread;
 use crate::flash::FlashVolume;
 use crate::format::alloc::{Policy, Reserve};
 use crate::format::geometry::{Geometry, SetMagic};
 use crate::format::superblock::{Superblock, UuidDisplay, CACHE_DISCARD};
 use crate::format::units::{parse_size, parse_u64, Hprint};
 use crate::gc::{Gc, GcThread, Tunable};
-use crate::journal::FlusherThread;
+use crate::helper_thread::{Helper, HelperThread};
 use crate::kabi::bdev::BdevFile;
 use crate::kabi::random::{random_u64, real_seconds};
 use crate::kabi::sysfs::{AttrOps, Group, ShowBuf, SysfsDir};
@@ -51,8 +50,8 @@ struct Running {
     dir: SysfsDir<SetAttrs>,
     cache_dir: SysfsDir<CacheAttrs>,
     gc_thread: GcThread,
-    allocator: AllocatorThread,
-    flusher: FlusherThread,
+    allocator: HelperThread,
+    flusher: HelperThread,
     bdev: Arc<BdevFile>,
 }
 
@@ -182,8 +181,8 @@ impl CacheSet {
         };
         let io = SetIo::new(bdev.clone(), set.gc.clone(), layout, data, set.sb.clone())?;
         let gc_thread = GcThread::start(gc, io.clone())?;
-        let allocator = AllocatorThread::start(io.clone())?;
-        let flusher = FlusherThread::start(io.clone())?;
+        let allocator = HelperThread::start(io.clone(), Helper::Allocator)?;
+        let flusher = HelperThread::start(io.clone(), Helper::Journal)?;
         let mut volumes = KVec::with_capacity(volume_list.len(), GFP_KERNEL)?;
         for &(slot, sectors) in volume_list.iter() {
             let v = FlashVolume::new(slot, sectors, block_bytes, io.clone())?;

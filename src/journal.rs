@@ -18,14 +18,11 @@
 //! disk's volatile cache, it is durable after the next flush.
 
 use core::sync::atomic::Ordering;
-use kernel::c_str;
 use kernel::prelude::*;
-use kernel::sync::Arc;
 use kernel::time::msecs_to_jiffies;
 
 use crate::format::jset::{JSET_HEADER, JSET_MAX_BYTES};
 use crate::kabi::bio::WriteKind;
-use crate::kabi::kthread::Kthread;
 use crate::kabi::noio::NoIoScope;
 use crate::set_io::{IoState, Patch, SetIo};
 
@@ -173,45 +170,12 @@ impl SetIo {
 
     /// The `bcache_journal` thread: once keys are pending, waits `journal_delay_ms`, then
     /// writes them.
-    fn flusher_main(&self) {
+    pub(crate) fn flusher_main(&self) {
         while self.flusher.wait(msecs_to_jiffies(self.journal_delay_ms())) {
             let _noio = NoIoScope::new();
             if let Err(e) = self.flush_journal() {
                 pr_warn!("journal write failed ({})\n", e.to_errno());
             }
-        }
-    }
-}
-
-/// The running `bcache_journal` thread of a cache set; dropping it stops the thread and writes
-/// what is still pending.
-pub(crate) struct FlusherThread {
-    io: Arc<SetIo>,
-    thread: Option<Kthread>,
-}
-
-impl FlusherThread {
-    /// Starts the thread.
-    pub(crate) fn start(io: Arc<SetIo>) -> Result<Self> {
-        let worker = io.clone();
-        let thread = Kthread::run(c_str!("bcache_journal"), move || worker.flusher_main())?;
-        Ok(FlusherThread {
-            io,
-            thread: Some(thread),
-        })
-    }
-}
-
-impl Drop for FlusherThread {
-    fn drop(&mut self) {
-        self.io.flusher.stop();
-        drop(self.thread.take());
-        let _noio = NoIoScope::new();
-        if let Err(e) = self.io.flush_journal() {
-            pr_err!(
-                "writing the journal at stop failed ({}): keys since the last flush are lost\n",
-                e.to_errno()
-            );
         }
     }
 }

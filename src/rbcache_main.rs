@@ -14,6 +14,7 @@ mod flash;
 mod format;
 mod gc;
 mod gc_work;
+mod helper_thread;
 mod journal;
 mod kabi;
 mod metadata;

@@ -9,18 +9,7 @@ use crate::format::alloc::{
     pick, split_plan, Bucket, Fifo, FreeLists, PickState, Policy, Reserve, BUCKET_GC_GEN_MAX,
     GC_MARK_DIRTY, GC_MARK_METADATA, GC_MARK_NONE, GC_MARK_RECLAIMABLE,
 };
-
-/// A small deterministic generator (xorshift).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
+use crate::rng::Rng;
 
 #[test]
 fn fifo_matches_a_model() {

@@ -7,17 +7,7 @@ use crate::format::alloc::{
 };
 use crate::format::extents::Extent;
 use crate::format::gc_policy::{coalesce_plan, mark_extent, moving_candidates, moving_limit};
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
+use crate::rng::Rng;
 
 #[test]
 fn marking_matches_a_per_bucket_sum() {

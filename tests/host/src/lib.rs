@@ -26,6 +26,8 @@ mod gc_stats_test;
 #[cfg(test)]
 mod init_test;
 #[cfg(test)]
+mod rng;
+#[cfg(test)]
 mod superblock_test;
 #[cfg(test)]
 mod units_test;
