@@ -2,11 +2,12 @@
 
 //! Writing the btree from the index, as bcache 6.12 lays it out on disk.
 //!
-//! The index ([`crate::extent_map`]) is partitioned into leaves by key position. An insert
+//! The index ([`crate::index`]) is partitioned into leaves by key position. An insert
 //! marks the leaves it touches dirty; their keys stay in the journal until journal reclaim
 //! calls [`SetIo::flush_tree`], which:
 //!
-//! 1. writes every dirty leaf copy-on-write to a fresh bucket from the btree reserve (one
+//! 1. writes every dirty leaf, and every leaf still in a node another implementation wrote,
+//!    copy-on-write to a fresh bucket from the btree reserve (one
 //!    version-1 bset, keys cut at the leaf's bounds), split into nodes about 3/5 full when its
 //!    keys would fill more than 4/5 of one (6.12's `btree_split()` rule);
 //! 2. writes the interior levels above the leaves (pointer keys at each child's upper bound,
@@ -26,9 +27,10 @@ use crate::format::alloc::{split_plan, Reserve};
 use crate::format::bkey::Bkey;
 use crate::format::bset::{write_bset, BSET_HEADER};
 use crate::format::extents::INODE_SHIFT;
+use crate::index::{Leaf, LeafKeys, Node};
 use crate::kabi::bio::WriteKind;
 use crate::kabi::random::random_u64;
-use crate::set_io::{IoState, Leaf, Patch, SetIo};
+use crate::set_io::{IoState, Patch, SetIo};
 
 /// Words of one pointer key (a data extent or a child node: one pointer each).
 const KEY_U64S: usize = 3;
@@ -46,27 +48,15 @@ fn key_at(pos: u64, size: u64) -> Bkey {
 
 /// What a flush produced, committed only after its journal entry is durable.
 struct NewTree {
+    /// The new leaves; unchanged ones are placeholders for the old leaf named in `origin`.
     leaves: KVec<Leaf>,
+    /// For each new leaf: the old leaf it comes from, and whether it is that leaf unchanged.
+    origin: KVec<(usize, bool)>,
     interior: KVec<u64>,
     replaced: KVec<u64>,
     root: Bkey,
     level: u16,
     root_keys: usize,
-}
-
-impl IoState {
-    /// Marks dirty the leaves holding any of positions `start..end`.
-    pub(crate) fn mark_leaves_dirty(&mut self, start: u64, end: u64) {
-        let leaves = &mut self.tree.leaves;
-        let mut i = leaves.partition_point(|l| l.end <= start);
-        while let Some(l) = leaves.get_mut(i) {
-            l.dirty = true;
-            if l.end >= end {
-                break;
-            }
-            i += 1;
-        }
-    }
 }
 
 impl SetIo {
@@ -103,21 +93,50 @@ impl SetIo {
                 return Err(e);
             }
         };
-        let old_interior = core::mem::replace(&mut st.tree.interior, t.interior);
+        let NewTree {
+            mut leaves,
+            origin,
+            interior,
+            replaced,
+            level,
+            root_keys,
+            ..
+        } = t;
+        let old_interior = core::mem::replace(&mut st.tree.interior, interior);
         let old_nodes = core::mem::replace(&mut st.tree.old_nodes, KVec::new());
-        for list in [&t.replaced, &old_interior, &old_nodes] {
+        for list in [&replaced, &old_interior, &old_nodes] {
             for &b in list.iter() {
                 st.release_bucket(b);
             }
         }
-        st.tree.leaves = t.leaves;
-        st.tree.level = t.level;
-        st.tree.root_keys = t.root_keys;
+        // Move the unchanged leaves over; the rewritten ones keep their keys in memory if
+        // there is room (otherwise they are read back when needed).
+        let mut old = st.index.replace(KVec::new());
+        let mut lo = 0u64;
+        for (new, &(i, unchanged)) in leaves.iter_mut().zip(origin.iter()) {
+            if let Some(prev) = old.get_mut(i) {
+                if unchanged {
+                    core::mem::swap(new, prev);
+                } else if let Some(k) = prev.keys() {
+                    if let Ok(copy) = LeafKeys::copy_of(k.as_slice(), lo, new.end) {
+                        new.set_keys(copy);
+                    }
+                }
+            }
+            lo = new.end;
+        }
+        drop(old);
+        st.index.replace(leaves);
+        st.tree.level = level;
+        st.tree.root_keys = root_keys;
         for b in st.buckets.iter_mut() {
             b.last_gc = b.gen;
         }
         st.journal_tight = false;
         self.stats.tree_flushes.fetch_add(1, Ordering::Relaxed);
+        let limit = st.index.limit();
+        st.index.shrink(limit);
+        self.publish_cache(st);
         Ok(())
     }
 
@@ -126,71 +145,93 @@ impl SetIo {
         let node_bytes = (self.layout.node_sectors << 9) as usize;
         let node_u64s = node_bytes.saturating_sub(BSET_HEADER) / 8;
         let mut node = KVVec::from_elem(0u8, node_bytes, GFP_KERNEL)?;
-        let mut leaves = KVec::with_capacity(st.tree.leaves.len(), GFP_KERNEL)?;
+        let n = st.index.leaves().len();
+        let mut leaves = KVec::with_capacity(n, GFP_KERNEL)?;
+        let mut origin = KVec::with_capacity(n, GFP_KERNEL)?;
         let mut replaced = KVec::new();
         let mut root_keys = 0;
-        let mut lo = 0u64;
-        for i in 0..st.tree.leaves.len() {
-            let leaf = st.tree.leaves[i];
-            if !leaf.dirty {
-                leaves.push(leaf, GFP_KERNEL)?;
-                lo = leaf.end;
+        for i in 0..n {
+            let lo = st.index.lo(i);
+            let (end, dirty, foreign, node_at, resident) = match st.index.leaves().get(i) {
+                Some(l) => (l.end, l.dirty, l.foreign, l.node, l.keys().is_some()),
+                None => return Err(EINVAL),
+            };
+            if !dirty && !foreign {
+                let node_at = node_at.ok_or(EINVAL)?;
+                // A placeholder: the old leaf moves over when the flush commits.
+                leaves.push(Leaf::on_disk(end, node_at, false, 0, 0), GFP_KERNEL)?;
+                origin.push((i, true), GFP_KERNEL)?;
                 continue;
             }
-            let ext = st.map.as_slice();
-            let first = ext.partition_point(|e| e.end <= lo);
-            let count = ext[first..].partition_point(|e| e.start < leaf.end);
+            let count = {
+                let IoState { index, buckets, .. } = &mut *st;
+                index.keys(i, &self.nodes(buckets))?.len()
+            };
             let (nodes, per) = split_plan(count, KEY_U64S, node_u64s);
             let mut chunk_lo = lo;
             for c in 0..nodes {
-                let a = first + (c * per).min(count);
+                let a = (c * per).min(count);
                 let z = if c + 1 == nodes {
-                    first + count
+                    count
                 } else {
-                    first + ((c + 1) * per).min(count)
-                };
-                let ext = st.map.as_slice();
-                let chunk_end = match ext.get(z.wrapping_sub(1)) {
-                    Some(e) if c + 1 < nodes && z > a => e.end.min(leaf.end),
-                    _ => leaf.end,
+                    ((c + 1) * per).min(count)
                 };
                 let mut keys = KVec::with_capacity(z - a, GFP_KERNEL)?;
-                for e in &ext[a..z] {
-                    let s = e.start.max(chunk_lo);
-                    let t = e.end.min(chunk_end);
-                    if s >= t {
-                        continue;
+                let mut sectors = 0;
+                let chunk_end = {
+                    let ext = st
+                        .index
+                        .leaves()
+                        .get(i)
+                        .and_then(|l| l.keys())
+                        .map_or(&[][..], |k| k.as_slice());
+                    let chunk_end = match ext.get(z.wrapping_sub(1)) {
+                        Some(e) if c + 1 < nodes && z > a => e.end.min(end),
+                        _ => end,
+                    };
+                    for e in ext.get(a..z).unwrap_or(&[]) {
+                        let s = e.start.max(chunk_lo);
+                        let t = e.end.min(chunk_end);
+                        if s >= t {
+                            continue;
+                        }
+                        let mut k = key_at(t, t - s);
+                        k.set_dirty(e.dirty);
+                        k.set_ptrs(1);
+                        let ptr = e.ptr + (s - e.start);
+                        let gen = st.gen(ptr / self.layout.bucket_size);
+                        k.ptr[0] = Bkey::make_ptr(gen, ptr, 0);
+                        keys.push(k, GFP_KERNEL)?;
+                        sectors += t - s;
                     }
-                    let mut k = key_at(t, t - s);
-                    k.set_dirty(e.dirty);
-                    k.set_ptrs(1);
-                    let ptr = e.ptr + (s - e.start);
-                    let gen = st.gen(ptr / self.layout.bucket_size);
-                    k.ptr[0] = Bkey::make_ptr(gen, ptr, 0);
-                    keys.push(k, GFP_KERNEL)?;
-                }
+                    chunk_end
+                };
                 root_keys = keys.len();
                 let b = self.write_node(st, &mut node, &keys, written)?;
+                let at = Node {
+                    bucket: b,
+                    ptr0: Bkey::make_ptr(st.gen(b), b * self.layout.bucket_size, 0),
+                };
                 leaves.push(
-                    Leaf {
-                        end: chunk_end,
-                        bucket: Some(b),
-                        dirty: false,
-                    },
+                    Leaf::on_disk(chunk_end, at, false, keys.len(), sectors),
                     GFP_KERNEL,
                 )?;
+                origin.push((i, false), GFP_KERNEL)?;
                 chunk_lo = chunk_end;
             }
-            if let Some(b) = leaf.bucket {
-                replaced.push(b, GFP_KERNEL)?;
+            if let Some(at) = node_at {
+                replaced.push(at.bucket, GFP_KERNEL)?;
             }
-            lo = leaf.end;
+            if !resident && !dirty {
+                // Read in only to be rewritten: do not keep it.
+                st.index.drop_keys(i);
+            }
         }
 
         // The levels above the leaves.
         let mut ptrs = KVec::with_capacity(leaves.len(), GFP_KERNEL)?;
         for l in leaves.iter() {
-            let b = l.bucket.ok_or(EINVAL)?;
+            let b = l.bucket().ok_or(EINVAL)?;
             ptrs.push(self.node_key(st, l.end, b), GFP_KERNEL)?;
         }
         let mut interior = KVec::new();
@@ -224,6 +265,7 @@ impl SetIo {
         let root = ptrs.first().copied().ok_or(EINVAL)?;
         Ok(NewTree {
             leaves,
+            origin,
             interior,
             replaced,
             root,

@@ -26,8 +26,10 @@ use crate::format::superblock::{Superblock, UuidDisplay, CACHE_DISCARD};
 use crate::format::units::{parse_size, parse_u64, Hprint};
 use crate::gc::{Gc, GcThread, Tunable};
 use crate::helper_thread::{Helper, HelperThread};
+use crate::index::{CACHE_LIMIT_MAX, CACHE_LIMIT_MIN};
 use crate::kabi::bdev::BdevFile;
 use crate::kabi::random::{random_u64, real_seconds};
+use crate::kabi::shrinker::Shrinker;
 use crate::kabi::sysfs::{AttrOps, Group, ShowBuf, SysfsDir};
 use crate::metadata::{SetContents, SetMetadata};
 use crate::registry::{Registry, RootAttrs};
@@ -52,6 +54,7 @@ struct Running {
     gc_thread: GcThread,
     allocator: HelperThread,
     flusher: HelperThread,
+    shrinker: Shrinker<SetIo>,
     bdev: Arc<BdevFile>,
 }
 
@@ -183,6 +186,7 @@ impl CacheSet {
         let gc_thread = GcThread::start(gc, io.clone())?;
         let allocator = HelperThread::start(io.clone(), Helper::Allocator)?;
         let flusher = HelperThread::start(io.clone(), Helper::Journal)?;
+        let shrinker = Shrinker::register(c_str!("rbcache-btree"), io.clone())?;
         let mut volumes = KVec::with_capacity(volume_list.len(), GFP_KERNEL)?;
         for &(slot, sectors) in volume_list.iter() {
             let v = FlashVolume::new(slot, sectors, block_bytes, io.clone())?;
@@ -216,6 +220,7 @@ impl CacheSet {
             gc_thread,
             allocator,
             flusher,
+            shrinker,
             bdev,
         });
         Ok(set)
@@ -312,8 +317,11 @@ impl CacheSet {
             gc_thread,
             allocator,
             flusher,
+            shrinker,
             bdev,
         } = running;
+        // No more reclaim callbacks into the set.
+        drop(shrinker);
         // Volumes first: their disks go away and their IO drains before the cache closes.
         drop(volumes);
         drop(internal);
@@ -451,6 +459,13 @@ impl AttrOps for InternalAttrs {
             b"moving_gc_sectors" => writeln!(out, "{}", c.moved_sectors),
             b"moving_gc_races" => writeln!(out, "{}", c.move_races),
             b"moving_gc_buckets_freed" => writeln!(out, "{}", c.move_freed),
+            b"btree_cache_limit" => writeln!(out, "{}", self.set.io().ok_or(EIO)?.cache_limit()),
+            b"btree_cache_loads" => {
+                writeln!(out, "{}", self.set.io().ok_or(EIO)?.cache_stats().loads)
+            }
+            b"btree_cache_evictions" => {
+                writeln!(out, "{}", self.set.io().ok_or(EIO)?.cache_stats().evictions)
+            }
             b"gc_check" => {
                 let (checked, bad) = self.set.io().ok_or(EIO)?.check_marks()?;
                 writeln!(out, "checked {} mismatches {}", checked, bad)
@@ -466,6 +481,8 @@ impl AttrOps for InternalAttrs {
                     b"read_races" => &s.read_races,
                     b"journal_flushes" => &s.journal_flushes,
                     b"journal_writes" => &s.journal_writes,
+                    b"shrinker_scans" => &s.shrinker_scans,
+                    b"shrinker_evictions" => &s.shrinker_evictions,
                     _ => return Err(EINVAL),
                 };
                 writeln!(out, "{}", v.load(core::sync::atomic::Ordering::Relaxed))
@@ -492,6 +509,14 @@ impl AttrOps for InternalAttrs {
                     _ => Tunable::MoveBatch,
                 };
                 self.gc.set_tunable(t, parse_u64(input).ok_or(EINVAL)?)
+            }
+            b"btree_cache_limit" => {
+                let v = parse_u64(input).ok_or(EINVAL)?;
+                let v = usize::try_from(v).map_err(|_| EINVAL)?;
+                if !(CACHE_LIMIT_MIN..=CACHE_LIMIT_MAX).contains(&v) {
+                    return Err(EINVAL);
+                }
+                self.set.io().ok_or(EIO)?.set_cache_limit(v)
             }
             b"copy_gc_enabled" => {
                 let v = parse_u64(input).ok_or(EINVAL)?;

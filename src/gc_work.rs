@@ -30,8 +30,9 @@ use crate::format::alloc::{
 use crate::format::bkey::Bkey;
 use crate::format::extents::{Extent, INODE_SHIFT};
 use crate::format::gc_policy::{coalesce_plan, mark_extent, moving_candidates, moving_limit};
+use crate::index::{Leaf, LeafKeys};
 use crate::kabi::bio::WriteKind;
-use crate::set_io::{IoState, Leaf, SetIo};
+use crate::set_io::{IoState, SetIo};
 
 /// Copies per moving-GC batch at most (6.12's `moving_in_flight` bound).
 pub(crate) const MOVE_BATCH: usize = 64;
@@ -92,8 +93,8 @@ impl IoState {
             f(b);
         }
         f(self.uuid_bucket);
-        for l in self.tree.leaves.iter() {
-            if let Some(b) = l.bucket {
+        for l in self.index.leaves() {
+            if let Some(b) = l.bucket() {
                 f(b);
             }
         }
@@ -105,7 +106,7 @@ impl IoState {
 
 impl SetIo {
     /// Counts every bucket from scratch: metadata, and the live sectors of the index.
-    fn recount(&self, st: &IoState, counts: &mut [Bucket]) {
+    fn recount(&self, st: &mut IoState, counts: &mut [Bucket]) -> Result {
         for c in counts.iter_mut() {
             *c = Bucket::default();
         }
@@ -115,9 +116,12 @@ impl SetIo {
                 c.mark = GC_MARK_METADATA;
             }
         });
-        for e in st.map.as_slice() {
+        let IoState { index, buckets, .. } = st;
+        index.scan(0, &self.nodes(buckets), &mut |e| {
             mark_extent(counts, l.bucket_size, e);
-        }
+            true
+        })?;
+        Ok(())
     }
 
     /// One btree GC walk; `stop` is polled between steps. `EINTR` if it stopped early, in which
@@ -129,7 +133,7 @@ impl SetIo {
         {
             let mut st = self.state.lock();
             st.fresh.fill(false);
-            report.nodes = st.tree.leaves.len() as u64;
+            report.nodes = st.index.leaves().len() as u64;
         }
         let mut pos = 0u64;
         let step = ctl.step_keys().max(1);
@@ -138,17 +142,21 @@ impl SetIo {
                 return Err(EINTR);
             }
             ctl.between_steps(self.busy());
-            let st = self.state.lock();
-            let ext = st.map.as_slice();
-            let i = ext.partition_point(|e| e.end <= pos);
-            let z = (i + step).min(ext.len());
-            for e in &ext[i..z] {
+            let mut guard = self.state.lock();
+            let IoState { index, buckets, .. } = &mut *guard;
+            let mut n = 0;
+            let next = index.scan(pos, &self.nodes(buckets), &mut |e| {
+                if n >= step {
+                    return false;
+                }
                 mark_extent(&mut counts, self.layout.bucket_size, e);
-            }
-            report.keys += (z - i) as u64;
-            match ext.get(z.wrapping_sub(1)) {
-                Some(e) if z < ext.len() => pos = e.end,
-                _ => break,
+                n += 1;
+                true
+            })?;
+            report.keys += n as u64;
+            match next {
+                Some(p) => pos = p,
+                None => break,
             }
         }
 
@@ -177,7 +185,7 @@ impl SetIo {
         }
         report.coalesced = self.coalesce(&mut st)? as u64;
         // Write dirty leaves before finishing, as 6.12's GC does.
-        if st.tree.leaves.iter().any(|l| l.dirty) {
+        if st.index.any_dirty() || st.index.leaves().iter().any(|l| l.foreign) {
             let before = self
                 .stats
                 .nodes_written
@@ -196,7 +204,7 @@ impl SetIo {
     /// and the old nodes are freed by the next tree flush. Takes no more merges than the btree
     /// reserve has buckets for, and none when it is short. Returns the number of merges.
     fn coalesce(&self, st: &mut IoState) -> Result<usize> {
-        let n = st.tree.leaves.len();
+        let n = st.index.leaves().len();
         let budget = st.free.available(Reserve::Btree).saturating_sub(2);
         if n < 2 || budget == 0 {
             return Ok(0);
@@ -207,41 +215,71 @@ impl SetIo {
         // Keys of one data or pointer key: 3 words.
         let cap = node_u64s / 3;
         let mut keys = KVec::with_capacity(n, GFP_KERNEL)?;
-        let ext = st.map.as_slice();
-        let mut lo = 0u64;
-        for l in st.tree.leaves.iter() {
-            let first = ext.partition_point(|e| e.end <= lo);
-            let count = ext[first..].partition_point(|e| e.start < l.end);
-            keys.push(count, GFP_KERNEL)?;
-            lo = l.end;
+        for l in st.index.leaves() {
+            keys.push(l.nkeys(), GFP_KERNEL)?;
         }
         let mut merge = KVec::from_elem(false, n, GFP_KERNEL)?;
         let merges = coalesce_plan(&keys, cap, budget, &mut merge);
         if merges == 0 {
             return Ok(0);
         }
+        // Every leaf of a merge must be resident; a merged leaf holds the keys of its run.
+        let mut merged: KVec<Option<LeafKeys>> = KVec::with_capacity(n, GFP_KERNEL)?;
+        for i in 0..n {
+            let joins = merge[i];
+            let starts = !joins && merge.get(i + 1).copied() == Some(true);
+            if !joins && !starts {
+                merged.push(None, GFP_KERNEL)?;
+                continue;
+            }
+            let lo = st.index.lo(i);
+            let end = st.index.leaves().get(i).map_or(u64::MAX, |l| l.end);
+            let IoState { index, buckets, .. } = &mut *st;
+            let ext = index.keys(i, &self.nodes(buckets))?;
+            let copy = LeafKeys::copy_of(ext, lo, end)?;
+            if joins {
+                // Appends: the run's leaves are in key order.
+                let prev = merged
+                    .iter_mut()
+                    .rev()
+                    .find_map(|m| m.as_mut())
+                    .ok_or(EINVAL)?;
+                prev.reserve(copy.as_slice().len())?;
+                for e in copy.as_slice() {
+                    let _ = prev.insert(e.start, e.end, Some(e.ptr), e.dirty);
+                }
+                merged.push(None, GFP_KERNEL)?;
+            } else {
+                merged.push(Some(copy), GFP_KERNEL)?;
+            }
+        }
         let mut leaves = KVec::with_capacity(n - merges, GFP_KERNEL)?;
         let mut old = KVec::with_capacity(n, GFP_KERNEL)?;
-        for (i, l) in st.tree.leaves.iter().enumerate() {
+        let mut prev = st.index.replace(KVec::new());
+        for (i, l) in prev.iter_mut().enumerate() {
+            let keys = merged.get_mut(i).and_then(|m| m.take());
             if merge[i] {
                 // Joins the previous leaf: that one now ends where this one did.
-                if let Some(b) = l.bucket {
+                if let Some(b) = l.bucket() {
                     old.push(b, GFP_KERNEL)?;
                 }
-                if let Some(prev) = leaves.last_mut() {
-                    let prev: &mut Leaf = prev;
-                    if let Some(b) = prev.bucket.take() {
-                        old.push(b, GFP_KERNEL)?;
-                    }
-                    prev.end = l.end;
-                    prev.dirty = true;
+                if let Some(p) = leaves.last_mut() {
+                    let p: &mut Leaf = p;
+                    p.end = l.end;
                 }
+            } else if let Some(keys) = keys {
+                if let Some(b) = l.bucket() {
+                    old.push(b, GFP_KERNEL)?;
+                }
+                leaves.push(Leaf::new(l.end, keys), GFP_KERNEL)?;
             } else {
-                leaves.push(*l, GFP_KERNEL)?;
+                let mut keep = Leaf::new(0, LeafKeys::empty());
+                core::mem::swap(&mut keep, l);
+                leaves.push(keep, GFP_KERNEL)?;
             }
         }
         st.tree.old_nodes.extend_from_slice(&old, GFP_KERNEL)?;
-        st.tree.leaves = leaves;
+        st.index.replace(leaves);
         Ok(merges)
     }
 
@@ -296,11 +334,21 @@ impl SetIo {
             }
         }
         let bs = self.layout.bucket_size;
-        let IoState { map, buckets, .. } = st;
-        for e in map.as_slice() {
-            let b = (e.ptr / bs) as usize;
-            if sel.get(b).copied().unwrap_or(false) {
-                mark_extent(buckets, bs, e);
+        let mut counts = KVVec::from_elem(Bucket::default(), n, GFP_KERNEL)?;
+        {
+            let IoState { index, buckets, .. } = &mut *st;
+            index.scan(0, &self.nodes(buckets), &mut |e| {
+                let b = (e.ptr / bs) as usize;
+                if sel.get(b).copied().unwrap_or(false) {
+                    mark_extent(&mut counts, bs, e);
+                }
+                true
+            })?;
+        }
+        for &b in which {
+            if let (Some(bk), Some(c)) = (st.buckets.get_mut(b as usize), counts.get(b as usize)) {
+                bk.mark = c.mark;
+                bk.sectors = c.sectors;
             }
         }
         Ok(())
@@ -354,24 +402,38 @@ impl SetIo {
             // Collect a batch of extents in marked buckets.
             let mut batch: KVec<Extent> = KVec::new();
             let mut bytes = 0usize;
-            {
-                let st = self.state.lock();
-                let ext = st.map.as_slice();
-                let mut i = ext.partition_point(|e| e.end <= pos);
-                while let Some(e) = ext.get(i) {
+            let done = {
+                let mut guard = self.state.lock();
+                let IoState {
+                    index,
+                    buckets,
+                    moving,
+                    ..
+                } = &mut *guard;
+                let mut oom = false;
+                let next = index.scan(pos, &self.nodes(buckets), &mut |e| {
                     if batch.len() >= max || bytes >= MOVE_BATCH_BYTES {
-                        break;
+                        return false;
                     }
-                    pos = e.end;
-                    i += 1;
-                    if st.moving.get((e.ptr / bs) as usize).copied() == Some(true) {
+                    if moving.get((e.ptr / bs) as usize).copied() == Some(true) {
                         bytes += ((e.end - e.start) << 9) as usize;
-                        batch.push(*e, GFP_KERNEL)?;
+                        oom |= batch.push(*e, GFP_KERNEL).is_err();
                     }
+                    true
+                })?;
+                if oom {
+                    return Err(ENOMEM);
                 }
-                if batch.is_empty() && i >= ext.len() {
-                    return Ok(());
+                match next {
+                    Some(p) => {
+                        pos = p;
+                        false
+                    }
+                    None => true,
                 }
+            };
+            if batch.is_empty() && done {
+                return Ok(());
             }
             if batch.is_empty() {
                 continue;
@@ -409,7 +471,11 @@ impl SetIo {
             let buf = &data[off..off + ((len << 9) as usize)];
             off += (len << 9) as usize;
             // Compare: the whole extent must still be where it was read from.
-            if !read_ok || st.map.lookup(e.start, len) != (Some(e.ptr), len) {
+            let now = {
+                let IoState { index, buckets, .. } = &mut *st;
+                index.lookup(e.start, len, &self.nodes(buckets))?
+            };
+            if !read_ok || now != (Some(e.ptr), len) {
                 report.races += 1;
                 continue;
             }
@@ -462,8 +528,8 @@ impl SetIo {
     pub(crate) fn check_marks(&self) -> Result<(u64, u64)> {
         let n = self.layout.nbuckets as usize;
         let mut counts = KVVec::from_elem(Bucket::default(), n, GFP_KERNEL)?;
-        let st = self.state.lock();
-        self.recount(&st, &mut counts);
+        let mut st = self.state.lock();
+        self.recount(&mut st, &mut counts)?;
         let mut checked = 0;
         let mut bad = 0;
         for (b, c) in st.buckets.iter().zip(counts.iter()) {
@@ -484,6 +550,6 @@ impl SetIo {
     /// Btree nodes of the current tree (leaves and interior nodes rbcache wrote).
     pub(crate) fn tree_nodes(&self) -> u64 {
         let st = self.state.lock();
-        (st.tree.leaves.len() + st.tree.interior.len()) as u64
+        (st.index.leaves().len() + st.tree.interior.len()) as u64
     }
 }

@@ -183,6 +183,11 @@ RB_RO(buckets_invalidated);
 RB_RO(read_races);
 RB_RO(journal_flushes);
 RB_RO(journal_writes);
+RB_RW(btree_cache_limit);
+RB_RO(btree_cache_loads);
+RB_RO(btree_cache_evictions);
+RB_RO(shrinker_scans);
+RB_RO(shrinker_evictions);
 
 static struct attribute *rbcache_internal_attrs[] = {
 	RB_A(trigger_gc),
@@ -221,6 +226,11 @@ static struct attribute *rbcache_internal_attrs[] = {
 	RB_A(read_races),
 	RB_A(journal_flushes),
 	RB_A(journal_writes),
+	RB_A(btree_cache_limit),
+	RB_A(btree_cache_loads),
+	RB_A(btree_cache_evictions),
+	RB_A(shrinker_scans),
+	RB_A(shrinker_evictions),
 	NULL,
 };
 

@@ -176,6 +176,7 @@ impl SetIo {
             if let Err(e) = self.flush_journal() {
                 pr_warn!("journal write failed ({})\n", e.to_errno());
             }
+            self.shrink_requested();
         }
     }
 }

@@ -18,11 +18,9 @@ use core::fmt;
 use kernel::alloc::AllocError;
 use kernel::prelude::*;
 
-use crate::extent_map::Extents;
 use crate::format::alloc::{Bucket, GC_MARK_METADATA};
 use crate::format::bkey::{gen_after, Bkey};
 use crate::format::bset::{walk_node, Keys, NodeError};
-use crate::format::extents;
 use crate::format::gc_policy::mark_extent;
 use crate::format::geometry::{Geometry, SetMagic};
 use crate::format::init::FreshLayout;
@@ -31,6 +29,7 @@ use crate::format::jset::{JsetHeader, JSET_HEADER};
 use crate::format::prio::{self, PrioError};
 use crate::format::superblock::{Superblock, SB_SECTOR, SB_SIZE};
 use crate::format::uuid::{UuidEntry, UUID_ENTRY_BYTES, UUID_ENTRY_V0_BYTES};
+use crate::index::{node_end, DiskNodes, Index, Leaf, LeafKeys, Node, CACHE_LIMIT};
 use crate::kabi::bdev::BdevFile;
 use crate::kabi::bio::WriteKind;
 use crate::kabi::random::random_u64;
@@ -227,8 +226,8 @@ pub(crate) struct UuidTable {
 
 /// The state registration hands to the set's data path.
 pub(crate) struct SetData {
-    /// The extent map of all volumes: btree leaves, then the live journal replayed in order.
-    pub(crate) extents: Extents,
+    /// The btree's leaves with the live journal replayed over them (those leaves are dirty).
+    pub(crate) index: Index,
     /// Every bucket: generation and priority from the prios, `last_gc` from every key found
     /// (live or stale), and the marks of the initial GC.
     pub(crate) buckets: KVVec<Bucket>,
@@ -240,14 +239,14 @@ pub(crate) struct SetData {
     pub(crate) prio_chain: KVec<u64>,
     /// Sequence number of the newest prio write.
     pub(crate) prio_seq: u64,
-    /// Buckets of every btree node read.
+    /// Buckets of the interior nodes read.
     pub(crate) nodes: KVec<u64>,
 }
 
 /// What the second btree walk visits.
 enum Visit<'a> {
-    /// A node in this bucket.
-    Node(u64),
+    /// A node: its bucket, its pointer key and its level.
+    Node(u64, &'a Bkey, u16),
     /// A valid leaf key.
     Leaf(&'a Bkey),
 }
@@ -275,8 +274,21 @@ pub(crate) fn read(bdev: &BdevFile, sb: &Superblock) -> Result<SetContents, Meta
         }
         gens
     };
-    let mut map = Extents::new(KVVec::new(), 0);
+    let src = DiskNodes {
+        bdev,
+        node_bytes: (g.btree_sectors() * 512) as usize,
+        block_bytes: block_bytes(sb),
+        magic: magic.bset(),
+        bucket_size: g.bucket_size,
+        nbuckets: g.nbuckets,
+        first_bucket: g.first_bucket,
+        gen: |b: u64| gens.get(b as usize).copied(),
+    };
+    // The leaves as the walk finds them (right to left), with their keys while they fit in
+    // the node cache.
+    let mut found: KVec<Leaf> = KVec::new();
     let mut nodes = KVec::new();
+    let mut resident = 0usize;
     let mut leaf_keys = 0u64;
     let oldest = |buckets: &mut KVVec<Bucket>, k: &Bkey| {
         if k.ptrs() == 0 {
@@ -294,18 +306,53 @@ pub(crate) fn read(bdev: &BdevFile, sb: &Superblock) -> Result<SetContents, Meta
         &gens,
         &mut meta,
         &mut |v| match v {
-            Visit::Node(b) => Ok(nodes.push(b, GFP_KERNEL)?),
+            Visit::Node(b, key, level) => {
+                if level > 0 {
+                    nodes.push(b, GFP_KERNEL)?;
+                    return Ok(());
+                }
+                if let Some(last) = found.last_mut() {
+                    // The previous leaf is complete: keep its keys only if they fit.
+                    resident += last.keys().map_or(0, |k| k.bytes());
+                    if resident > CACHE_LIMIT {
+                        last.take_keys();
+                    }
+                }
+                let node = Node {
+                    bucket: b,
+                    ptr0: key.ptr[0],
+                };
+                let mut leaf = Leaf::on_disk(node_end(key), node, true, 0, 0);
+                leaf.set_keys(LeafKeys::empty());
+                found.push(leaf, GFP_KERNEL)?;
+                Ok(())
+            }
             Visit::Leaf(k) => {
                 leaf_keys += 1;
                 oldest(&mut buckets, k);
-                insert_key(&mut map, k, &g, &gens)
+                let Some((s, t, ptr, dirty)) = src.extent_of(k) else {
+                    return Ok(());
+                };
+                if let Some(keys) = found.last_mut().and_then(|l| l.keys_mut()) {
+                    keys.reserve(1)?;
+                    keys.insert(s, t, ptr, dirty)
+                        .map_err(|_| MetaError::NoRoom)?;
+                }
+                Ok(())
             }
         },
     )?;
     meta.keys += leaf_keys;
+    let index = leaves_in_order(found)?;
+    let mut index = Index::new(index, CACHE_LIMIT);
     for (_, _, k) in journal_keys_in_order(bdev, sb, &g, &magic, &newest)?.iter() {
         oldest(&mut buckets, k);
-        insert_key(&mut map, k, &g, &gens)?;
+        if let Some((s, t, ptr, dirty)) = src.extent_of(k) {
+            index.prepare(s, t, 1, &src)?;
+            if !index.insert(s, t, ptr, dirty) {
+                return Err(MetaError::NoRoom);
+            }
+        }
     }
 
     // The initial GC: metadata, then live data.
@@ -320,15 +367,21 @@ pub(crate) fn read(bdev: &BdevFile, sb: &Superblock) -> Result<SetContents, Meta
     for &b in Iterator::chain(prio_chain.iter(), nodes.iter()) {
         meta_bucket(b);
     }
-    meta_bucket(newest.uuid_bucket.ptr_offset(0) / g.bucket_size);
-    for e in map.as_slice() {
-        mark_extent(&mut buckets, g.bucket_size, e);
+    for l in index.leaves() {
+        if let Some(b) = l.bucket() {
+            meta_bucket(b);
+        }
     }
+    meta_bucket(newest.uuid_bucket.ptr_offset(0) / g.bucket_size);
+    index.scan(0, &src, &mut |e| {
+        mark_extent(&mut buckets, g.bucket_size, e);
+        true
+    })?;
     Ok(SetContents {
         meta,
         volumes,
         data: SetData {
-            extents: map,
+            index,
             buckets,
             journal,
             uuids,
@@ -339,19 +392,25 @@ pub(crate) fn read(bdev: &BdevFile, sb: &Superblock) -> Result<SetContents, Meta
     })
 }
 
-/// Adds key `k` to the map, newer than what is there; a stale or missing pointer is a hole.
-fn insert_key(map: &mut Extents, k: &Bkey, g: &Geometry, gens: &[u8]) -> Result<(), MetaError> {
-    let (Some(start), Some(end)) = (
-        extents::key(k.inode(), k.start()),
-        extents::key(k.inode(), k.offset()),
-    ) else {
-        // Beyond the map's reach (only backing devices have such offsets): not mapped yet.
-        return Ok(());
-    };
-    let live = k.ptrs() > 0 && k.ptr_available(0) && !stale(k, g, gens);
-    map.reserve(1)?;
-    map.insert(start, end, live.then(|| k.ptr_offset(0)), k.dirty())
-        .map_err(|_| MetaError::NoRoom)
+/// The leaves found by the walk, sorted, each cut to its range; the last ends at `MAX_KEY`.
+fn leaves_in_order(mut found: KVec<Leaf>) -> Result<KVec<Leaf>, MetaError> {
+    found.sort_unstable_by_key(|l| l.end);
+    if let Some(last) = found.last_mut() {
+        last.end = u64::MAX;
+    }
+    let mut lo = 0u64;
+    for l in found.iter_mut() {
+        if let Some(k) = l.keys() {
+            let first = k.as_slice().first().map_or(lo, |e| e.start);
+            let last = k.as_slice().last().map_or(l.end, |e| e.end);
+            if first < lo || last > l.end {
+                let cut = LeafKeys::copy_of(k.as_slice(), lo, l.end)?;
+                l.set_keys(cut);
+            }
+        }
+        lo = l.end;
+    }
+    Ok(found)
 }
 
 /// The live journal's keys, in replay order: by entry seq, then position in the entry.
@@ -607,7 +666,7 @@ fn check_btree(
             return Err(MetaError::Cycle);
         }
         let bucket = key.ptr_offset(0) / g.bucket_size;
-        visit(Visit::Node(bucket))?;
+        visit(Visit::Node(bucket, &key, level))?;
         bdev.read_sync(key.ptr_offset(0), &mut node)?;
 
         // Collect the node's keys; for interior nodes the newest pointer per position wins.

@@ -3,9 +3,10 @@
 //! A cache set's data path: the index, space for new data, the journal, and the volumes' uuid
 //! table. On disk everything is as bcache 6.12 writes it.
 //!
-//! - **Index.** Every live extent is in one in-memory map ([`Extents`]), the authority for
-//!   reads. The btree on disk is written from it ([`crate::btree`]): leaves that received keys
-//!   are rewritten (copy-on-write, split at the 4/5 rule) when the journal is reclaimed.
+//! - **Index.** The btree's leaves and their extents ([`Index`]) are the authority for reads.
+//!   Leaf keys live in a bounded node cache: clean leaves are evicted and read back from their
+//!   nodes on demand. Leaves that received keys are rewritten (copy-on-write, split at the 4/5
+//!   rule) when the journal is reclaimed ([`crate::btree`]).
 //! - **Writes.** Space in an open bucket is reserved under the state lock (the bucket counts
 //!   the write as in flight, so nothing can reuse it); the data is written without the lock, so
 //!   writes proceed in parallel; then, under the lock, the keys join the pending journal entry
@@ -22,11 +23,10 @@
 //! Lock order: a volume's pending count, then `state`; `state`, then the GC wake lock or the
 //! journal flusher's lock.
 
-use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use kernel::prelude::*;
 use kernel::sync::{new_mutex, Arc, Mutex};
 
-use crate::extent_map::Extents;
 use crate::format::alloc::{
     Bucket, Fifo, FreeLists, PickState, Policy, Reserve, GC_MARK_DIRTY, GC_MARK_METADATA,
 };
@@ -35,6 +35,7 @@ use crate::format::extents;
 use crate::format::superblock::Superblock;
 use crate::format::uuid::{UuidEntry, INVALID_UUID, UUID_ENTRY_BYTES, UUID_FLASH_ONLY};
 use crate::gc::Gc;
+use crate::index::Index;
 use crate::journal::JOURNAL_DELAY_MS;
 use crate::kabi::bdev::BdevFile;
 use crate::kabi::bio::WriteKind;
@@ -74,25 +75,12 @@ pub(crate) struct Layout {
     pub(crate) fifo_sizes: [usize; 5],
 }
 
-/// One btree leaf as the index partitions the key space: it holds sectors `lo..end`, where
-/// `lo` is the previous leaf's `end` (0 for the first; the last leaf ends at `u64::MAX`).
-#[derive(Clone, Copy)]
-pub(crate) struct Leaf {
-    /// End of the leaf's range (a key position, see [`extents::key`]).
-    pub(crate) end: u64,
-    /// Its bucket on disk, if rbcache wrote it.
-    pub(crate) bucket: Option<u64>,
-    /// Keys changed since it was written.
-    pub(crate) dirty: bool,
-}
-
 /// The btree on disk.
 pub(crate) struct Tree {
-    /// The leaves, in key order.
-    pub(crate) leaves: KVec<Leaf>,
     /// Buckets of the interior nodes rbcache wrote.
     pub(crate) interior: KVec<u64>,
-    /// Buckets of the tree found at registration, until it is first rewritten.
+    /// Buckets of interior nodes found at registration, or of leaves merged away, until the
+    /// next flush.
     pub(crate) old_nodes: KVec<u64>,
     /// The root's level.
     pub(crate) level: u16,
@@ -102,8 +90,8 @@ pub(crate) struct Tree {
 
 /// Everything [`SetIo::state`] protects.
 pub(crate) struct IoState {
-    /// The index.
-    pub(crate) map: Extents,
+    /// The index: the btree's leaves and their keys.
+    pub(crate) index: Index,
     /// The journal.
     pub(crate) journal: JournalState,
     /// The uuid table.
@@ -168,6 +156,10 @@ pub(crate) struct IoStats {
     pub(crate) journal_flushes: AtomicU64,
     /// Journal entries written.
     pub(crate) journal_writes: AtomicU64,
+    /// Shrinker scans (requests to the journal thread).
+    pub(crate) shrinker_scans: AtomicU64,
+    /// Leaves evicted at the shrinker's request.
+    pub(crate) shrinker_evictions: AtomicU64,
 }
 
 /// The data path of one cache set, shared by its volumes and its GC thread.
@@ -179,6 +171,10 @@ pub(crate) struct SetIo {
     pub(crate) stats: IoStats,
     /// Foreground writes and discards in flight (GC yields to them).
     pub(crate) fg_inflight: AtomicU64,
+    /// Bytes of the node cache, for the shrinker (which cannot take the state lock).
+    pub(crate) cache_bytes: AtomicUsize,
+    /// Bytes the shrinker asked the journal thread to evict.
+    pub(crate) shrink_request: AtomicUsize,
     /// `journal_delay_ms`.
     pub(crate) journal_delay: AtomicU32,
     /// Doorbell of the `bcache_journal` thread.
@@ -230,7 +226,7 @@ impl SetIo {
         };
         let free_inc = fifo(4)?;
         let SetData {
-            extents,
+            index,
             buckets,
             journal,
             uuids,
@@ -240,24 +236,13 @@ impl SetIo {
         } = data;
         let uuid_bucket = journal.newest.uuid_bucket.ptr_offset(0) / layout.bucket_size;
         let level = journal.newest.btree_level;
-        let mut leaves = KVec::new();
-        // The tree found at registration is rewritten, whole, by the first flush: it may hold
-        // stale keys, and its leaf boundaries are not known here.
-        leaves.push(
-            Leaf {
-                end: u64::MAX,
-                bucket: None,
-                dirty: true,
-            },
-            GFP_KERNEL,
-        )?;
         let pick = PickState {
             policy: layout.policy,
             first: layout.first_bucket,
             cursor: layout.first_bucket,
         };
         let mut st = IoState {
-            map: extents,
+            index,
             journal,
             uuids,
             uuid_bucket,
@@ -271,7 +256,6 @@ impl SetIo {
             prio_chain,
             prio_seq,
             tree: Tree {
-                leaves,
                 interior: KVec::new(),
                 old_nodes: nodes,
                 level,
@@ -293,6 +277,8 @@ impl SetIo {
                 layout,
                 stats: IoStats::default(),
                 fg_inflight: AtomicU64::new(0),
+                cache_bytes: AtomicUsize::new(0),
+                shrink_request: AtomicUsize::new(0),
                 journal_delay: AtomicU32::new(JOURNAL_DELAY_MS),
                 flusher <- Waker::new(),
                 allocator <- Waker::new(),
@@ -331,8 +317,12 @@ impl SetIo {
         let max = max.min((buf.len() >> 9) as u64);
         for _ in 0..16 {
             let (found, run) = {
-                let st = self.state.lock();
-                let (ptr, run) = st.map.lookup(k, max);
+                let mut guard = self.state.lock();
+                let st = &mut *guard;
+                let (ptr, run) = st.index.lookup(k, max, &self.nodes(&st.buckets))?;
+                let limit = st.index.limit();
+                st.index.shrink(limit);
+                self.publish_cache(st);
                 (ptr.map(|c| (c, st.gen(c / self.layout.bucket_size))), run)
             };
             let bytes = (run as usize) << 9;
@@ -624,8 +614,16 @@ impl SetIo {
         if st.journal_tight {
             self.flush_tree(st)?;
         }
-        // Room in the map first: once journaled, the keys must reach the map.
-        st.map.reserve(keys.len())?;
+        // Room in the index first: once journaled, the keys must reach it.
+        for k in keys {
+            if let (Some(start), Some(end)) = (
+                extents::key(k.inode(), k.start()),
+                extents::key(k.inode(), k.offset()),
+            ) {
+                let IoState { index, buckets, .. } = &mut *st;
+                index.prepare(start, end, keys.len(), &self.nodes(buckets))?;
+            }
+        }
         let mut packed = KVec::new();
         for k in keys {
             let mut w = [0u64; 9];
@@ -643,14 +641,13 @@ impl SetIo {
                 continue;
             };
             let ptr = (k.ptrs() > 0).then(|| k.ptr_offset(0));
-            // Cannot fail: room was reserved above.
-            let _ = st.map.insert(start, end, ptr, k.dirty());
-            st.mark_leaves_dirty(start, end);
+            // Cannot fail: room was made above.
+            st.index.insert(start, end, ptr, k.dirty());
         }
         if st.journal_tight {
             self.release_journal(st);
         }
-        Ok(())
+        self.trim_cache(st)
     }
 
     /// The replacement policy.
@@ -675,9 +672,9 @@ impl SetIo {
         self.state.lock().tree.level
     }
 
-    /// `btree_cache_size`: bytes of memory the index holds.
+    /// `btree_cache_size`: bytes of leaf keys in memory.
     pub(crate) fn index_bytes(&self) -> usize {
-        self.state.lock().map.bytes()
+        self.state.lock().index.bytes()
     }
 
     /// `root_usage_percent`: how full the root node is.
@@ -690,9 +687,12 @@ impl SetIo {
     /// `average_key_size`: bytes of data per key in the index.
     pub(crate) fn average_key_bytes(&self) -> u64 {
         let st = self.state.lock();
-        let ext = st.map.as_slice();
-        let sectors: u64 = ext.iter().map(|e| e.end - e.start).sum();
-        (sectors << 9).checked_div(ext.len() as u64).unwrap_or(0)
+        let (mut sectors, mut keys) = (0u64, 0u64);
+        for l in st.index.leaves() {
+            sectors += l.sectors();
+            keys += l.nkeys() as u64;
+        }
+        (sectors << 9).checked_div(keys).unwrap_or(0)
     }
 }
 

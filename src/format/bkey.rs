@@ -264,10 +264,14 @@ impl Bkey {
                 continue;
             }
             let off = self.ptr_offset(i);
-            let bucket = off / bucket_size;
+            let (Some(bucket), Some(within)) =
+                (off.checked_div(bucket_size), off.checked_rem(bucket_size))
+            else {
+                return true;
+            };
             if bucket >= nbuckets
                 || bucket < first_bucket
-                || off % bucket_size + self.size() > bucket_size
+                || within.saturating_add(self.size()) > bucket_size
             {
                 return true;
             }

@@ -12,7 +12,8 @@
 //! - [`disk`]: bio-based gendisks (`/dev/bcacheN`) and the bios they receive;
 //! - [`noio`]: scopes whose allocations avoid IO;
 //! - [`workqueue`]: a module-owned workqueue;
-//! - [`random`]: random numbers and wall-clock seconds.
+//! - [`random`]: random numbers and wall-clock seconds;
+//! - [`shrinker`]: callbacks through which reclaim asks for memory back.
 //!
 //! The C side of the layer is `src/helpers.c` (static inlines, macros and attribute tables only),
 //! declared to Rust in [`ffi`].
@@ -24,5 +25,6 @@ pub(crate) mod ffi;
 pub(crate) mod kthread;
 pub(crate) mod noio;
 pub(crate) mod random;
+pub(crate) mod shrinker;
 pub(crate) mod sysfs;
 pub(crate) mod workqueue;
