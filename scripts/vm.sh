@@ -28,7 +28,7 @@ sel=${2:-}
 CACHE=${RBCACHE_CACHE:-$HOME/.cache/rbcache}
 KDIR=$(scripts/kernel.sh)
 RUN=${RBCACHE_RUN_DIR:-$root/build/vm}
-TOOLS="make-bcache bcache-super-show fio"
+TOOLS="make-bcache bcache-super-show fio mke2fs e2fsck"
 NDISKS=4
 DISK_MB=64
 

@@ -1,47 +1,410 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! A registered backing device.
+//! A registered backing device: its [`CachedDev`], its `/dev/bcacheN` and its sysfs directory
+//! `/sys/block/<dev>/bcache/` (with `stats_total/`).
 //!
-//! At this stage a backing device is recorded and held open (exclusively, as bcache does) until
-//! `pendings_cleanup` or module exit releases it; attaching, `/dev/bcacheN` and its sysfs come
-//! with the backing-device support.
+//! `/dev/bcacheN` appears when the device can run: at once if its superblock says it has no
+//! cache (state NONE), otherwise when it attaches to its cache set, or when `running` is set
+//! (then without its cache: state STALE), as 6.12's `bch_cached_dev_run()`.
+//!
+//! Teardown: the sysfs directories go first, then the disk (which drains its bios), then the
+//! cache is released; the backing device closes when the last reference goes.
 
+use core::fmt::Write;
+use core::sync::atomic::Ordering;
+use kernel::c_str;
+use kernel::fmt;
 use kernel::prelude::*;
+use kernel::sync::{new_mutex, Arc, Mutex};
 
+use crate::cache_set::CacheSet;
+use crate::cached_dev::CachedDev;
+use crate::flash::{alloc_index, free_index};
+use crate::format::backing::{trim, BdevState, CacheMode};
 use crate::format::superblock::{Superblock, UuidDisplay};
+use crate::format::units::{parse_size, parse_u64, Hprint};
 use crate::kabi::bdev::BdevFile;
+use crate::kabi::disk::GenDisk;
+use crate::kabi::sysfs::{AttrOps, Group, ShowBuf, SysfsDir};
+use crate::registry::Registry;
+use crate::request::{CachedDisk, CachedIo};
+
+/// The running disk of a backing device.
+struct Running {
+    // Held for its lifetime: dropping it deletes the disk and drains its bios.
+    _disk: GenDisk<CachedDisk>,
+    index: u32,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        free_index(self.index);
+    }
+}
 
 /// A registered backing device.
 pub(crate) struct BackingDev {
-    sb: Superblock,
-    bdev: BdevFile,
+    // Dropped first: no sysfs callback runs once they are gone.
+    stats_dir: Option<SysfsDir<StatsAttrs>>,
+    dir: Option<SysfsDir<BackingAttrs>>,
+    disk: Arc<Mutex<Option<Running>>>,
+    dev: Arc<CachedDev>,
 }
 
 impl BackingDev {
-    /// Records the opened backing device `bdev` whose superblock is `sb`.
-    pub(crate) fn new(bdev: BdevFile, sb: Superblock) -> Self {
-        Self { sb, bdev }
+    /// Registers the opened backing device `bdev` whose superblock is `sb`: its sysfs
+    /// directory, and its disk if it runs without a cache.
+    pub(crate) fn new(reg: &Arc<Registry>, bdev: BdevFile, sb: Superblock) -> Result<Self> {
+        let bdev = Arc::new(bdev, GFP_KERNEL)?;
+        let dev = CachedDev::new(bdev.clone(), sb)?;
+        let disk = Arc::pin_init(new_mutex!(None, "BackingDev::disk"), GFP_KERNEL)?;
+        let dir = SysfsDir::new_under_bdev(
+            &bdev,
+            c_str!("bcache"),
+            Group::Backing,
+            BackingAttrs {
+                dev: dev.clone(),
+                disk: disk.clone(),
+                reg: reg.clone(),
+            },
+        )?;
+        let stats_dir = SysfsDir::new_child(
+            &dir,
+            c_str!("stats_total"),
+            Group::Stats,
+            StatsAttrs { dev: dev.clone() },
+        )?;
+        let b = BackingDev {
+            stats_dir: Some(stats_dir),
+            dir: Some(dir),
+            disk,
+            dev,
+        };
+        if b.dev.state() == BdevState::None {
+            run(&b.dev, &b.disk)?;
+        }
+        Ok(b)
     }
 
     /// Returns the data offset in sectors: where the cached data starts on the device.
     pub(crate) fn data_offset(&self) -> u64 {
-        self.sb.data_offset()
+        self.dev.data_offset
     }
 
     /// Returns the UUID of the cache set this device belongs to.
-    pub(crate) fn set_uuid(&self) -> &[u8; 16] {
-        &self.sb.set_uuid
+    pub(crate) fn set_uuid(&self) -> [u8; 16] {
+        self.dev.sb().set_uuid
+    }
+
+    /// Attaches to `set` if it is this device's set (automatic attach at registration).
+    pub(crate) fn attach_if_matches(&self, set: &Arc<CacheSet>) {
+        if self.dev.attached_set().is_some() || self.set_uuid() != *set.set_uuid() {
+            return;
+        }
+        match self.dev.attach(set) {
+            Ok(()) => {
+                if let Err(e) = run(&self.dev, &self.disk) {
+                    pr_err!(
+                        "backing device {}:{}: cannot create its bcache device ({})\n",
+                        self.dev.dev() >> 20,
+                        self.dev.dev() & 0xfffff,
+                        e.to_errno()
+                    );
+                }
+            }
+            Err(e) => pr_err!(
+                "backing device {}:{}: attaching to cache set {} failed ({})\n",
+                self.dev.dev() >> 20,
+                self.dev.dev() & 0xfffff,
+                UuidDisplay(set.set_uuid()),
+                e.to_errno()
+            ),
+        }
     }
 
     /// Releases the device, logging why.
     pub(crate) fn release(self: KBox<Self>, why: &str) {
-        let dev = self.bdev.dev();
+        let dev = self.dev.dev();
+        let uuid = self.dev.sb().uuid;
+        drop(self);
         pr_info!(
             "backing device {}:{} ({}) released: {}\n",
             dev >> 20,
             dev & 0xfffff,
-            UuidDisplay(&self.sb.uuid),
+            UuidDisplay(&uuid),
             why
         );
+    }
+}
+
+impl Drop for BackingDev {
+    fn drop(&mut self) {
+        drop(self.stats_dir.take());
+        drop(self.dir.take());
+        drop(self.disk.lock().take());
+        self.dev.release();
+    }
+}
+
+/// Creates the device's `/dev/bcacheN` if it is not there yet.
+fn run(dev: &Arc<CachedDev>, disk: &Mutex<Option<Running>>) -> Result {
+    let mut disk = disk.lock();
+    if disk.is_some() {
+        return Ok(());
+    }
+    let index = alloc_index().ok_or(ENOSPC)?;
+    let ops = match Arc::pin_init(CachedIo::new(dev.clone()), GFP_KERNEL) {
+        Ok(ops) => ops,
+        Err(e) => {
+            free_index(index);
+            return Err(e);
+        }
+    };
+    match GenDisk::new(
+        fmt!("bcache{}", index),
+        dev.sectors,
+        dev.block_bytes,
+        false,
+        CachedDisk(ops),
+    ) {
+        Ok(d) => {
+            pr_info!(
+                "backing device {}:{} is /dev/bcache{}\n",
+                dev.dev() >> 20,
+                dev.dev() & 0xfffff,
+                index
+            );
+            *disk = Some(Running { _disk: d, index });
+            Ok(())
+        }
+        Err(e) => {
+            free_index(index);
+            Err(e)
+        }
+    }
+}
+
+/// Handlers of `/sys/block/<dev>/bcache/`.
+struct BackingAttrs {
+    dev: Arc<CachedDev>,
+    disk: Arc<Mutex<Option<Running>>>,
+    reg: Arc<Registry>,
+}
+
+/// Parses a set UUID as `attach` takes it (`xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`).
+fn parse_uuid(input: &[u8]) -> Option<[u8; 16]> {
+    let s = trim(input);
+    let mut out = [0u8; 16];
+    let mut n = 0;
+    let mut hi: Option<u8> = None;
+    for &c in s {
+        if c == b'-' {
+            continue;
+        }
+        let v = (c as char).to_digit(16)? as u8;
+        match hi.take() {
+            None => hi = Some(v),
+            Some(h) => {
+                *out.get_mut(n)? = (h << 4) | v;
+                n += 1;
+            }
+        }
+    }
+    (n == 16 && hi.is_none()).then_some(out)
+}
+
+impl AttrOps for BackingAttrs {
+    fn show(&self, attr: &[u8], out: &mut ShowBuf<'_>) -> Result {
+        let dev = &self.dev;
+        match attr {
+            b"cache_mode" => {
+                let cur = dev.mode();
+                for (i, m) in CacheMode::ALL.iter().enumerate() {
+                    let sep = if i == 0 { "" } else { " " };
+                    if *m == cur {
+                        write!(out, "{}[{}]", sep, m.name())
+                    } else {
+                        write!(out, "{}{}", sep, m.name())
+                    }
+                    .map_err(|_| EINVAL)?;
+                }
+                writeln!(out)
+            }
+            b"state" => writeln!(out, "{}", dev.state().name()),
+            b"running" => writeln!(out, "{}", u8::from(self.disk.lock().is_some())),
+            b"label" => {
+                let sb = dev.sb();
+                let len = sb.label.iter().position(|&b| b == 0).unwrap_or(32);
+                writeln!(out, "{}", kernel::str::BStr::from_bytes(&sb.label[..len]))
+            }
+            b"sequential_cutoff" => writeln!(out, "{}", Hprint(dev.cutoff() as i64)),
+            b"dirty_data" => {
+                let dirty = match dev.cache() {
+                    Some(c) => c.io.dirty_sectors(c.inode)?,
+                    None => 0,
+                };
+                writeln!(out, "{}", Hprint((dirty << 9) as i64))
+            }
+            b"data_offset" => writeln!(out, "{}", dev.data_offset),
+            b"writeback_running" => {
+                writeln!(out, "{}", u8::from(dev.wb.running.load(Ordering::Relaxed)))
+            }
+            b"writeback_delay" => writeln!(out, "{}", dev.wb.delay_s.load(Ordering::Relaxed)),
+            b"writeback_percent" => writeln!(out, "{}", dev.wb.percent.load(Ordering::Relaxed)),
+            b"writeback_rate_debug" => {
+                let w = &dev.wb;
+                writeln!(
+                    out,
+                    "written:\t{}\nkeys:\t\t{}\nraces:\t\t{}\npasses:\t\t{}",
+                    Hprint((w.sectors.load(Ordering::Relaxed) << 9) as i64),
+                    w.keys.load(Ordering::Relaxed),
+                    w.races.load(Ordering::Relaxed),
+                    w.passes.load(Ordering::Relaxed)
+                )
+            }
+            _ => return Err(EINVAL),
+        }
+        .map_err(|_| EINVAL)
+    }
+
+    fn store(&self, attr: &[u8], input: &[u8]) -> Result {
+        let dev = &self.dev;
+        match attr {
+            b"cache_mode" => {
+                let Some(mode) = CacheMode::from_name(input) else {
+                    pr_err!(
+                        "backing device {}:{}: cache_mode: unknown mode\n",
+                        dev.dev() >> 20,
+                        dev.dev() & 0xfffff
+                    );
+                    return Err(EINVAL);
+                };
+                dev.set_mode(mode)
+            }
+            b"sequential_cutoff" => {
+                let v = parse_size(input).ok_or(EINVAL)?;
+                if v > u64::from(u32::MAX) {
+                    return Err(EINVAL);
+                }
+                dev.set_cutoff(v);
+                Ok(())
+            }
+            b"label" => {
+                let label = input.strip_suffix(b"\n").unwrap_or(input);
+                if label.len() > 32 {
+                    return Err(EINVAL);
+                }
+                let mut l = [0u8; 32];
+                l[..label.len()].copy_from_slice(label);
+                dev.write_sb(|sb| sb.label = l)?;
+                if let Some(c) = dev.cache() {
+                    c.io.set_label(c.inode, label)?;
+                }
+                Ok(())
+            }
+            b"attach" => {
+                let Some(uuid) = parse_uuid(input) else {
+                    pr_err!(
+                        "backing device {}:{}: attach: not a cache set UUID\n",
+                        dev.dev() >> 20,
+                        dev.dev() & 0xfffff
+                    );
+                    return Err(EINVAL);
+                };
+                let set = {
+                    let inner = self.reg.lock();
+                    inner.find_set(&uuid).cloned()
+                };
+                let Some(set) = set else {
+                    pr_err!(
+                        "backing device {}:{}: attach: no cache set {}\n",
+                        dev.dev() >> 20,
+                        dev.dev() & 0xfffff,
+                        UuidDisplay(&uuid)
+                    );
+                    return Err(ENOENT);
+                };
+                if dev.attached_set().is_some() {
+                    pr_err!(
+                        "backing device {}:{}: attach: already attached\n",
+                        dev.dev() >> 20,
+                        dev.dev() & 0xfffff
+                    );
+                    return Err(EBUSY);
+                }
+                dev.attach(&set)?;
+                run(dev, &self.disk)
+            }
+            b"detach" => dev.detach(),
+            b"running" => {
+                let v = parse_u64(input).ok_or(EINVAL)?;
+                if v != 1 {
+                    return Err(EINVAL);
+                }
+                dev.run_without_cache()?;
+                run(dev, &self.disk)
+            }
+            b"stop" => self.reg.queue_backing_stop(dev.dev()),
+            b"writeback_running" => {
+                let v = parse_u64(input).ok_or(EINVAL)?;
+                if v > 1 {
+                    return Err(EINVAL);
+                }
+                dev.wb.running.store(v == 1, Ordering::Relaxed);
+                if v == 1 {
+                    dev.ring_writeback();
+                }
+                Ok(())
+            }
+            b"writeback_delay" => {
+                let v = parse_u64(input).ok_or(EINVAL)?;
+                let v = u32::try_from(v).map_err(|_| EINVAL)?;
+                dev.wb.delay_s.store(v, Ordering::Relaxed);
+                Ok(())
+            }
+            b"writeback_percent" => {
+                let v = parse_u64(input).ok_or(EINVAL)?;
+                if v > 40 {
+                    return Err(EINVAL);
+                }
+                dev.wb.percent.store(v as u32, Ordering::Relaxed);
+                Ok(())
+            }
+            b"clear_stats" => {
+                dev.stats.clear();
+                Ok(())
+            }
+            _ => Err(EINVAL),
+        }
+    }
+}
+
+/// Handlers of `/sys/block/<dev>/bcache/stats_total/`.
+struct StatsAttrs {
+    dev: Arc<CachedDev>,
+}
+
+impl AttrOps for StatsAttrs {
+    fn show(&self, attr: &[u8], out: &mut ShowBuf<'_>) -> Result {
+        let s = &self.dev.stats;
+        let get = |c: &core::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+        match attr {
+            b"cache_hits" => writeln!(out, "{}", get(&s.hits)),
+            b"cache_misses" => writeln!(out, "{}", get(&s.misses)),
+            b"cache_bypass_hits" => writeln!(out, "{}", get(&s.bypass_hits)),
+            b"cache_bypass_misses" => writeln!(out, "{}", get(&s.bypass_misses)),
+            b"cache_miss_collisions" => writeln!(out, "{}", get(&s.miss_collisions)),
+            b"bypassed" => writeln!(out, "{}", Hprint((get(&s.sectors_bypassed) << 9) as i64)),
+            b"cache_hit_ratio" => {
+                let (h, m) = (get(&s.hits), get(&s.misses));
+                writeln!(out, "{}", (h * 100).checked_div(h + m).unwrap_or(0))
+            }
+            _ => return Err(EINVAL),
+        }
+        .map_err(|_| EINVAL)
+    }
+
+    fn store(&self, _attr: &[u8], _input: &[u8]) -> Result {
+        Err(EINVAL)
     }
 }

@@ -16,9 +16,9 @@
 //!    every other journal bucket is free;
 //! 4. only then frees the buckets of the nodes it replaced.
 //!
-//! A crash anywhere before step 3 leaves the old tree and the journal intact. Leaves written by
-//! a flush hold only live keys, so after it no key on disk is older than its bucket's
-//! generation: `last_gc` catches up with `gen` everywhere.
+//! A crash anywhere before step 3 leaves the old tree and the journal intact. A bucket's
+//! `last_gc` (the oldest generation a key on disk may hold for it) is advanced only by btree GC
+//! ([`crate::gc_work`]), which drops stale keys and flushes before it publishes it.
 
 use core::sync::atomic::Ordering;
 use kernel::prelude::*;
@@ -129,9 +129,6 @@ impl SetIo {
         st.index.replace(leaves);
         st.tree.level = level;
         st.tree.root_keys = root_keys;
-        for b in st.buckets.iter_mut() {
-            b.last_gc = b.gen;
-        }
         st.journal_tight = false;
         self.stats.tree_flushes.fetch_add(1, Ordering::Relaxed);
         let limit = st.index.limit();
@@ -195,12 +192,15 @@ impl SetIo {
                         if s >= t {
                             continue;
                         }
+                        let ptr = e.ptr + (s - e.start);
+                        if st.gen(ptr / self.layout.bucket_size) != e.gen {
+                            // Stale (its bucket was reused): the data is gone, write a hole.
+                            continue;
+                        }
                         let mut k = key_at(t, t - s);
                         k.set_dirty(e.dirty);
                         k.set_ptrs(1);
-                        let ptr = e.ptr + (s - e.start);
-                        let gen = st.gen(ptr / self.layout.bucket_size);
-                        k.ptr[0] = Bkey::make_ptr(gen, ptr, 0);
+                        k.ptr[0] = Bkey::make_ptr(e.gen, ptr, 0);
                         keys.push(k, GFP_KERNEL)?;
                         sectors += t - s;
                     }

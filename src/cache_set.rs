@@ -19,6 +19,7 @@ use kernel::prelude::*;
 use kernel::str::CString;
 use kernel::sync::{new_mutex, Arc, Mutex};
 
+use crate::cached_dev::CachedDev;
 use crate::flash::FlashVolume;
 use crate::format::alloc::{Policy, Reserve};
 use crate::format::geometry::{Geometry, SetMagic};
@@ -103,6 +104,9 @@ pub(crate) struct CacheSet {
     gc: Arc<Gc>,
     #[pin]
     running: Mutex<Option<Running>>,
+    /// Backing devices attached to the set.
+    #[pin]
+    cached: Mutex<KVec<Arc<CachedDev>>>,
 }
 
 impl CacheSet {
@@ -133,6 +137,7 @@ impl CacheSet {
                 meta,
                 gc: set_gc,
                 running <- new_mutex!(None, "CacheSet::running"),
+                cached <- new_mutex!(KVec::new(), "CacheSet::cached"),
             }),
             GFP_KERNEL,
         )?;
@@ -183,6 +188,21 @@ impl CacheSet {
             fifo_sizes,
         };
         let io = SetIo::new(bdev.clone(), set.gc.clone(), layout, data, set.sb.clone())?;
+        match io.upgrade_uuids() {
+            Ok(true) => pr_info!(
+                "cache set {}: converted a pre-version-1 uuid table\n",
+                UuidDisplay(&set.sb.set_uuid)
+            ),
+            Ok(false) => {}
+            Err(e) => {
+                pr_err!(
+                    "cache set {}: cannot rewrite the pre-version-1 uuid table ({})\n",
+                    UuidDisplay(&set.sb.set_uuid),
+                    e.to_errno()
+                );
+                return Err(e);
+            }
+        }
         let gc_thread = GcThread::start(gc, io.clone())?;
         let allocator = HelperThread::start(io.clone(), Helper::Allocator)?;
         let flusher = HelperThread::start(io.clone(), Helper::Journal)?;
@@ -287,8 +307,36 @@ impl CacheSet {
     }
 
     /// The data path, while the set runs.
-    fn io(&self) -> Option<Arc<SetIo>> {
+    pub(crate) fn io(&self) -> Option<Arc<SetIo>> {
         self.running.lock().as_ref().map(|r| r.io.clone())
+    }
+
+    /// The cache's block size in sectors.
+    pub(crate) fn block_sectors(&self) -> u16 {
+        self.sb.block_size
+    }
+
+    /// Records an attached backing device.
+    pub(crate) fn add_cached(&self, dev: Arc<CachedDev>) -> Result {
+        self.cached.lock().push(dev, GFP_KERNEL)?;
+        Ok(())
+    }
+
+    /// Forgets an attached backing device.
+    pub(crate) fn remove_cached(&self, dev: &CachedDev) {
+        let mut cached = self.cached.lock();
+        let mut keep = KVec::with_capacity(cached.len(), GFP_KERNEL);
+        if let Ok(keep) = keep.as_mut() {
+            for d in cached.iter() {
+                if !core::ptr::eq(&**d, dev) {
+                    // Cannot fail: the capacity is there.
+                    let _ = keep.push(d.clone(), GFP_KERNEL);
+                }
+            }
+        }
+        if let Ok(keep) = keep {
+            *cached = keep;
+        }
     }
 
     /// Returns the set's UUID.
@@ -305,6 +353,25 @@ impl CacheSet {
     ///
     /// Must not be called from one of the set's sysfs callbacks (it waits for them).
     pub(crate) fn stop(&self, kind: StopKind) {
+        // Backing devices first, while the set still works: `unregister` detaches them (as
+        // 6.12 does), `stop` only releases them (they attach again when the set returns).
+        let cached = core::mem::replace(&mut *self.cached.lock(), KVec::new());
+        for dev in cached.iter() {
+            if kind == StopKind::Unregister {
+                if let Err(e) = dev.detach() {
+                    pr_err!(
+                        "backing device {}:{}: detach on unregister failed ({}); released\n",
+                        dev.dev() >> 20,
+                        dev.dev() & 0xfffff,
+                        e.to_errno()
+                    );
+                    dev.release();
+                }
+            } else {
+                dev.release();
+            }
+        }
+        drop(cached);
         let Some(running) = self.running.lock().take() else {
             return;
         };
@@ -353,7 +420,15 @@ impl AttrOps for SetAttrs {
         match attr {
             b"block_size" => writeln!(out, "{}", Hprint(i64::from(sb.block_size) << 9)),
             b"bucket_size" => writeln!(out, "{}", Hprint(i64::from(sb.bucket_size) << 9)),
-            b"synchronous" => writeln!(out, "{}", u8::from(sb.is_synchronous())),
+            b"synchronous" => writeln!(
+                out,
+                "{}",
+                u8::from(
+                    self.set
+                        .io()
+                        .map_or(sb.is_synchronous(), |io| io.synchronous())
+                )
+            ),
             b"tree_depth" => writeln!(
                 out,
                 "{}",
@@ -403,6 +478,13 @@ impl AttrOps for SetAttrs {
             b"journal_delay_ms" => {
                 let ms = parse_u64(input).ok_or(EINVAL)?;
                 return self.set.io().ok_or(EIO)?.set_journal_delay_ms(ms);
+            }
+            b"synchronous" => {
+                let v = parse_u64(input).ok_or(EINVAL)?;
+                if v > 1 {
+                    return Err(EINVAL);
+                }
+                return self.set.io().ok_or(EIO)?.set_synchronous(v == 1);
             }
             _ => return Err(EINVAL),
         };

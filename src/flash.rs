@@ -23,7 +23,8 @@ use crate::set_io::SetIo;
 /// Bitmap of `/dev/bcacheN` indices in use.
 static INDICES: AtomicU64 = AtomicU64::new(0);
 
-fn alloc_index() -> Option<u32> {
+/// Takes a free `/dev/bcacheN` index.
+pub(crate) fn alloc_index() -> Option<u32> {
     let mut cur = INDICES.load(Ordering::Relaxed);
     loop {
         let free = (!cur).trailing_zeros();
@@ -38,7 +39,8 @@ fn alloc_index() -> Option<u32> {
     }
 }
 
-fn free_index(i: u32) {
+/// Gives index `i` back.
+pub(crate) fn free_index(i: u32) {
     INDICES.fetch_and(!(1u64 << i), Ordering::AcqRel);
 }
 

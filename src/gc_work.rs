@@ -27,7 +27,7 @@ use crate::format::alloc::Reserve;
 use crate::format::alloc::{
     Bucket, GC_MARK_DIRTY, GC_MARK_METADATA, GC_MARK_NONE, GC_MARK_RECLAIMABLE,
 };
-use crate::format::bkey::Bkey;
+use crate::format::bkey::{gen_after, Bkey};
 use crate::format::extents::{Extent, INODE_SHIFT};
 use crate::format::gc_policy::{coalesce_plan, mark_extent, moving_candidates, moving_limit};
 use crate::index::{Leaf, LeafKeys};
@@ -66,6 +66,8 @@ pub(crate) struct BtreeGcReport {
     pub(crate) coalesced: u64,
     /// Nodes written by the flush that ends the pass.
     pub(crate) rewritten: u64,
+    /// Stale extents dropped from resident leaves.
+    pub(crate) stale: u64,
 }
 
 /// What one moving-GC run did.
@@ -118,7 +120,10 @@ impl SetIo {
         });
         let IoState { index, buckets, .. } = st;
         index.scan(0, &self.nodes(buckets), &mut |e| {
-            mark_extent(counts, l.bucket_size, e);
+            let b = (e.ptr / l.bucket_size) as usize;
+            if buckets.get(b).map(|b| b.gen) == Some(e.gen) {
+                mark_extent(counts, l.bucket_size, e);
+            }
             true
         })?;
         Ok(())
@@ -130,11 +135,18 @@ impl SetIo {
         let n = self.layout.nbuckets as usize;
         let mut counts = KVVec::from_elem(Bucket::default(), n, GFP_KERNEL)?;
         let mut report = BtreeGcReport::default();
+        // The oldest generation any live key points to, per bucket: the generation when the
+        // pass starts, lowered by every key the walk finds.
+        let mut oldest = KVVec::from_elem(0u8, n, GFP_KERNEL)?;
         {
             let mut st = self.state.lock();
             st.fresh.fill(false);
             report.nodes = st.index.leaves().len() as u64;
+            for (o, b) in oldest.iter_mut().zip(st.buckets.iter()) {
+                *o = b.gen;
+            }
         }
+        let bs = self.layout.bucket_size;
         let mut pos = 0u64;
         let step = ctl.step_keys().max(1);
         loop {
@@ -149,8 +161,18 @@ impl SetIo {
                 if n >= step {
                     return false;
                 }
-                mark_extent(&mut counts, self.layout.bucket_size, e);
                 n += 1;
+                let b = (e.ptr / bs) as usize;
+                if buckets.get(b).map(|b| b.gen) != Some(e.gen) {
+                    // Stale: purged below, not counted.
+                    return true;
+                }
+                mark_extent(&mut counts, bs, e);
+                if let Some(o) = oldest.get_mut(b) {
+                    if gen_after(*o, e.gen) > 0 {
+                        *o = e.gen;
+                    }
+                }
                 true
             })?;
             report.keys += n as u64;
@@ -184,7 +206,13 @@ impl SetIo {
             }
         }
         report.coalesced = self.coalesce(&mut st)? as u64;
-        // Write dirty leaves before finishing, as 6.12's GC does.
+        {
+            let IoState { index, buckets, .. } = &mut *st;
+            let gen = |b: u64| buckets.get(b as usize).map(|b| b.gen);
+            report.stale = index.purge_stale(&gen, bs) as u64;
+        }
+        // Write dirty leaves before finishing, as 6.12's GC does: then no key on disk is
+        // older than what the walk saw, and `last_gc` may advance to it.
         if st.index.any_dirty() || st.index.leaves().iter().any(|l| l.foreign) {
             let before = self
                 .stats
@@ -196,6 +224,9 @@ impl SetIo {
                 .nodes_written
                 .load(core::sync::atomic::Ordering::Relaxed);
             report.rewritten = after - before;
+        }
+        for (b, &o) in st.buckets.iter_mut().zip(oldest.iter()) {
+            b.last_gc = o;
         }
         Ok(report)
     }
@@ -246,7 +277,7 @@ impl SetIo {
                     .ok_or(EINVAL)?;
                 prev.reserve(copy.as_slice().len())?;
                 for e in copy.as_slice() {
-                    let _ = prev.insert(e.start, e.end, Some(e.ptr), e.dirty);
+                    let _ = prev.insert(e.start, e.end, Some((e.ptr, e.gen)), e.dirty);
                 }
                 merged.push(None, GFP_KERNEL)?;
             } else {
@@ -339,7 +370,8 @@ impl SetIo {
             let IoState { index, buckets, .. } = &mut *st;
             index.scan(0, &self.nodes(buckets), &mut |e| {
                 let b = (e.ptr / bs) as usize;
-                if sel.get(b).copied().unwrap_or(false) {
+                let live = buckets.get(b).map(|b| b.gen) == Some(e.gen);
+                if live && sel.get(b).copied().unwrap_or(false) {
                     mark_extent(&mut counts, bs, e);
                 }
                 true
@@ -415,7 +447,9 @@ impl SetIo {
                     if batch.len() >= max || bytes >= MOVE_BATCH_BYTES {
                         return false;
                     }
-                    if moving.get((e.ptr / bs) as usize).copied() == Some(true) {
+                    let b = (e.ptr / bs) as usize;
+                    let live = buckets.get(b).map(|b| b.gen) == Some(e.gen);
+                    if live && moving.get(b).copied() == Some(true) {
                         bytes += ((e.end - e.start) << 9) as usize;
                         oom |= batch.push(*e, GFP_KERNEL).is_err();
                     }
@@ -475,7 +509,8 @@ impl SetIo {
                 let IoState { index, buckets, .. } = &mut *st;
                 index.lookup(e.start, len, &self.nodes(buckets))?
             };
-            if !read_ok || now != (Some(e.ptr), len) {
+            let same = matches!(now, (Some(h), n) if h.ptr == e.ptr && h.gen == e.gen && n == len);
+            if !read_ok || !same {
                 report.races += 1;
                 continue;
             }

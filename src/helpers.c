@@ -88,6 +88,11 @@ bool rbcache_bio_wants_flush(struct bio *bio)
 	return bio->bi_opf & (REQ_PREFLUSH | REQ_FUA);
 }
 
+gfp_t rbcache_gfp_noio(void)
+{
+	return GFP_NOIO;
+}
+
 unsigned int rbcache_memalloc_noio_save(void)
 {
 	return memalloc_noio_save();
@@ -128,7 +133,7 @@ RB_WO(unregister);
 RB_WO(stop);
 RB_RO(block_size);
 RB_RO(bucket_size);
-RB_RO(synchronous);
+RB_RW(synchronous);
 RB_RO(tree_depth);
 RB_RO(cache_available_percent);
 RB_WO(flash_vol_create);
@@ -258,3 +263,43 @@ static struct attribute *rbcache_volume_attrs[] = {
 };
 
 const struct attribute_group rbcache_volume_group = { .attrs = rbcache_volume_attrs };
+
+/* /sys/block/<backing device>/bcache/ (label and stop are shared with the tables above) */
+RB_RW(cache_mode);
+RB_RO(state);
+RB_RW(running);
+RB_RW(sequential_cutoff);
+RB_RO(dirty_data);
+RB_RO(data_offset);
+RB_WO(attach);
+RB_WO(detach);
+RB_WO(clear_stats);
+RB_RW(writeback_running);
+RB_RW(writeback_delay);
+RB_RW(writeback_percent);
+RB_RO(writeback_rate_debug);
+
+static struct attribute *rbcache_backing_attrs[] = {
+	RB_A(cache_mode), RB_A(state), RB_A(running), RB_A(label), RB_A(sequential_cutoff),
+	RB_A(dirty_data), RB_A(data_offset), RB_A(attach), RB_A(detach), RB_A(stop),
+	RB_A(clear_stats), RB_A(writeback_running), RB_A(writeback_delay),
+	RB_A(writeback_percent), RB_A(writeback_rate_debug), NULL,
+};
+
+const struct attribute_group rbcache_backing_group = { .attrs = rbcache_backing_attrs };
+
+/* /sys/block/<backing device>/bcache/stats_total/ */
+RB_RO(cache_hits);
+RB_RO(cache_misses);
+RB_RO(cache_bypass_hits);
+RB_RO(cache_bypass_misses);
+RB_RO(cache_miss_collisions);
+RB_RO(bypassed);
+RB_RO(cache_hit_ratio);
+
+static struct attribute *rbcache_stats_attrs[] = {
+	RB_A(cache_hits), RB_A(cache_misses), RB_A(cache_bypass_hits), RB_A(cache_bypass_misses),
+	RB_A(cache_miss_collisions), RB_A(bypassed), RB_A(cache_hit_ratio), NULL,
+};
+
+const struct attribute_group rbcache_stats_group = { .attrs = rbcache_stats_attrs };

@@ -24,6 +24,7 @@ void rbcache_bio_iter_bvec(struct bio *bio, struct bvec_iter *iter, struct bio_v
 void rbcache_bio_advance_iter(struct bio *bio, struct bvec_iter *iter, unsigned int bytes);
 enum req_op rbcache_bio_op(struct bio *bio);
 bool rbcache_bio_wants_flush(struct bio *bio);
+gfp_t rbcache_gfp_noio(void);
 unsigned int rbcache_memalloc_noio_save(void);
 void rbcache_memalloc_noio_restore(unsigned int flags);
 
@@ -37,5 +38,7 @@ extern const struct attribute_group rbcache_set_group;
 extern const struct attribute_group rbcache_internal_group;
 extern const struct attribute_group rbcache_cache_group;
 extern const struct attribute_group rbcache_volume_group;
+extern const struct attribute_group rbcache_backing_group;
+extern const struct attribute_group rbcache_stats_group;
 
 #endif /* RBCACHE_HELPERS_H */

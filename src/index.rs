@@ -23,7 +23,7 @@ use kernel::prelude::*;
 
 use crate::format::bkey::Bkey;
 use crate::format::bset::{walk_node, Keys};
-use crate::format::extents::{self, Extent, ExtentList, INODE_SHIFT};
+use crate::format::extents::{self, Extent, ExtentList, Hit, INODE_SHIFT};
 use crate::kabi::bdev::BdevFile;
 
 /// Default `internal/btree_cache_limit`: bytes of leaf keys kept in memory.
@@ -56,7 +56,7 @@ impl LeafKeys {
             let s = e.start.max(lo);
             let t = e.end.min(end);
             if s < t {
-                let _ = k.insert(s, t, Some(e.ptr + (s - e.start)), e.dirty);
+                let _ = k.insert(s, t, Some((e.ptr + (s - e.start), e.gen)), e.dirty);
             }
         }
         Ok(k)
@@ -96,7 +96,7 @@ impl LeafKeys {
         &mut self,
         start: u64,
         end: u64,
-        ptr: Option<u64>,
+        ptr: Option<(u64, u8)>,
         dirty: bool,
     ) -> Result<(), extents::Full> {
         let mut list = ExtentList::from_parts(&mut self.buf, self.len);
@@ -212,8 +212,18 @@ impl Leaf {
 
 /// Reads a leaf's keys back from its node.
 pub(crate) trait NodeSource {
-    /// Fills `out` (empty) with the live keys of `node` that lie in `lo..end`.
-    fn read_leaf(&self, node: Node, lo: u64, end: u64, out: &mut LeafKeys) -> Result;
+    /// Fills `out` (empty) with the live keys of `node` that lie in `lo..end`. Returns whether
+    /// the node held stale keys (it should be rewritten without them).
+    fn read_leaf(&self, node: Node, lo: u64, end: u64, out: &mut LeafKeys) -> Result<bool>;
+}
+
+/// What one key says, in index positions.
+pub(crate) struct KeyExtent {
+    pub(crate) start: u64,
+    pub(crate) end: u64,
+    /// Cache sector and generation; `None` for a hole or a stale pointer.
+    pub(crate) ptr: Option<(u64, u8)>,
+    pub(crate) dirty: bool,
 }
 
 /// [`NodeSource`] over a cache device: nodes are read and checked as at registration.
@@ -232,18 +242,23 @@ pub(crate) struct DiskNodes<'a, G: Fn(u64) -> Option<u8>> {
 }
 
 impl<G: Fn(u64) -> Option<u8>> DiskNodes<'_, G> {
-    /// The extent key `k` describes: `(start, end, cache sector or None for a hole, dirty)`,
-    /// or `None` if it is beyond the index's reach.
-    pub(crate) fn extent_of(&self, k: &Bkey) -> Option<(u64, u64, Option<u64>, bool)> {
+    /// The extent key `k` describes, or `None` if it is beyond the index's reach.
+    pub(crate) fn extent_of(&self, k: &Bkey) -> Option<KeyExtent> {
         let start = extents::key(k.inode(), k.start())?;
         let end = extents::key(k.inode(), k.offset())?;
         let live = k.ptrs() > 0
             && k.ptr_available(0)
             && (self.gen)(k.ptr_offset(0) / self.bucket_size) == Some(k.ptr_gen(0));
-        Some((start, end, live.then(|| k.ptr_offset(0)), k.dirty()))
+        Some(KeyExtent {
+            start,
+            end,
+            ptr: live.then(|| (k.ptr_offset(0), k.ptr_gen(0))),
+            dirty: k.dirty(),
+        })
     }
 
-    /// Adds the keys of the node image `buf` in `lo..end` to `out`, older bsets first.
+    /// Adds the keys of the node image `buf` in `lo..end` to `out`, older bsets first; returns
+    /// whether some were stale.
     pub(crate) fn parse(
         &self,
         buf: &[u8],
@@ -251,8 +266,9 @@ impl<G: Fn(u64) -> Option<u8>> DiskNodes<'_, G> {
         lo: u64,
         end: u64,
         out: &mut LeafKeys,
-    ) -> Result {
+    ) -> Result<bool> {
         let mut err = None;
+        let mut stale = false;
         walk_node(buf, self.block_bytes, self.magic, node.ptr0, |s| {
             for k in Keys::new(s.keys) {
                 let k = k?;
@@ -263,9 +279,16 @@ impl<G: Fn(u64) -> Option<u8>> DiskNodes<'_, G> {
                     err = Some(EIO);
                     continue;
                 }
-                let Some((s, t, ptr, dirty)) = self.extent_of(&k) else {
+                let Some(KeyExtent {
+                    start: s,
+                    end: t,
+                    ptr,
+                    dirty,
+                }) = self.extent_of(&k)
+                else {
                     continue;
                 };
+                stale |= ptr.is_none() && k.ptrs() > 0;
                 let (cs, ct) = (s.max(lo), t.min(end));
                 if cs >= ct {
                     continue;
@@ -274,24 +297,24 @@ impl<G: Fn(u64) -> Option<u8>> DiskNodes<'_, G> {
                     err = Some(e);
                     continue;
                 }
-                let _ = out.insert(cs, ct, ptr.map(|p| p + (cs - s)), dirty);
+                let _ = out.insert(cs, ct, ptr.map(|(p, g)| (p + (cs - s), g)), dirty);
             }
             Ok(())
         })
         .map_err(|_| EIO)?;
-        err.map_or(Ok(()), Err)
+        err.map_or(Ok(stale), Err)
     }
 }
 
 impl<G: Fn(u64) -> Option<u8>> NodeSource for DiskNodes<'_, G> {
-    fn read_leaf(&self, node: Node, lo: u64, end: u64, out: &mut LeafKeys) -> Result {
+    fn read_leaf(&self, node: Node, lo: u64, end: u64, out: &mut LeafKeys) -> Result<bool> {
         let mut buf = KVVec::from_elem(0u8, self.node_bytes, GFP_KERNEL)?;
         self.bdev
             .read_sync(node.bucket * self.bucket_size, &mut buf)?;
         let r = self.parse(&buf, node, lo, end, out);
         if r.is_err() {
             pr_err!(
-                "rbcache: btree node at bucket {} cannot be read back: bad checksum or keys\n",
+                "btree node at bucket {} cannot be read back: bad checksum or keys\n",
                 node.bucket
             );
         }
@@ -412,7 +435,9 @@ impl Index {
         }
         let mut keys = LeafKeys::empty();
         if let Some(node) = leaf.node {
-            src.read_leaf(node, lo, leaf.end, &mut keys)?;
+            // A node with stale keys is written again without them (as 6.12's GC rewrites
+            // nodes with stale keys), so none lingers on disk while its bucket is reused.
+            leaf.dirty |= src.read_leaf(node, lo, leaf.end, &mut keys)?;
             self.stats.loads += 1;
         }
         self.bytes += keys.bytes();
@@ -430,14 +455,14 @@ impl Index {
             .map_or(&[][..], |k| k.as_slice()))
     }
 
-    /// Where position `pos` lives: `(Some(cache sector) or None for a hole, sectors until the
-    /// next boundary)`, the run capped at `max` and at the leaf's end.
+    /// Where position `pos` lives: `(Some(hit) or None for a hole, sectors until the next
+    /// boundary)`, the run capped at `max` and at the leaf's end.
     pub(crate) fn lookup(
         &mut self,
         pos: u64,
         max: u64,
         src: &dyn NodeSource,
-    ) -> Result<(Option<u64>, u64)> {
+    ) -> Result<(Option<Hit>, u64)> {
         let i = self.find(pos);
         let end = self.leaves.get(i).map_or(u64::MAX, |l| l.end);
         let max = max.min(end.saturating_sub(pos)).max(1);
@@ -472,10 +497,17 @@ impl Index {
         }
     }
 
-    /// Inserts data `start..end` at cache sector `ptr` (`None`: a hole), newer than what is
-    /// there, cut at leaf bounds; the leaves it touches become dirty. Call [`Index::prepare`]
-    /// first: a leaf without room or not resident is skipped (and reported as `false`).
-    pub(crate) fn insert(&mut self, start: u64, end: u64, ptr: Option<u64>, dirty: bool) -> bool {
+    /// Inserts data `start..end` at cache sector and generation `ptr` (`None`: a hole), newer
+    /// than what is there, cut at leaf bounds; the leaves it touches become dirty. Call
+    /// [`Index::prepare`] first: a leaf without room or not resident is skipped (and reported
+    /// as `false`).
+    pub(crate) fn insert(
+        &mut self,
+        start: u64,
+        end: u64,
+        ptr: Option<(u64, u8)>,
+        dirty: bool,
+    ) -> bool {
         let mut ok = true;
         let mut i = self.find(start);
         let mut lo = self.lo(i);
@@ -485,7 +517,9 @@ impl Index {
             if s < t {
                 match leaf.keys.as_mut() {
                     Some(k) => {
-                        ok &= k.insert(s, t, ptr.map(|p| p + (s - start)), dirty).is_ok();
+                        ok &= k
+                            .insert(s, t, ptr.map(|(p, g)| (p + (s - start), g)), dirty)
+                            .is_ok();
                         leaf.dirty = true;
                     }
                     None => ok = false,
@@ -561,6 +595,42 @@ impl Index {
             n += self.evict(i);
         }
         n
+    }
+
+    /// Removes from the resident leaves every extent whose bucket generation `gen` no longer
+    /// matches (the data is gone); those leaves become dirty. Returns the extents removed.
+    pub(crate) fn purge_stale(
+        &mut self,
+        gen: &dyn Fn(u64) -> Option<u8>,
+        bucket_size: u64,
+    ) -> usize {
+        let mut removed = 0;
+        for leaf in self.leaves.iter_mut() {
+            let Some(k) = leaf.keys.as_mut() else {
+                continue;
+            };
+            let live = |e: &Extent| {
+                e.ptr
+                    .checked_div(bucket_size)
+                    .and_then(gen)
+                    .is_some_and(|g| g == e.gen)
+            };
+            let before = k.len;
+            let mut w = 0;
+            for r in 0..k.len {
+                let e = k.buf[r];
+                if live(&e) {
+                    k.buf[w] = e;
+                    w += 1;
+                }
+            }
+            k.len = w;
+            if w != before {
+                removed += before - w;
+                leaf.dirty = true;
+            }
+        }
+        removed
     }
 
     /// Evicts leaf `i` if it is clean and resident.

@@ -21,7 +21,7 @@ use core::sync::atomic::Ordering;
 use kernel::prelude::*;
 use kernel::time::msecs_to_jiffies;
 
-use crate::format::jset::{JSET_HEADER, JSET_MAX_BYTES};
+use crate::format::jset::{JSET_HEADER, JSET_MAX_BYTES, JSET_VERSION};
 use crate::kabi::bio::WriteKind;
 use crate::kabi::noio::NoIoScope;
 use crate::set_io::{IoState, Patch, SetIo};
@@ -46,6 +46,8 @@ impl SetIo {
         let nj = j.bucket_max_seq.len();
         let mut h = j.newest;
         h.seq += 1;
+        // rbcache writes the current format (version-1 uuids), whatever version it found.
+        h.version = JSET_VERSION;
         if let Some(k) = patch.uuid_bucket {
             h.uuid_bucket = k;
         }

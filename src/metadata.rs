@@ -28,7 +28,7 @@ use crate::format::journal::{check_live_range, scan_bucket, JournalError};
 use crate::format::jset::{JsetHeader, JSET_HEADER};
 use crate::format::prio::{self, PrioError};
 use crate::format::superblock::{Superblock, SB_SECTOR, SB_SIZE};
-use crate::format::uuid::{UuidEntry, UUID_ENTRY_BYTES, UUID_ENTRY_V0_BYTES};
+use crate::format::uuid::{convert_v0, UuidEntry, UUID_ENTRY_BYTES};
 use crate::index::{node_end, DiskNodes, Index, Leaf, LeafKeys, Node, CACHE_LIMIT};
 use crate::kabi::bdev::BdevFile;
 use crate::kabi::bio::WriteKind;
@@ -220,8 +220,9 @@ pub(crate) struct SetContents {
 pub(crate) struct UuidTable {
     /// The table's bytes.
     pub(crate) buf: KVVec<u8>,
-    /// Bytes per entry (128; 64 for a pre-version-1 journal).
-    pub(crate) entry_bytes: usize,
+    /// Converted from the pre-version-1 layout: it must be written again before the next
+    /// journal entry (whose version says "version-1 uuids").
+    pub(crate) converted: bool,
 }
 
 /// The state registration hands to the set's data path.
@@ -330,12 +331,12 @@ pub(crate) fn read(bdev: &BdevFile, sb: &Superblock) -> Result<SetContents, Meta
             Visit::Leaf(k) => {
                 leaf_keys += 1;
                 oldest(&mut buckets, k);
-                let Some((s, t, ptr, dirty)) = src.extent_of(k) else {
+                let Some(e) = src.extent_of(k) else {
                     return Ok(());
                 };
                 if let Some(keys) = found.last_mut().and_then(|l| l.keys_mut()) {
                     keys.reserve(1)?;
-                    keys.insert(s, t, ptr, dirty)
+                    keys.insert(e.start, e.end, e.ptr, e.dirty)
                         .map_err(|_| MetaError::NoRoom)?;
                 }
                 Ok(())
@@ -347,9 +348,9 @@ pub(crate) fn read(bdev: &BdevFile, sb: &Superblock) -> Result<SetContents, Meta
     let mut index = Index::new(index, CACHE_LIMIT);
     for (_, _, k) in journal_keys_in_order(bdev, sb, &g, &magic, &newest)?.iter() {
         oldest(&mut buckets, k);
-        if let Some((s, t, ptr, dirty)) = src.extent_of(k) {
-            index.prepare(s, t, 1, &src)?;
-            if !index.insert(s, t, ptr, dirty) {
+        if let Some(e) = src.extent_of(k) {
+            index.prepare(e.start, e.end, 1, &src)?;
+            if !index.insert(e.start, e.end, e.ptr, e.dirty) {
                 return Err(MetaError::NoRoom);
             }
         }
@@ -604,13 +605,12 @@ fn read_uuids(
     }
     let mut buf = KVVec::from_elem(0u8, g.meta_bucket_bytes() as usize, GFP_KERNEL)?;
     bdev.read_sync(k.ptr_offset(0), &mut buf)?;
-    let entry = if newest.version < 1 {
-        UUID_ENTRY_V0_BYTES
-    } else {
-        UUID_ENTRY_BYTES
-    };
+    let converted = newest.version < 1;
+    if converted {
+        convert_v0(&mut buf);
+    }
     let mut volumes = KVec::new();
-    for (i, slot) in buf.chunks_exact(entry).enumerate() {
+    for (i, slot) in buf.chunks_exact(UUID_ENTRY_BYTES).enumerate() {
         if let Some(e) = UuidEntry::decode(slot) {
             if !e.is_empty() && !e.is_invalid() && e.is_flash_only() {
                 meta.flash_volumes += 1;
@@ -618,13 +618,7 @@ fn read_uuids(
             }
         }
     }
-    Ok((
-        volumes,
-        UuidTable {
-            buf,
-            entry_bytes: entry,
-        },
-    ))
+    Ok((volumes, UuidTable { buf, converted }))
 }
 
 /// Whether pointer 0 of `k` is stale against the bucket generations.

@@ -99,13 +99,18 @@ pub(crate) fn register(reg: &Arc<Registry>, input: &[u8], quiet: bool) -> Result
     // Reserve the registry node first: once a set is started, inserting it must not fail.
     let node = RBTreeNodeReservation::new(GFP_KERNEL)?;
     let device = if sb.is_bdev() {
-        let backing = KBox::new(BackingDev::new(file, sb), GFP_KERNEL)?;
+        let backing = BackingDev::new(reg, file, sb)
+            .map_err(|e| fail(e, "cannot set up the backing device"))?;
+        let backing = KBox::new(backing, GFP_KERNEL)?;
         pr_info!(
             "registered backing device {} (set {}, data offset {} sectors)\n",
             shown,
-            UuidDisplay(backing.set_uuid()),
+            UuidDisplay(&backing.set_uuid()),
             backing.data_offset()
         );
+        if let Some(set) = inner.find_set(&backing.set_uuid()) {
+            backing.attach_if_matches(set);
+        }
         Device::Backing(backing)
     } else {
         if inner.find_set(&sb.set_uuid).is_some() {
@@ -154,6 +159,12 @@ pub(crate) fn register(reg: &Arc<Registry>, input: &[u8], quiet: bool) -> Result
                 meta.keys,
                 meta.flash_volumes
             );
+        // Backing devices registered before their set attach now.
+        for d in inner.devices.values() {
+            if let Device::Backing(b) = d {
+                b.attach_if_matches(&set);
+            }
+        }
         Device::Cache(set)
     };
     inner.devices.insert(node.into_node(dev, device));

@@ -108,6 +108,25 @@ impl Registry {
         Ok(())
     }
 
+    /// Unregisters backing device `dev` from the workqueue, for its `stop` file: its
+    /// `/dev/bcacheN` goes away and the device is released (its cache stays as it is).
+    pub(crate) fn queue_backing_stop(self: &Arc<Self>, dev: u32) -> Result {
+        let reg = self.clone();
+        self.wq.queue().try_spawn(GFP_KERNEL, move || {
+            let removed = {
+                let mut inner = reg.inner.lock();
+                match inner.devices.get(&dev) {
+                    Some(Device::Backing(_)) => inner.devices.remove(&dev),
+                    _ => None,
+                }
+            };
+            if let Some(Device::Backing(b)) = removed {
+                b.release("stopped");
+            }
+        })?;
+        Ok(())
+    }
+
     /// Removes `set` from the registry if it is still there, then tears it down.
     fn remove_and_stop(&self, set: &Arc<CacheSet>, kind: StopKind) {
         let removed = {
@@ -129,7 +148,7 @@ impl Registry {
             let removed = {
                 let mut inner = self.inner.lock();
                 let key = inner.devices.iter().find_map(|(dev, d)| match d {
-                    Device::Backing(b) if inner.find_set(b.set_uuid()).is_none() => Some(*dev),
+                    Device::Backing(b) if inner.find_set(&b.set_uuid()).is_none() => Some(*dev),
                     _ => None,
                 });
                 match key {
@@ -156,6 +175,8 @@ impl Registry {
                 inner.root.take(),
             )
         };
+        // Sets first: each releases its backing devices (they go to their backing devices
+        // directly from then on), then every device is dropped.
         for device in devices.values() {
             if let Device::Cache(set) = device {
                 set.stop(StopKind::Stop);

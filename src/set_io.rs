@@ -29,11 +29,11 @@ use kernel::sync::{new_mutex, Arc, Mutex};
 
 use crate::format::alloc::{
     Bucket, Fifo, FreeLists, PickState, Policy, Reserve, GC_MARK_DIRTY, GC_MARK_METADATA,
+    GC_MARK_RECLAIMABLE,
 };
 use crate::format::bkey::{Bkey, MAX_SIZE};
 use crate::format::extents;
-use crate::format::superblock::Superblock;
-use crate::format::uuid::{UuidEntry, INVALID_UUID, UUID_ENTRY_BYTES, UUID_FLASH_ONLY};
+use crate::format::superblock::{Superblock, CACHE_SYNC};
 use crate::gc::Gc;
 use crate::index::Index;
 use crate::journal::JOURNAL_DELAY_MS;
@@ -133,6 +133,8 @@ pub(crate) struct IoState {
     pub(crate) jpending: KVec<u8>,
     /// The cache's superblock as last written.
     pub(crate) sb: Superblock,
+    /// Write sequence numbers by inode slot, for the fill check.
+    pub(crate) write_seqs: [u64; WRITE_SEQ_SLOTS],
 }
 
 /// Event counters for sysfs.
@@ -152,6 +154,10 @@ pub(crate) struct IoStats {
     pub(crate) meta_sectors: AtomicU64,
     /// Reads done again because their bucket was reused meanwhile.
     pub(crate) read_races: AtomicU64,
+    /// Sectors read from the cache.
+    pub(crate) cache_reads: AtomicU64,
+    /// Fills dropped because a write came first.
+    pub(crate) fill_collisions: AtomicU64,
     /// Journal writes asked for by flushes.
     pub(crate) journal_flushes: AtomicU64,
     /// Journal entries written.
@@ -268,6 +274,7 @@ impl SetIo {
             journal_tight: false,
             jpending: KVec::new(),
             sb,
+            write_seqs: [0; WRITE_SEQ_SLOTS],
         };
         st.initial_free(&layout);
         Arc::pin_init(
@@ -306,11 +313,31 @@ impl SetIo {
 
     /// Reads what `sector` of `inode` holds, up to `max` sectors (a run of one extent or one
     /// hole) into the start of `buf`, zeroes for a hole; returns the bytes filled.
+    pub(crate) fn read(&self, inode: u64, sector: u64, max: u64, buf: &mut [u8]) -> Result<usize> {
+        match self.read_cached(inode, sector, max, buf)? {
+            Found::Data(bytes) => Ok(bytes),
+            Found::Hole(sectors) => {
+                let bytes = (sectors as usize) << 9;
+                buf.get_mut(..bytes).ok_or(EIO)?.fill(0);
+                Ok(bytes)
+            }
+        }
+    }
+
+    /// Reads what the cache holds at `sector` of `inode`, up to `max` sectors (one run), into
+    /// the start of `buf`; a hole, or data whose bucket was invalidated, is reported as
+    /// [`Found::Hole`] and not read.
     ///
     /// The cache is read without the state lock. If the bucket was invalidated meanwhile (its
     /// generation moved on: the data may have been overwritten, moved and the bucket reused),
     /// the read is looked up and done again, as 6.12 retries a read whose pointer went stale.
-    pub(crate) fn read(&self, inode: u64, sector: u64, max: u64, buf: &mut [u8]) -> Result<usize> {
+    pub(crate) fn read_cached(
+        &self,
+        inode: u64,
+        sector: u64,
+        max: u64,
+        buf: &mut [u8],
+    ) -> Result<Found> {
         let Some(k) = extents::key(inode, sector) else {
             return Err(EIO);
         };
@@ -319,25 +346,48 @@ impl SetIo {
             let (found, run) = {
                 let mut guard = self.state.lock();
                 let st = &mut *guard;
-                let (ptr, run) = st.index.lookup(k, max, &self.nodes(&st.buckets))?;
+                let (hit, run) = st.index.lookup(k, max, &self.nodes(&st.buckets))?;
                 let limit = st.index.limit();
                 st.index.shrink(limit);
                 self.publish_cache(st);
-                (ptr.map(|c| (c, st.gen(c / self.layout.bucket_size))), run)
+                let live = hit.filter(|h| st.gen(h.ptr / self.layout.bucket_size) == h.gen);
+                (live, run)
+            };
+            let Some(hit) = found else {
+                return Ok(Found::Hole(run));
             };
             let bytes = (run as usize) << 9;
             let dst = buf.get_mut(..bytes).ok_or(EIO)?;
-            let Some((c, gen)) = found else {
-                dst.fill(0);
-                return Ok(bytes);
-            };
-            self.bdev.read_sync(c, dst)?;
-            if self.state.lock().gen(c / self.layout.bucket_size) == gen {
-                return Ok(bytes);
+            self.bdev.read_sync(hit.ptr, dst)?;
+            if self.state.lock().gen(hit.ptr / self.layout.bucket_size) == hit.gen {
+                self.stats.cache_reads.fetch_add(run, Ordering::Relaxed);
+                return Ok(Found::Data(bytes));
             }
             self.stats.read_races.fetch_add(1, Ordering::Relaxed);
         }
         Err(EIO)
+    }
+
+    /// The sequence number of writes to `inode` (see [`SetIo::fill`]).
+    pub(crate) fn write_seq(&self, inode: u64) -> u64 {
+        self.state.lock().write_seq(inode)
+    }
+
+    /// Inserts `data`, read from the backing device at `sector` of `inode` after
+    /// [`SetIo::write_seq`] returned `seq`, as clean cached data, unless a write to the inode
+    /// was committed since (it may have changed those sectors: the copy would be stale). This
+    /// is the check-key protocol of 6.12's cache-miss insert, at inode granularity. Returns
+    /// whether the data was inserted.
+    pub(crate) fn fill(&self, inode: u64, sector: u64, data: &[u8], seq: u64) -> Result<bool> {
+        if data.len().checked_rem(self.layout.block_bytes) != Some(0) {
+            return Err(EINVAL);
+        }
+        match self.write_some(inode, sector, data, WriteMode::Fill(seq)) {
+            Ok(n) => Ok(n == (data.len() >> 9) as u64),
+            // No room: the cache is full, the data is on the backing device anyway.
+            Err(e) if e == ENOSPC => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     /// Writes `data` (whole blocks) at `sector` of `inode`; returns once its keys are in the
@@ -346,6 +396,17 @@ impl SetIo {
     /// When no bucket is free, wakes GC and waits for a pass (at most [`ALLOC_RETRIES`] in a
     /// row without progress), with the state lock dropped.
     pub(crate) fn write(&self, inode: u64, sector: u64, data: &[u8]) -> Result {
+        self.write_data(inode, sector, data, true)
+    }
+
+    /// Writes `data` as [`SetIo::write`] does, dirty or clean (a copy of what the backing
+    /// device holds).
+    pub(crate) fn write_data(&self, inode: u64, sector: u64, data: &[u8], dirty: bool) -> Result {
+        let mode = if dirty {
+            WriteMode::Dirty
+        } else {
+            WriteMode::Clean
+        };
         if data.len().checked_rem(self.layout.block_bytes) != Some(0) {
             return Err(EINVAL);
         }
@@ -355,7 +416,7 @@ impl SetIo {
         let mut retries = 0;
         while done < sectors {
             let from = (done as usize) << 9;
-            match self.write_some(inode, sector + done, &data[from..]) {
+            match self.write_some(inode, sector + done, &data[from..], mode) {
                 Ok(n) => {
                     done += n;
                     retries = 0;
@@ -377,8 +438,9 @@ impl SetIo {
 
     /// Reserves space for as much of `data` as buckets allow, writes it without the state
     /// lock, then adds its keys; returns the sectors written, or `ENOSPC` if not even one
-    /// bucket could be had.
-    fn write_some(&self, inode: u64, sector: u64, data: &[u8]) -> Result<u64> {
+    /// bucket could be had. A fill whose check fails writes its data but adds no keys.
+    fn write_some(&self, inode: u64, sector: u64, data: &[u8], mode: WriteMode) -> Result<u64> {
+        let dirty = mode == WriteMode::Dirty;
         let sectors = (data.len() >> 9) as u64;
         let mut pieces: KVec<(u64, u64, u64)> = KVec::new();
         {
@@ -430,11 +492,16 @@ impl SetIo {
                 b.writers = b.writers.saturating_sub(1);
             }
             if res.is_ok() {
-                st.account_data(bucket, GC_MARK_DIRTY, n);
+                let mark = if dirty {
+                    GC_MARK_DIRTY
+                } else {
+                    GC_MARK_RECLAIMABLE
+                };
+                st.account_data(bucket, mark, n);
                 self.stats.data_sectors.fetch_add(n, Ordering::Relaxed);
             }
             let mut k = Bkey::new(inode, sector + done + n, n);
-            k.set_dirty(true);
+            k.set_dirty(dirty);
             k.set_ptrs(1);
             k.ptr[0] = Bkey::make_ptr(st.gen(bucket), at, 0);
             if let Ok(keys) = keys.as_mut() {
@@ -446,7 +513,15 @@ impl SetIo {
         }
         res?;
         let keys = keys?;
-        self.commit(&mut st, &keys)?;
+        if let WriteMode::Fill(seq) = mode {
+            if st.write_seq(inode) != seq {
+                self.stats.fill_collisions.fetch_add(1, Ordering::Relaxed);
+                return Ok(0);
+            }
+            self.commit_keys(&mut st, &keys, false)?;
+        } else {
+            self.commit(&mut st, &keys)?;
+        }
         Ok(done)
     }
 
@@ -462,125 +537,6 @@ impl SetIo {
             done += n;
         }
         self.commit(&mut st, &keys)
-    }
-
-    /// Creates a flash-only volume of `sectors` in the first empty uuid slot, as
-    /// `bch_flash_dev_create()` does: the whole table is written to a fresh bucket, then a
-    /// journal entry points at it. Returns the slot.
-    pub(crate) fn create_volume(&self, sectors: u64, uuid: [u8; 16], now: u32) -> Result<u64> {
-        let mut st = self.state.lock();
-        if st.uuids.entry_bytes != UUID_ENTRY_BYTES {
-            // A pre-version-1 table: converting it is not supported yet.
-            return Err(EINVAL);
-        }
-        let slot = st
-            .uuids
-            .buf
-            .chunks_exact(UUID_ENTRY_BYTES)
-            .position(|e| UuidEntry::decode(e).is_some_and(|e| e.is_empty()))
-            .ok_or(ENOSPC)?;
-        let entry = UuidEntry {
-            uuid,
-            label: [0; 32],
-            first_reg: now,
-            last_reg: now,
-            invalidated: 0,
-            flags: UUID_FLASH_ONLY,
-            sectors,
-        };
-        let at = slot * UUID_ENTRY_BYTES;
-        let mut table = KVVec::from_elem(0u8, st.uuids.buf.len(), GFP_KERNEL)?;
-        table.copy_from_slice(&st.uuids.buf);
-        entry
-            .encode(table.get_mut(at..at + UUID_ENTRY_BYTES).ok_or(EINVAL)?)
-            .ok_or(EINVAL)?;
-
-        self.write_uuids(&mut st, table)?;
-        Ok(slot as u64)
-    }
-
-    /// Invalidates uuid slot `slot` (a flash volume being unregistered), as
-    /// `bcache_device_detach()` does: the flash flag is cleared, the uuid becomes the invalid
-    /// marker and `invalidated` is set; the table is written to a fresh bucket and journaled.
-    pub(crate) fn invalidate_volume(&self, slot: u64, now: u32) -> Result {
-        let mut st = self.state.lock();
-        let at = usize::try_from(slot).map_err(|_| EINVAL)? * UUID_ENTRY_BYTES;
-        if st.uuids.entry_bytes != UUID_ENTRY_BYTES {
-            return Err(EINVAL);
-        }
-        let mut table = KVVec::from_elem(0u8, st.uuids.buf.len(), GFP_KERNEL)?;
-        table.copy_from_slice(&st.uuids.buf);
-        let raw = table.get_mut(at..at + UUID_ENTRY_BYTES).ok_or(EINVAL)?;
-        let mut e = UuidEntry::decode(raw).ok_or(EINVAL)?;
-        e.uuid = INVALID_UUID;
-        e.invalidated = now;
-        e.flags &= !UUID_FLASH_ONLY;
-        e.encode(raw).ok_or(EINVAL)?;
-        self.write_uuids(&mut st, table)
-    }
-
-    /// The label of uuid slot `slot`.
-    pub(crate) fn label(&self, slot: u64) -> [u8; 32] {
-        let st = self.state.lock();
-        let at = (slot as usize).saturating_mul(UUID_ENTRY_BYTES);
-        st.uuids
-            .buf
-            .get(at..at + UUID_ENTRY_BYTES)
-            .and_then(UuidEntry::decode)
-            .map_or([0; 32], |e| e.label)
-    }
-
-    /// Sets the label of uuid slot `slot` (at most 32 bytes, zero-padded) and writes the table.
-    pub(crate) fn set_label(&self, slot: u64, label: &[u8]) -> Result {
-        if label.len() > 32 {
-            return Err(EINVAL);
-        }
-        let mut st = self.state.lock();
-        if st.uuids.entry_bytes != UUID_ENTRY_BYTES {
-            return Err(EINVAL);
-        }
-        let at = usize::try_from(slot).map_err(|_| EINVAL)? * UUID_ENTRY_BYTES;
-        let mut table = KVVec::from_elem(0u8, st.uuids.buf.len(), GFP_KERNEL)?;
-        table.copy_from_slice(&st.uuids.buf);
-        let raw = table.get_mut(at..at + UUID_ENTRY_BYTES).ok_or(EINVAL)?;
-        let mut e = UuidEntry::decode(raw).ok_or(EINVAL)?;
-        e.label = [0; 32];
-        e.label[..label.len()].copy_from_slice(label);
-        e.encode(raw).ok_or(EINVAL)?;
-        self.write_uuids(&mut st, table)
-    }
-
-    /// Writes the uuid `table` to a fresh bucket, journals it, and makes it current; the old
-    /// bucket is freed once the journal entry is durable.
-    fn write_uuids(&self, st: &mut IoState, table: KVVec<u8>) -> Result {
-        let bucket = self.alloc(st, Reserve::Btree)?;
-        let start = bucket * self.layout.bucket_size;
-        if let Err(e) = self.bdev.write_sync(start, &table, WriteKind::Meta) {
-            st.release_bucket(bucket);
-            return Err(e);
-        }
-        self.stats
-            .meta_sectors
-            .fetch_add((table.len() >> 9) as u64, Ordering::Relaxed);
-        let mut key = Bkey::new(0, 0, (table.len() >> 9) as u64);
-        key.set_ptrs(1);
-        key.ptr[0] = Bkey::make_ptr(st.gen(bucket), start, 0);
-        let r = self.journal_commit(
-            st,
-            Patch {
-                uuid_bucket: Some(key),
-                ..Patch::default()
-            },
-        );
-        if let Err(e) = r {
-            st.release_bucket(bucket);
-            return Err(e);
-        }
-        let old = st.uuid_bucket;
-        st.uuid_bucket = bucket;
-        st.release_bucket(old);
-        st.uuids.buf = table;
-        Ok(())
     }
 
     /// The open bucket with room left (moving GC's if `moving`), taking a new one from the
@@ -608,8 +564,14 @@ impl SetIo {
         Ok((b, 0))
     }
 
-    /// Journals `keys` and adds them to the index.
+    /// Journals `keys`, a write, and adds them to the index.
     pub(crate) fn commit(&self, st: &mut IoState, keys: &[Bkey]) -> Result {
+        self.commit_keys(st, keys, true)
+    }
+
+    /// Journals `keys` and adds them to the index; a write (`bump`) advances the write
+    /// sequence of the inodes it touches, so racing fills of them are dropped.
+    fn commit_keys(&self, st: &mut IoState, keys: &[Bkey], bump: bool) -> Result {
         // The journal's last free bucket is for reclaiming it, not for new keys.
         if st.journal_tight {
             self.flush_tree(st)?;
@@ -640,9 +602,26 @@ impl SetIo {
             ) else {
                 continue;
             };
-            let ptr = (k.ptrs() > 0).then(|| k.ptr_offset(0));
-            // Cannot fail: room was made above.
-            st.index.insert(start, end, ptr, k.dirty());
+            let ptr = (k.ptrs() > 0).then(|| (k.ptr_offset(0), k.ptr_gen(0)));
+            // Room was made above, but writing the pending entry may have flushed the tree
+            // and left some leaves not resident: then make room again (inserting a key twice
+            // is harmless, the newer key wins).
+            if !st.index.insert(start, end, ptr, k.dirty()) {
+                let IoState { index, buckets, .. } = &mut *st;
+                let again = index
+                    .prepare(start, end, 1, &self.nodes(buckets))
+                    .map(|()| index.insert(start, end, ptr, k.dirty()));
+                if again != Ok(true) {
+                    // The key is journaled but not in the index: refuse further writes
+                    // rather than serve older data.
+                    pr_err!("a key could not reach the btree index; disabling IO\n");
+                    self.gc.set_io_disable(true);
+                    return Err(EIO);
+                }
+            }
+            if bump {
+                st.bump_write_seq(k.inode());
+            }
         }
         if st.journal_tight {
             self.release_journal(st);
@@ -664,6 +643,48 @@ impl SetIo {
         write_superblock(&self.bdev, &sb)?;
         st.sb = sb;
         st.pick.policy = policy;
+        Ok(())
+    }
+
+    /// Sectors of dirty data of `inode` in the cache (`dirty_data`).
+    pub(crate) fn dirty_sectors(&self, inode: u64) -> Result<u64> {
+        let (Some(lo), Some(hi)) = (extents::key(inode, 0), extents::key(inode + 1, 0)) else {
+            return Ok(0);
+        };
+        let mut guard = self.state.lock();
+        let IoState { index, buckets, .. } = &mut *guard;
+        let bs = self.layout.bucket_size;
+        let mut dirty = 0u64;
+        index.scan(lo, &self.nodes(buckets), &mut |e| {
+            if e.start >= hi {
+                return false;
+            }
+            let live = buckets.get((e.ptr / bs) as usize).map(|b| b.gen) == Some(e.gen);
+            if e.dirty && live {
+                dirty += e.end.min(hi) - e.start.max(lo);
+            }
+            true
+        })?;
+        Ok(dirty)
+    }
+
+    /// `synchronous`: whether the superblock marks the metadata as authoritative.
+    pub(crate) fn synchronous(&self) -> bool {
+        self.state.lock().sb.is_synchronous()
+    }
+
+    /// Sets `synchronous` and records it in the superblock, as 6.12 does. rbcache journals
+    /// either way; as in 6.12, a cache registered while the flag is clear is initialised
+    /// afresh, losing its contents.
+    pub(crate) fn set_synchronous(&self, on: bool) -> Result {
+        let mut st = self.state.lock();
+        if st.sb.is_synchronous() == on {
+            return Ok(());
+        }
+        let mut sb = st.sb.clone();
+        sb.flags = (sb.flags & !CACHE_SYNC) | if on { CACHE_SYNC } else { 0 };
+        write_superblock(&self.bdev, &sb)?;
+        st.sb = sb;
         Ok(())
     }
 
@@ -696,7 +717,39 @@ impl SetIo {
     }
 }
 
+/// What a data write inserts.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum WriteMode {
+    /// Dirty data (a flash volume, or writeback).
+    Dirty,
+    /// Clean data, also written to the backing device.
+    Clean,
+    /// A copy of backing data, inserted only if no write came since the sequence number.
+    Fill(u64),
+}
+
+/// What [`SetIo::read_cached`] found.
+pub(crate) enum Found {
+    /// This many bytes of cached data were read.
+    Data(usize),
+    /// Not cached: this many sectors.
+    Hole(u64),
+}
+
+/// Slots of the per-inode write sequence numbers (inodes share slots modulo this).
+const WRITE_SEQ_SLOTS: usize = 64;
+
 impl IoState {
+    /// The write sequence number of `inode`.
+    pub(crate) fn write_seq(&self, inode: u64) -> u64 {
+        self.write_seqs[(inode % WRITE_SEQ_SLOTS as u64) as usize]
+    }
+
+    fn bump_write_seq(&mut self, inode: u64) {
+        let s = &mut self.write_seqs[(inode % WRITE_SEQ_SLOTS as u64) as usize];
+        *s = s.wrapping_add(1);
+    }
+
     /// Accounts `sectors` of new data in `bucket` (GC keeps the marks of buckets that got data
     /// during its pass: its walk may have missed the keys).
     pub(crate) fn account_data(&mut self, bucket: u64, mark: u8, sectors: u64) {

@@ -42,6 +42,13 @@ impl Waker {
         }
     }
 
+    /// Asks for a round of work now: also ends a linger in progress.
+    pub(crate) fn hurry(&self) {
+        let mut b = self.bell.lock();
+        b.rung = true;
+        self.wait.notify_all();
+    }
+
     /// Tells the thread to leave.
     pub(crate) fn stop(&self) {
         let mut b = self.bell.lock();

@@ -19,7 +19,21 @@ pub(crate) struct Extent {
     pub(crate) end: u64,
     /// Cache sector holding `start`.
     pub(crate) ptr: u64,
+    /// Generation of the pointer's bucket when the data was written: once the bucket's
+    /// generation moves on, the extent is stale (its data may be gone).
+    pub(crate) gen: u8,
     /// Dirty (not on the backing device).
+    pub(crate) dirty: bool,
+}
+
+/// What [`lookup`] finds at a sector holding data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Hit {
+    /// Cache sector holding the sector looked up.
+    pub(crate) ptr: u64,
+    /// The extent's generation.
+    pub(crate) gen: u8,
+    /// The extent is dirty.
     pub(crate) dirty: bool,
 }
 
@@ -55,13 +69,13 @@ impl<'a> ExtentList<'a> {
         self.as_slice().partition_point(|e| e.end <= sector)
     }
 
-    /// Inserts data `start..end` at cache sector `ptr` (or, with `ptr == None`, removes that
-    /// range), newer than everything already in the list.
+    /// Inserts data `start..end` at cache sector and generation `ptr` (or, with `ptr == None`,
+    /// removes that range), newer than everything already in the list.
     pub(crate) fn insert(
         &mut self,
         start: u64,
         end: u64,
-        ptr: Option<u64>,
+        ptr: Option<(u64, u8)>,
         dirty: bool,
     ) -> Result<(), Full> {
         if start >= end {
@@ -81,11 +95,12 @@ impl<'a> ExtentList<'a> {
             new[n] = left;
             n += 1;
         }
-        if let Some(ptr) = ptr {
+        if let Some((ptr, gen)) = ptr {
             new[n] = Extent {
                 start,
                 end,
                 ptr,
+                gen,
                 dirty,
             };
             n += 1;
@@ -96,6 +111,7 @@ impl<'a> ExtentList<'a> {
                 start: end,
                 end: old.end,
                 ptr: old.ptr + (end - old.start),
+                gen: old.gen,
                 dirty: old.dirty,
             };
             n += 1;
@@ -120,19 +136,24 @@ impl<'a> ExtentList<'a> {
     }
 
     /// See [`lookup`].
-    pub(crate) fn lookup(&self, sector: u64, max: u64) -> (Option<u64>, u64) {
+    pub(crate) fn lookup(&self, sector: u64, max: u64) -> (Option<Hit>, u64) {
         lookup(self.as_slice(), sector, max)
     }
 }
 
-/// Where `sector` lives in the sorted, non-overlapping `extents`: `(Some(cache sector) or None
-/// for a hole, sectors until the next boundary)`, the run length capped at `max`.
-pub(crate) fn lookup(extents: &[Extent], sector: u64, max: u64) -> (Option<u64>, u64) {
+/// Where `sector` lives in the sorted, non-overlapping `extents`: `(Some(hit) or None for a
+/// hole, sectors until the next boundary)`, the run length capped at `max`.
+pub(crate) fn lookup(extents: &[Extent], sector: u64, max: u64) -> (Option<Hit>, u64) {
     let i = extents.partition_point(|e| e.end <= sector);
     match extents.get(i) {
-        Some(e) if e.start <= sector => {
-            (Some(e.ptr + (sector - e.start)), (e.end - sector).min(max))
-        }
+        Some(e) if e.start <= sector => (
+            Some(Hit {
+                ptr: e.ptr + (sector - e.start),
+                gen: e.gen,
+                dirty: e.dirty,
+            }),
+            (e.end - sector).min(max),
+        ),
         Some(e) => (None, (e.start - sector).min(max)),
         None => (None, max),
     }

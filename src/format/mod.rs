@@ -8,6 +8,7 @@
 // Some helpers are only used by the host tests.
 #[cfg_attr(not(test), allow(dead_code))]
 pub(crate) mod alloc;
+pub(crate) mod backing;
 pub(crate) mod crc64;
 pub(crate) mod gc_policy;
 pub(crate) mod gc_stats;

@@ -39,6 +39,25 @@ pub(crate) struct UuidEntry {
     pub(crate) sectors: u64,
 }
 
+/// Converts a pre-version-1 uuid table (64-byte entries) in place to the version-1 layout, as
+/// 6.12's `uuid_read()` does: the first `buf.len() / 128` entries keep their uuid, label and
+/// times, with no flags and no size. Works from the last entry down, since each entry moves
+/// up.
+pub(crate) fn convert_v0(buf: &mut [u8]) {
+    let n = buf.len() / UUID_ENTRY_BYTES;
+    for i in (0..n).rev() {
+        let Some(e) = buf
+            .get(i * UUID_ENTRY_V0_BYTES..(i + 1) * UUID_ENTRY_V0_BYTES)
+            .and_then(UuidEntry::decode)
+        else {
+            continue;
+        };
+        if let Some(dst) = buf.get_mut(i * UUID_ENTRY_BYTES..) {
+            let _ = e.encode(dst);
+        }
+    }
+}
+
 impl UuidEntry {
     /// Decodes slot `raw` (at least 64 bytes; the v0 layout is the first 60 bytes of v1, with
     /// no size).

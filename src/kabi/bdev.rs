@@ -108,6 +108,28 @@ impl BdevFile {
     }
 }
 
+impl BdevFile {
+    /// Flushes the device's volatile write cache (`blkdev_issue_flush`).
+    pub(crate) fn flush(&self) -> Result {
+        // SAFETY: The block device stays open, and so valid, for the whole call.
+        to_result(unsafe { bindings::blkdev_issue_flush(self.bdev()) })
+    }
+
+    /// Discards `sectors` at `sector` (`blkdev_issue_discard`); a device without discard
+    /// support has nothing to do.
+    pub(crate) fn discard(&self, sector: u64, sectors: u64) -> Result {
+        // SAFETY: The block device stays open, and so valid, for the whole call; the helper
+        // only returns `GFP_NOIO`.
+        let r = unsafe {
+            bindings::blkdev_issue_discard(self.bdev(), sector, sectors, ffi::rbcache_gfp_noio())
+        };
+        if r == -(bindings::EOPNOTSUPP as i32) {
+            return Ok(());
+        }
+        to_result(r)
+    }
+}
+
 impl Drop for BdevFile {
     fn drop(&mut self) {
         // SAFETY: By the type invariant `file` is open; this is its only close.

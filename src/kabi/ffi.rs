@@ -44,6 +44,8 @@ extern "C" {
         iter: *mut bindings::bvec_iter,
         bytes: core::ffi::c_uint,
     );
+    /// `GFP_NOIO`.
+    pub(crate) fn rbcache_gfp_noio() -> bindings::gfp_t;
     /// `memalloc_noio_save()`.
     pub(crate) fn rbcache_memalloc_noio_save() -> core::ffi::c_uint;
     /// `memalloc_noio_restore(flags)`.
@@ -65,4 +67,6 @@ extern "C" {
     pub(crate) static rbcache_cache_group: bindings::attribute_group;
     /// Attributes of `/sys/block/bcacheN/bcache/` of a flash volume.
     pub(crate) static rbcache_volume_group: bindings::attribute_group;
+    pub(crate) static rbcache_backing_group: bindings::attribute_group;
+    pub(crate) static rbcache_stats_group: bindings::attribute_group;
 }

@@ -51,6 +51,10 @@ pub(crate) enum Group {
     Cache,
     /// `/sys/block/bcacheN/bcache/` of a flash volume.
     Volume,
+    /// `/sys/block/<backing device>/bcache/`.
+    Backing,
+    /// `/sys/block/<backing device>/bcache/stats_total/`.
+    Stats,
 }
 
 impl Group {
@@ -61,6 +65,8 @@ impl Group {
             Group::Internal => &raw const ffi::rbcache_internal_group,
             Group::Cache => &raw const ffi::rbcache_cache_group,
             Group::Volume => &raw const ffi::rbcache_volume_group,
+            Group::Backing => &raw const ffi::rbcache_backing_group,
+            Group::Stats => &raw const ffi::rbcache_stats_group,
         }
     }
 }

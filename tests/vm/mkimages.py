@@ -109,6 +109,20 @@ def fixture_patches(out):
     struct.pack_into("<Q", entry, 104 + 16, bad_ptr)
     struct.pack_into("<Q", entry, 0, crc64_we(bytes(entry[8:])))
 
+    # A pre-version-1 uuid table: the newest entry says version 0 (checksum fixed), and the
+    # table's used v1 entries are rewritten as 64-byte v0 entries (uuid, label, times).
+    v0_entry = bytearray(d[newest[1]:newest[1] + newest[2]])
+    struct.pack_into("<I", v0_entry, 24, 0)
+    struct.pack_into("<Q", v0_entry, 0, crc64_we(bytes(v0_entry[8:])))
+    uuid_ptr = struct.unpack_from("<Q", d, newest[1] + 40 + 16)[0]
+    uuid_off = ((uuid_ptr >> 8) & ((1 << 43) - 1)) * 512
+    used = 0
+    while any(d[uuid_off + used * 128:uuid_off + used * 128 + 16]):
+        used += 1
+    v0_table = bytearray(128 * max(used, 1))
+    for i in range(used):
+        v0_table[i * 64:i * 64 + 60] = d[uuid_off + i * 128:uuid_off + i * 128 + 60]
+
     patches = {
         "jset_missing": [f"zero {mid[1]} 512"],
         "jset_bad_csum": [f"bytes {mid2[1] + 48} {d[mid2[1] + 48] ^ 0xFF:02x}"],
@@ -117,6 +131,8 @@ def fixture_patches(out):
         "prio_bad_csum": [f"bytes {prio_bucket * bsize + 1000} {d[prio_bucket * bsize + 1000] ^ 0xFF:02x}"],
         "bset_bad_csum": [f"bytes {bset_byte} {d[bset_byte] ^ 0xFF:02x}"],
         "root_past_end": [f"bytes {newest[1]} {bytes(entry).hex()}"],
+        "uuid_v0": [f"bytes {newest[1]} {bytes(v0_entry).hex()}",
+                    f"bytes {uuid_off} {bytes(v0_table).hex()}"],
     }
     os.makedirs(os.path.join(out, "fixture"), exist_ok=True)
     shutil.copy(FIXTURE, os.path.join(out, "fixture", "cache.img.xz"))

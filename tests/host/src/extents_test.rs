@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 
-use crate::format::extents::{Extent, ExtentList, Full};
+use crate::format::extents::{Extent, ExtentList, Full, Hit};
 
 fn rng(seed: &mut u64) -> u64 {
     *seed ^= *seed << 13;
@@ -19,7 +19,7 @@ fn random_inserts_match_a_sector_model() {
         let ops = 1 + (rng(&mut seed) % 300) as usize;
         let mut buf = vec![Extent::default(); 2 * ops + 1];
         let mut list = ExtentList::new(&mut buf);
-        let mut model: Vec<Option<u64>> = vec![None; N as usize];
+        let mut model: Vec<Option<(u64, u8, bool)>> = vec![None; N as usize];
         for op in 0..ops {
             let start = rng(&mut seed) % N;
             let len = 1 + rng(&mut seed) % 200;
@@ -29,9 +29,12 @@ fn random_inserts_match_a_sector_model() {
             } else {
                 Some(10_000 + rng(&mut seed) % 1_000_000)
             };
-            list.insert(start, end, ptr, op % 2 == 0).unwrap();
+            let dirty = op % 2 == 0;
+            let gen = (op % 251) as u8;
+            list.insert(start, end, ptr.map(|p| (p, gen)), dirty)
+                .unwrap();
             for s in start..end {
-                model[s as usize] = ptr.map(|p| p + s - start);
+                model[s as usize] = ptr.map(|p| (p + s - start, gen, dirty));
             }
         }
         let ex = list.as_slice();
@@ -46,7 +49,7 @@ fn random_inserts_match_a_sector_model() {
             for k in 0..run {
                 assert_eq!(
                     model[(s + k) as usize],
-                    p.map(|p| p + k),
+                    p.map(|h| (h.ptr + k, h.gen, h.dirty)),
                     "round {round} sector {}",
                     s + k
                 );
@@ -60,8 +63,8 @@ fn random_inserts_match_a_sector_model() {
 fn splits_trims_and_holes() {
     let mut buf = vec![Extent::default(); 8];
     let mut l = ExtentList::new(&mut buf);
-    l.insert(0, 100, Some(1000), true).unwrap();
-    l.insert(40, 60, Some(5000), false).unwrap(); // split
+    l.insert(0, 100, Some((1000, 0)), true).unwrap();
+    l.insert(40, 60, Some((5000, 0)), false).unwrap(); // split
     assert_eq!(
         l.as_slice(),
         &[
@@ -69,18 +72,21 @@ fn splits_trims_and_holes() {
                 start: 0,
                 end: 40,
                 ptr: 1000,
+                gen: 0,
                 dirty: true
             },
             Extent {
                 start: 40,
                 end: 60,
                 ptr: 5000,
+                gen: 0,
                 dirty: false
             },
             Extent {
                 start: 60,
                 end: 100,
                 ptr: 1060,
+                gen: 0,
                 dirty: true
             },
         ]
@@ -92,6 +98,7 @@ fn splits_trims_and_holes() {
             start: 40,
             end: 50,
             ptr: 5000,
+            gen: 0,
             dirty: false
         }
     );
@@ -101,15 +108,26 @@ fn splits_trims_and_holes() {
             start: 70,
             end: 100,
             ptr: 1070,
+            gen: 0,
             dirty: true
         }
     );
     assert_eq!(l.lookup(55, 100), (None, 15));
-    assert_eq!(l.lookup(75, 3), (Some(1075), 3));
+    assert_eq!(
+        l.lookup(75, 3),
+        (
+            Some(Hit {
+                ptr: 1075,
+                gen: 0,
+                dirty: true
+            }),
+            3
+        )
+    );
     assert_eq!(l.lookup(200, 7), (None, 7));
     l.insert(0, 100, None, false).unwrap();
     assert!(l.as_slice().is_empty());
-    l.insert(5, 5, Some(1), false).unwrap();
+    l.insert(5, 5, Some((1, 0)), false).unwrap();
     assert!(l.as_slice().is_empty(), "empty ranges are ignored");
 }
 
@@ -117,14 +135,15 @@ fn splits_trims_and_holes() {
 fn a_full_buffer_is_reported_and_left_unchanged() {
     let mut buf = vec![Extent::default(); 2];
     let mut l = ExtentList::new(&mut buf);
-    l.insert(0, 100, Some(0), false).unwrap();
-    assert_eq!(l.insert(40, 60, Some(500), false), Err(Full));
+    l.insert(0, 100, Some((0, 0)), false).unwrap();
+    assert_eq!(l.insert(40, 60, Some((500, 0)), false), Err(Full));
     assert_eq!(
         l.as_slice(),
         &[Extent {
             start: 0,
             end: 100,
             ptr: 0,
+            gen: 0,
             dirty: false
         }]
     );

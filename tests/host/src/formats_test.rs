@@ -8,7 +8,7 @@ use crate::format::geometry::{Geometry, SetMagic};
 use crate::format::jset::{JsetError, JsetHeader, JSET_VERSION};
 use crate::format::prio::{self, PrioError, PrioHeader};
 use crate::format::superblock::Superblock;
-use crate::format::uuid::{UuidEntry, INVALID_UUID, UUID_FLASH_ONLY};
+use crate::format::uuid::{convert_v0, UuidEntry, INVALID_UUID, UUID_FLASH_ONLY};
 use crate::superblock_test::valid_cache;
 
 fn rng(seed: &mut u64) -> u64 {
@@ -365,6 +365,38 @@ fn uuid_round_trip() {
     };
     assert!(inv.is_invalid());
     assert!(UuidEntry::default().is_empty());
+}
+
+/// A v0 table (64-byte entries, written independently of the encoder here) converts in place
+/// to the v1 layout: the first len/128 entries keep uuid, label and times, with no flags or
+/// size; the conversion of 6.12's `uuid_read()`.
+#[test]
+fn uuid_v0_table_converts_in_place() {
+    let mut buf = vec![0u8; 1024];
+    for i in 0..16usize {
+        let e = &mut buf[i * 64..(i + 1) * 64];
+        e[..16].fill(i as u8 + 1);
+        e[16..48].fill(b'a' + i as u8);
+        e[48..52].copy_from_slice(&(100 + i as u32).to_le_bytes());
+        e[52..56].copy_from_slice(&(200 + i as u32).to_le_bytes());
+        e[56..60].copy_from_slice(&(i as u32 % 2).to_le_bytes());
+        // v0 padding: whatever was there must not leak into flags or sectors.
+        e[60..64].fill(0xff);
+    }
+    convert_v0(&mut buf);
+    for i in 0..8usize {
+        let d = UuidEntry::decode(&buf[i * 128..(i + 1) * 128]).unwrap();
+        assert_eq!(d.uuid, [i as u8 + 1; 16], "entry {i}");
+        assert_eq!(d.label, [b'a' + i as u8; 32]);
+        assert_eq!((d.first_reg, d.last_reg), (100 + i as u32, 200 + i as u32));
+        assert_eq!(d.invalidated, i as u32 % 2);
+        assert_eq!((d.flags, d.sectors), (0, 0));
+        assert!(buf[i * 128 + 72..(i + 1) * 128].iter().all(|&b| b == 0));
+    }
+    // A short tail (less than one v1 entry) is left alone.
+    let mut odd = vec![9u8; 100];
+    convert_v0(&mut odd);
+    assert!(odd.iter().all(|&b| b == 9));
 }
 
 #[test]

@@ -28,6 +28,7 @@ fn marking_matches_a_per_bucket_sum() {
                 start: pos,
                 end: pos + len,
                 ptr: b as u64 * bs + (r.next() % bs),
+                gen: 0,
                 dirty: d,
             };
             pos += len + r.next() % 4;
@@ -63,6 +64,7 @@ fn marking_ignores_pointers_past_the_end() {
         start: 0,
         end: 8,
         ptr: 1 << 40,
+        gen: 0,
         dirty: true,
     };
     mark_extent(&mut b, 128, &e);

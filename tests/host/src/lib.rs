@@ -12,6 +12,8 @@ pub(crate) mod format;
 #[cfg(test)]
 mod alloc_test;
 #[cfg(test)]
+mod backing_test;
+#[cfg(test)]
 mod c_fixture_test;
 #[cfg(test)]
 mod crc64_test;

@@ -1,0 +1,411 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! A cached device: a registered backing device, its cache mode and superblock state, and its
+//! link to a cache set.
+//!
+//! - **Attach** ([`CachedDev::attach`]) takes a slot in the set's uuid table (the slot is the
+//!   inode of the device's keys) and records the set in the backing superblock (`set_uuid`,
+//!   state CLEAN), as 6.12's `bch_cached_dev_attach()`.
+//! - **Release** ([`CachedDev::release`]) stops using the cache, waiting for every bio that
+//!   is using it; nothing changes on disk, so the device attaches again when the set comes
+//!   back (cache-set `stop`, module unload).
+//! - **Detach** ([`CachedDev::detach`]) releases, then writes state NONE and a zero
+//!   `set_uuid` to the backing superblock before invalidating the uuid slot, so a crash in
+//!   between never leaves the device pointing at a slot that is gone.
+//!
+//! Lock order: `CachedDev::link`, then `CacheSet::cached`, then `SetIo::state`;
+//! `CachedDev::sb` is innermost.
+
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use kernel::prelude::*;
+use kernel::sync::{new_condvar, new_mutex, Arc, CondVar, Mutex};
+
+use crate::cache_set::CacheSet;
+use crate::format::backing::{BdevState, CacheMode, SeqTracker};
+use crate::format::superblock::{Superblock, UuidDisplay};
+use crate::kabi::bdev::BdevFile;
+use crate::kabi::random::real_seconds;
+use crate::metadata::write_superblock;
+use crate::set_io::SetIo;
+use crate::writeback::{WbSettings, WbThread};
+
+/// Default `sequential_cutoff`: 4 MiB.
+pub(crate) const SEQUENTIAL_CUTOFF: u64 = 4 << 20;
+
+/// The cache set a device is attached to.
+pub(crate) struct Attached {
+    pub(crate) set: Arc<CacheSet>,
+    pub(crate) io: Arc<SetIo>,
+    /// The device's uuid slot: the inode of its keys.
+    pub(crate) inode: u64,
+    /// Its writeback thread (stopped when this is dropped).
+    wb: Option<WbThread>,
+}
+
+/// Ranges of backing sectors being written, by foreground writes or writeback batches.
+const RANGES: usize = 64;
+
+struct Link {
+    attached: Option<Attached>,
+    /// Bios using the cache now.
+    users: u64,
+}
+
+/// Counters of `stats_total/`.
+#[derive(Default)]
+pub(crate) struct DevStats {
+    pub(crate) hits: AtomicU64,
+    pub(crate) misses: AtomicU64,
+    pub(crate) bypass_hits: AtomicU64,
+    pub(crate) bypass_misses: AtomicU64,
+    /// Sectors that went straight to the backing device.
+    pub(crate) sectors_bypassed: AtomicU64,
+    /// Cache-miss fills dropped because a write came first.
+    pub(crate) miss_collisions: AtomicU64,
+}
+
+impl DevStats {
+    /// Zeroes every counter (`clear_stats`).
+    pub(crate) fn clear(&self) {
+        for c in [
+            &self.hits,
+            &self.misses,
+            &self.bypass_hits,
+            &self.bypass_misses,
+            &self.sectors_bypassed,
+            &self.miss_collisions,
+        ] {
+            c.store(0, Ordering::Relaxed);
+        }
+    }
+}
+
+/// A registered backing device.
+#[pin_data]
+pub(crate) struct CachedDev {
+    pub(crate) bdev: Arc<BdevFile>,
+    /// Sectors before the cached data (`data_offset`).
+    pub(crate) data_offset: u64,
+    /// Sectors exposed by `/dev/bcacheN`.
+    pub(crate) sectors: u64,
+    /// Its block size in bytes.
+    pub(crate) block_bytes: u32,
+    mode: AtomicU8,
+    cutoff: AtomicU64,
+    /// A detach is writing back: new writes do not add dirty data.
+    pub(crate) detaching: AtomicBool,
+    pub(crate) stats: DevStats,
+    /// Writeback settings and counters.
+    pub(crate) wb: WbSettings,
+    #[pin]
+    sb: Mutex<Superblock>,
+    #[pin]
+    ranges: Mutex<[Option<(u64, u64)>; RANGES]>,
+    #[pin]
+    range_free: CondVar,
+    #[pin]
+    link: Mutex<Link>,
+    #[pin]
+    idle: CondVar,
+    #[pin]
+    seq: Mutex<SeqTracker>,
+}
+
+/// Backing sectors `lo..hi` locked by [`CachedDev::lock_range`]; dropping it unlocks them.
+pub(crate) struct RangeGuard<'a> {
+    dev: &'a CachedDev,
+    slot: usize,
+}
+
+impl Drop for RangeGuard<'_> {
+    fn drop(&mut self) {
+        let mut r = self.dev.ranges.lock();
+        if let Some(s) = r.get_mut(self.slot) {
+            *s = None;
+        }
+        self.dev.range_free.notify_all();
+    }
+}
+
+/// One bio's use of the cache; dropping it ends the use.
+pub(crate) struct CacheUse<'a> {
+    dev: &'a CachedDev,
+    pub(crate) io: Arc<SetIo>,
+    pub(crate) inode: u64,
+}
+
+impl Drop for CacheUse<'_> {
+    fn drop(&mut self) {
+        let mut link = self.dev.link.lock();
+        link.users = link.users.saturating_sub(1);
+        if link.users == 0 {
+            self.dev.idle.notify_all();
+        }
+    }
+}
+
+impl CachedDev {
+    /// A cached device over the opened backing device `bdev` whose superblock is `sb`.
+    pub(crate) fn new(bdev: Arc<BdevFile>, sb: Superblock) -> Result<Arc<Self>> {
+        let data_offset = sb.data_offset();
+        let sectors = bdev.nr_sectors().checked_sub(data_offset).ok_or(EINVAL)?;
+        let block_bytes = (u32::from(sb.block_size) << 9).max(bdev.logical_block_size());
+        let mode = CacheMode::from_flags(sb.flags) as u8;
+        Arc::pin_init(
+            pin_init!(CachedDev {
+                bdev,
+                data_offset,
+                sectors,
+                block_bytes,
+                mode: AtomicU8::new(mode),
+                cutoff: AtomicU64::new(SEQUENTIAL_CUTOFF),
+                detaching: AtomicBool::new(false),
+                stats: DevStats::default(),
+                wb: WbSettings::default(),
+                sb <- new_mutex!(sb, "CachedDev::sb"),
+                ranges <- new_mutex!([None; RANGES], "CachedDev::ranges"),
+                range_free <- new_condvar!("CachedDev::range_free"),
+                link <- new_mutex!(Link { attached: None, users: 0 }, "CachedDev::link"),
+                idle <- new_condvar!("CachedDev::idle"),
+                seq <- new_mutex!(SeqTracker::default(), "CachedDev::seq"),
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    /// The device's number, for log lines.
+    pub(crate) fn dev(&self) -> u32 {
+        self.bdev.dev()
+    }
+
+    /// The superblock as last written.
+    pub(crate) fn sb(&self) -> Superblock {
+        self.sb.lock().clone()
+    }
+
+    /// Changes the superblock with `f` and writes it (synchronously, with FUA).
+    pub(crate) fn write_sb(&self, f: impl FnOnce(&mut Superblock)) -> Result {
+        let mut sb = self.sb.lock();
+        let mut new = sb.clone();
+        f(&mut new);
+        if new == *sb {
+            return Ok(());
+        }
+        write_superblock(&self.bdev, &new)?;
+        *sb = new;
+        Ok(())
+    }
+
+    /// `state`.
+    pub(crate) fn state(&self) -> BdevState {
+        BdevState::from_flags(self.sb.lock().flags)
+    }
+
+    /// `cache_mode`.
+    pub(crate) fn mode(&self) -> CacheMode {
+        CacheMode::ALL
+            .get(usize::from(self.mode.load(Ordering::Relaxed)))
+            .copied()
+            .unwrap_or(CacheMode::Writethrough)
+    }
+
+    /// Sets `cache_mode` and records it in the superblock.
+    pub(crate) fn set_mode(&self, mode: CacheMode) -> Result {
+        self.write_sb(|sb| sb.flags = mode.in_flags(sb.flags))?;
+        self.mode.store(mode as u8, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// `sequential_cutoff` in bytes (0: never bypass).
+    pub(crate) fn cutoff(&self) -> u64 {
+        self.cutoff.load(Ordering::Relaxed)
+    }
+
+    /// Sets `sequential_cutoff`.
+    pub(crate) fn set_cutoff(&self, bytes: u64) {
+        self.cutoff.store(bytes, Ordering::Relaxed);
+    }
+
+    /// Records an IO of `bytes` at `sector`; returns whether it belongs to a sequential
+    /// stream that has reached `sequential_cutoff` (and so bypasses the cache).
+    pub(crate) fn sequential(&self, sector: u64, bytes: u64) -> bool {
+        let cutoff = self.cutoff();
+        if cutoff == 0 {
+            return false;
+        }
+        let now = crate::gc::now_ns();
+        self.seq.lock().record(sector, bytes, now) >= cutoff
+    }
+
+    /// Locks backing sectors `lo..hi` against the other writers of the backing device: a
+    /// writeback batch must not write old data over a foreground write that went to the
+    /// backing device meanwhile (6.12 forces such writes into the cache instead).
+    pub(crate) fn lock_range(&self, lo: u64, hi: u64) -> RangeGuard<'_> {
+        let mut r = self.ranges.lock();
+        loop {
+            let busy = r.iter().flatten().any(|&(a, b)| a < hi && lo < b);
+            if !busy {
+                if let Some(slot) = r.iter().position(Option::is_none) {
+                    r[slot] = Some((lo, hi));
+                    return RangeGuard { dev: self, slot };
+                }
+            }
+            self.range_free.wait(&mut r);
+        }
+    }
+
+    /// Wakes the writeback thread (dirty data was written).
+    pub(crate) fn ring_writeback(&self) {
+        if let Some(wb) = self
+            .link
+            .lock()
+            .attached
+            .as_ref()
+            .and_then(|a| a.wb.as_ref())
+        {
+            wb.ctl.ring();
+        }
+    }
+
+    /// The cache, for one bio, if the device is attached.
+    pub(crate) fn cache(&self) -> Option<CacheUse<'_>> {
+        let mut link = self.link.lock();
+        let (io, inode) = {
+            let a = link.attached.as_ref()?;
+            (a.io.clone(), a.inode)
+        };
+        link.users += 1;
+        Some(CacheUse {
+            dev: self,
+            io,
+            inode,
+        })
+    }
+
+    /// The set the device is attached to.
+    pub(crate) fn attached_set(&self) -> Option<Arc<CacheSet>> {
+        self.link.lock().attached.as_ref().map(|a| a.set.clone())
+    }
+
+    /// Attaches to `set` (see the module documentation).
+    pub(crate) fn attach(self: &Arc<Self>, set: &Arc<CacheSet>) -> Result {
+        let mut link = self.link.lock();
+        if link.attached.is_some() {
+            return Err(EBUSY);
+        }
+        let sb = self.sb();
+        let io = set.io().ok_or(EINTR)?;
+        if u64::from(sb.block_size) < u64::from(set.block_sectors()) {
+            pr_err!(
+                "backing device {}:{}: block size {} is smaller than cache set {}'s {}: not attaching\n",
+                self.dev() >> 20,
+                self.dev() & 0xfffff,
+                u32::from(sb.block_size) << 9,
+                UuidDisplay(set.set_uuid()),
+                u32::from(set.block_sectors()) << 9
+            );
+            return Err(EINVAL);
+        }
+        let state = BdevState::from_flags(sb.flags);
+        let fresh = matches!(state, BdevState::None | BdevState::Stale);
+        // A dirty device's slot holds its dirty data: it must be there.
+        let dirty = state == BdevState::Dirty;
+        let (inode, _) = io
+            .attach_uuid(sb.uuid, sb.label, fresh, dirty, real_seconds())
+            .inspect_err(|e| {
+                if *e == ENOENT {
+                    pr_err!(
+                        "backing device {}:{}: dirty, but cache set {} has no slot for it\n",
+                        self.dev() >> 20,
+                        self.dev() & 0xfffff,
+                        UuidDisplay(set.set_uuid())
+                    );
+                }
+            })?;
+        let set_uuid = *set.set_uuid();
+        self.write_sb(|sb| {
+            sb.set_uuid = set_uuid;
+            if fresh {
+                sb.flags = BdevState::Clean.in_flags(sb.flags);
+            }
+        })?;
+        let wb = WbThread::start(self.clone(), io.clone(), inode)?;
+        set.add_cached(self.clone())?;
+        link.attached = Some(Attached {
+            set: set.clone(),
+            io,
+            inode,
+            wb: Some(wb),
+        });
+        pr_info!(
+            "backing device {}:{} attached to cache set {} (slot {})\n",
+            self.dev() >> 20,
+            self.dev() & 0xfffff,
+            UuidDisplay(&set_uuid),
+            inode
+        );
+        Ok(())
+    }
+
+    /// Stops using the cache: waits for the bios using it, stops writeback, then forgets the
+    /// set. Returns the attachment it had.
+    pub(crate) fn release(&self) -> Option<Attached> {
+        let mut link = self.link.lock();
+        let mut a = link.attached.take()?;
+        while link.users > 0 {
+            self.idle.wait(&mut link);
+        }
+        drop(link);
+        drop(a.wb.take());
+        a.set.remove_cached(self);
+        Some(a)
+    }
+
+    /// `detach`: writes back all dirty data, releases the cache, records in the superblock
+    /// that the device has none, then invalidates its uuid slot.
+    pub(crate) fn detach(&self) -> Result {
+        let ctl = {
+            let link = self.link.lock();
+            let a = link.attached.as_ref().ok_or(ENOENT)?;
+            a.wb.as_ref().map(|w| w.ctl.clone())
+        };
+        self.detaching.store(true, Ordering::Relaxed);
+        let clean = ctl.is_some_and(|c| c.wait_clean(self));
+        self.detaching.store(false, Ordering::Relaxed);
+        if !clean {
+            pr_err!(
+                "backing device {}:{}: dirty data could not be written back: not detaching\n",
+                self.dev() >> 20,
+                self.dev() & 0xfffff
+            );
+            return Err(EBUSY);
+        }
+        let Some(a) = self.release() else {
+            return Err(ENOENT);
+        };
+        self.write_sb(|sb| {
+            sb.set_uuid = [0; 16];
+            sb.flags = BdevState::None.in_flags(sb.flags);
+        })?;
+        a.io.invalidate_volume(a.inode, real_seconds())?;
+        pr_info!(
+            "backing device {}:{} detached from cache set {}\n",
+            self.dev() >> 20,
+            self.dev() & 0xfffff,
+            UuidDisplay(a.set.set_uuid())
+        );
+        Ok(())
+    }
+
+    /// `running` without a cache: a device that expects one is marked STALE, as 6.12's
+    /// `bch_cached_dev_run()` does (what the cache holds for it is out of date from now on).
+    pub(crate) fn run_without_cache(&self) -> Result {
+        if self.link.lock().attached.is_some() {
+            return Ok(());
+        }
+        if matches!(self.state(), BdevState::Clean | BdevState::Dirty) {
+            self.write_sb(|sb| sb.flags = BdevState::Stale.in_flags(sb.flags))?;
+        }
+        Ok(())
+    }
+}

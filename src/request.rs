@@ -1,0 +1,272 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The request path of a cached device's `/dev/bcacheN` (6.12's `cached_dev_submit_bio`).
+//!
+//! Sectors are offset by `data_offset`: keys hold absolute backing-device sectors, in the
+//! device's uuid slot as inode. Bios run on `system_unbound` work items inside a
+//! [`NoIoScope`], each through a bounce buffer.
+//!
+//! - **Reads** are served from the cache where it holds the data; the rest is read from the
+//!   backing device and, unless the read bypasses the cache, inserted as clean data with the
+//!   write-sequence check ([`SetIo::fill`]), so a write racing with the miss never leaves the
+//!   older data cached. A bio counts as a hit if no sector missed.
+//! - **Writes**, by `cache_mode`: writethrough writes the backing device, then inserts the
+//!   data clean; writeback writes only the cache, dirty; writearound and none write the
+//!   backing device and invalidate the range in the cache. A write that bypasses (sequential
+//!   beyond `sequential_cutoff`, or not aligned to the cache's blocks) is written around.
+//!   If the clean insert fails, the range is invalidated instead, so the cache never holds
+//!   older data than the backing device.
+//! - **Flushes**: `REQ_PREFLUSH` flushes the backing device (and, with dirty data possible,
+//!   the journal); `REQ_FUA` writes reach the backing device with FUA.
+//! - **Discards** invalidate the range in the cache and are passed down.
+//!
+//! Not attached (or mode none), everything goes to the backing device.
+
+use core::sync::atomic::Ordering;
+use kernel::prelude::*;
+use kernel::sync::{new_condvar, new_mutex, Arc, CondVar, Mutex};
+use kernel::workqueue;
+
+use crate::cached_dev::{CacheUse, CachedDev};
+use crate::format::backing::{BdevState, CacheMode};
+use crate::kabi::bio::WriteKind;
+use crate::kabi::disk::{Bio, BioOp, DiskOps, Segment};
+use crate::kabi::noio::NoIoScope;
+use crate::set_io::Found;
+
+/// Bytes read from the cache or the backing device at a time.
+const CHUNK: usize = 256 << 10;
+
+/// The disk handlers of a cached device.
+#[pin_data]
+pub(crate) struct CachedIo {
+    dev: Arc<CachedDev>,
+    #[pin]
+    pending: Mutex<u64>,
+    #[pin]
+    idle: CondVar,
+}
+
+impl CachedIo {
+    /// Handlers for `dev`.
+    pub(crate) fn new(dev: Arc<CachedDev>) -> impl PinInit<Self> {
+        pin_init!(CachedIo {
+            dev,
+            pending <- new_mutex!(0, "CachedIo::pending"),
+            idle <- new_condvar!("CachedIo::idle"),
+        })
+    }
+
+    fn done(&self) {
+        let mut p = self.pending.lock();
+        *p = p.saturating_sub(1);
+        if *p == 0 {
+            self.idle.notify_all();
+        }
+    }
+}
+
+/// A pinned, shared [`CachedIo`], as the disk holds it.
+pub(crate) struct CachedDisk(pub(crate) Arc<CachedIo>);
+
+impl DiskOps for CachedDisk {
+    fn submit(&self, bio: Bio) {
+        let io = self.0.clone();
+        {
+            let mut p = io.pending.lock();
+            *p = p.saturating_add(1);
+        }
+        let _noio = NoIoScope::new();
+        let me = io.clone();
+        let spawned = workqueue::system_unbound().try_spawn(GFP_KERNEL, move || {
+            me.dev.handle(bio);
+            me.done();
+        });
+        if spawned.is_err() {
+            // The closure, and with it the bio, was dropped: the bio ended with EIO.
+            io.done();
+        }
+    }
+
+    fn drain(&self) {
+        let mut p = self.0.pending.lock();
+        while *p > 0 {
+            self.0.idle.wait(&mut p);
+        }
+    }
+}
+
+/// Copies a bio's data out.
+fn gather(bio: &mut Bio, out: &mut [u8]) -> Result {
+    let mut off = 0usize;
+    bio.for_each_segment(|_, seg: &mut Segment<'_>| {
+        let n = seg.len();
+        seg.read_at(0, out.get_mut(off..off.wrapping_add(n)).ok_or(EIO)?)?;
+        off = off.wrapping_add(n);
+        Ok(())
+    })
+}
+
+/// Copies data into a bio.
+fn scatter(bio: &mut Bio, data: &[u8]) -> Result {
+    let mut off = 0usize;
+    bio.for_each_segment(|_, seg: &mut Segment<'_>| {
+        let n = seg.len();
+        seg.write_at(0, data.get(off..off.wrapping_add(n)).ok_or(EIO)?)?;
+        off = off.wrapping_add(n);
+        Ok(())
+    })
+}
+
+impl CachedDev {
+    fn handle(&self, mut bio: Bio) {
+        let _noio = NoIoScope::new();
+        let r = self.dispatch(&mut bio);
+        bio.end(r);
+    }
+
+    fn dispatch(&self, bio: &mut Bio) -> Result {
+        let op = bio.op();
+        let bytes = bio.len();
+        let sectors = (bytes >> 9) as u64;
+        let start = bio.sector();
+        if start
+            .checked_add(sectors)
+            .map_or(true, |end| end > self.sectors)
+        {
+            return Err(EIO);
+        }
+        let sector = start.checked_add(self.data_offset).ok_or(EIO)?;
+        let cache = self.cache();
+        if bio.wants_flush() || op == BioOp::Flush {
+            // Everything completed before this bio becomes durable: the backing device's
+            // cache, and the journal (dirty data may be in the cache).
+            self.bdev.flush()?;
+            if let Some(c) = &cache {
+                c.io.flush_journal()?;
+            }
+        }
+        match op {
+            BioOp::Flush => Ok(()),
+            BioOp::Read => self.read(bio, sector, cache.as_ref()),
+            BioOp::Write if bytes == 0 => Ok(()),
+            BioOp::Write => self.write(bio, sector, cache.as_ref()),
+            BioOp::Discard => {
+                if let Some(c) = &cache {
+                    c.io.discard(c.inode, sector, sectors)?;
+                }
+                self.bdev.discard(sector, sectors)
+            }
+            BioOp::Other => Err(EIO),
+        }
+    }
+
+    fn read(&self, bio: &mut Bio, sector: u64, cache: Option<&CacheUse<'_>>) -> Result {
+        let len = bio.len();
+        let mut data = KVVec::from_elem(0u8, len, GFP_KERNEL)?;
+        let Some(c) = cache.filter(|_| self.mode() != CacheMode::None) else {
+            self.stats
+                .sectors_bypassed
+                .fetch_add((len >> 9) as u64, Ordering::Relaxed);
+            self.bdev.read_sync(sector, &mut data)?;
+            return scatter(bio, &data);
+        };
+        let bypass = self.sequential(sector, len as u64);
+        let mut missed = false;
+        let mut off = 0usize;
+        while off < len {
+            let s = sector.wrapping_add((off >> 9) as u64);
+            let max = (len.saturating_sub(off).min(CHUNK) >> 9) as u64;
+            let dst = data.get_mut(off..).ok_or(EIO)?;
+            match c.io.read_cached(c.inode, s, max, dst)? {
+                Found::Data(n) => off = off.wrapping_add(n),
+                Found::Hole(n) => {
+                    missed = true;
+                    let n_bytes = (n as usize) << 9;
+                    let seq = c.io.write_seq(c.inode);
+                    let buf = dst.get_mut(..n_bytes).ok_or(EIO)?;
+                    self.bdev.read_sync(s, buf)?;
+                    if !bypass && n_bytes.checked_rem(c.io.layout.block_bytes) == Some(0) {
+                        // Best effort: a fill that fails leaves a miss, not an error.
+                        if let Ok(false) = c.io.fill(c.inode, s, buf, seq) {
+                            self.stats.miss_collisions.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                    off = off.wrapping_add(n_bytes);
+                }
+            }
+        }
+        let counter = match (bypass, missed) {
+            (false, false) => &self.stats.hits,
+            (false, true) => &self.stats.misses,
+            (true, false) => &self.stats.bypass_hits,
+            (true, true) => &self.stats.bypass_misses,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        if bypass {
+            self.stats
+                .sectors_bypassed
+                .fetch_add((len >> 9) as u64, Ordering::Relaxed);
+        }
+        scatter(bio, &data)
+    }
+
+    fn write(&self, bio: &mut Bio, sector: u64, cache: Option<&CacheUse<'_>>) -> Result {
+        let len = bio.len();
+        let mut data = KVVec::from_elem(0u8, len, GFP_KERNEL)?;
+        gather(bio, &mut data)?;
+        let fua = bio.wants_flush();
+        let kind = if fua {
+            WriteKind::FlushFua
+        } else {
+            WriteKind::Data
+        };
+        let sectors = (len >> 9) as u64;
+        let Some(c) = cache else {
+            let _range = self.lock_range(sector, sector.wrapping_add(sectors));
+            return self.bdev.write_sync(sector, &data, kind);
+        };
+        let mode = self.mode();
+        // While a detach writes back, nothing new becomes dirty.
+        let mode = if mode == CacheMode::Writeback && self.detaching.load(Ordering::Relaxed) {
+            CacheMode::Writethrough
+        } else {
+            mode
+        };
+        let aligned = len.checked_rem(c.io.layout.block_bytes) == Some(0);
+        let bypass = self.sequential(sector, len as u64) || !aligned;
+        match mode {
+            CacheMode::Writeback if !bypass => {
+                if self.state() != BdevState::Dirty {
+                    // Before the first dirty key: the superblock says the cache holds dirty
+                    // data, so the device never runs without it by mistake.
+                    self.write_sb(|sb| sb.flags = BdevState::Dirty.in_flags(sb.flags))?;
+                }
+                c.io.write_data(c.inode, sector, &data, true)?;
+                self.ring_writeback();
+            }
+            CacheMode::Writethrough if !bypass => {
+                let _range = self.lock_range(sector, sector.wrapping_add(sectors));
+                self.bdev.write_sync(sector, &data, kind)?;
+                if c.io.write_data(c.inode, sector, &data, false).is_err() {
+                    // No room (or a cache error): the cached copy must not stay older.
+                    c.io.discard(c.inode, sector, sectors)?;
+                }
+            }
+            _ => {
+                self.stats
+                    .sectors_bypassed
+                    .fetch_add(sectors, Ordering::Relaxed);
+                let _range = self.lock_range(sector, sector.wrapping_add(sectors));
+                self.bdev.write_sync(sector, &data, kind)?;
+                c.io.discard(c.inode, sector, sectors)?;
+            }
+        }
+        if fua {
+            // This write's keys (dirty data, or the invalidation of older copies) are durable
+            // before it completes.
+            c.io.flush_journal()?;
+        }
+        Ok(())
+    }
+}

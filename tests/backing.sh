@@ -1,0 +1,189 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# Backing devices: register, /dev/bcacheN in passthrough, attach (explicit and automatic),
+# the cache modes with fio crc32c verification, read hits and misses, sequential bypass,
+# detach, and the C bcache.ko reading (and writing back) what rbcache left, dirty data
+# included.
+. ./lib.sh
+
+ktap_print_header
+ktap_set_plan 30
+
+BK=/dev/vdb
+CA=/dev/vdc
+fmt_backing $BK
+fmt_cache $CA
+CSET=$(cset_uuid $CA)
+SET=$RB/$CSET
+B=/sys/block/vdb/bcache
+S=$B/stats_total
+
+up() { rb_load && sysfs_write $RB/register $BK && wait_for 10 test -b /dev/bcache0; }
+check "a backing device without a cache runs at once as /dev/bcache0" up
+check "its state is 'no cache'" test "$(cat $B/state)" = "no cache"
+size_ok() {
+	want=$(($(cat /sys/block/vdb/size) - $(cat $B/data_offset)))
+	[ "$(cat /sys/block/bcache0/size)" -eq "$want" ]
+}
+check "/dev/bcache0 is the backing device less data_offset" size_ok
+check "cache_mode shows writethrough first" \
+	test "$(cat $B/cache_mode)" = "[writethrough] writeback writearound none"
+
+# Data written before any cache is there, directly on the backing device.
+dd if=/dev/urandom of=/tmp/pre bs=1M count=4 2>/dev/null
+pre() { dd if=/tmp/pre of=/dev/bcache0 bs=1M oflag=direct conv=fsync 2>/dev/null; }
+check "4 MiB written without a cache" pre
+
+bad() {
+	expect_errno $B/attach junk "Invalid argument" &&
+		expect_errno $B/attach 00000000-1111-2222-3333-444444444444 "No such file" &&
+		expect_errno $B/cache_mode writesideways "Invalid argument" &&
+		expect_errno $B/running 2 "Invalid argument" &&
+		expect_errno $RB/register $BK "Device or resource busy"
+}
+check "junk to attach, cache_mode and running, and a second register, are refused" bad
+
+att() {
+	sysfs_write $RB/register $CA && sysfs_write $B/attach "$CSET" &&
+		test "$(cat $B/state)" = clean || { echo "# $RB_ERR"; return 1; }
+}
+check "register the cache and attach: state clean" att
+sbset() { bcache-super-show $BK | grep -q "cset.uuid.*$CSET"; }
+check "the backing superblock names the set" sbset
+check "attaching again is refused" expect_errno $B/attach "$CSET" "Device or resource busy"
+
+vfio() {
+	fio --name=b --filename=/dev/bcache0 --bs=4k --size=4M --offset=8M --direct=1 \
+		--ioengine=psync --verify=crc32c --allow_file_create=0 --thread \
+		--output=/tmp/fio.out "$@" || { tail -n 20 /tmp/fio.out; return 1; }
+}
+check "writethrough: random 4 KiB writes verify (crc32c)" vfio --rw=randwrite --randseed=1 --do_verify=1
+hits() {
+	h=$(cat $S/cache_hits)
+	vfio --rw=randwrite --randseed=1 --verify_only || return 1
+	echo "# hits $h -> $(cat $S/cache_hits), misses $(cat $S/cache_misses)"
+	[ "$(cat $S/cache_hits)" -gt "$h" ]
+}
+check "reading the written data back hits the cache" hits
+# md5 of the first 16 MiB of a device. rbcache writes the backing device underneath its page
+# cache, and busybox dd's iflag=direct still read stale pages here: drop them first.
+dmd5() {
+	echo 3 >/proc/sys/vm/drop_caches
+	dd if="$1" bs=4096 iflag=skip_bytes skip="$((${2:-0} * 512))" count=4096 2>/dev/null |
+		md5sum | cut -d' ' -f1
+}
+ondisk() {
+	[ "$(dmd5 /dev/bcache0)" = "$(dmd5 $BK "$(cat $B/data_offset)")" ] ||
+		{ echo "# backing device differs"; return 1; }
+}
+check "writethrough: the backing device holds every byte" ondisk
+
+mode() { sysfs_write $B/cache_mode "$1" && cat $B/cache_mode | grep -q "\[$1\]"; }
+around() { mode writearound && vfio --rw=randwrite --randseed=2 --do_verify=0 && ondisk; }
+check "writearound: random writes reach the backing device" around
+misses() {
+	m=$(cat $S/cache_misses)
+	vfio --rw=randwrite --randseed=2 --verify_only &&
+		[ "$(cat $S/cache_misses)" -gt "$m" ] || return 1
+	h=$(cat $S/cache_hits)
+	vfio --rw=randwrite --randseed=2 --verify_only || return 1
+	echo "# misses $m -> $(cat $S/cache_misses), then hits $h -> $(cat $S/cache_hits)"
+	[ "$(cat $S/cache_hits)" -gt "$h" ]
+}
+check "written-around data misses, is filled, then hits" misses
+none() { mode none && vfio --rw=randwrite --randseed=3 --do_verify=1 && ondisk; }
+check "none: random writes verify" none
+switch() {
+	mode writethrough || return 1
+	vfio --rw=randrw --randseed=4 --do_verify=1 &
+	pid=$!
+	for m in writearound none writethrough writearound writethrough; do
+		usleep 300000
+		mode $m || return 1
+	done
+	wait $pid
+}
+check "mode switches during a random read/write job; it verifies" switch
+check "and the backing device holds every byte" ondisk
+preok() { [ "$(dd if=/dev/bcache0 bs=1M count=4 iflag=direct 2>/dev/null | md5sum)" = "$(md5sum </tmp/pre)" ]; }
+check "the data written before attaching is intact" preok
+
+seqread() {
+	b=$(($(cat $S/cache_bypass_misses) + $(cat $S/cache_bypass_hits)))
+	dd if=/dev/bcache0 of=/dev/null bs=1M count=16 iflag=direct 2>/dev/null
+	echo "# bypassed $(cat $S/bypassed), bypass hits+misses $b -> $(($(cat $S/cache_bypass_misses) + $(cat $S/cache_bypass_hits)))"
+	[ $(($(cat $S/cache_bypass_misses) + $(cat $S/cache_bypass_hits))) -gt "$b" ]
+}
+check "a 16 MiB sequential read bypasses the cache past sequential_cutoff" seqread
+
+det() {
+	a=$(dmd5 /dev/bcache0)
+	sysfs_write $B/detach 1 || { echo "# $RB_ERR"; return 1; }
+	test "$(cat $B/state)" = "no cache" && [ "$(dmd5 /dev/bcache0)" = "$a" ] &&
+		! bcache-super-show $BK | grep -q "cset.uuid.*$CSET"
+}
+check "detach: state no cache, set_uuid cleared, same data" det
+
+wb() {
+	sysfs_write $B/attach "$CSET" && mode writeback &&
+		sysfs_write $B/writeback_running 0 &&
+		vfio --rw=randwrite --randseed=5 --do_verify=1 &&
+		test "$(cat $B/state)" = dirty
+}
+check "attach again, writeback: random writes verify, state dirty" wb
+dirty() { d=$(cat $B/dirty_data); echo "# dirty_data $d"; [ "$d" != "0.0k" ] && [ "$d" != 0 ]; }
+check "dirty_data counts the dirty sectors" dirty
+check "dirty data stays while writeback_running is 0" test "$(cat $B/state)" = dirty
+WB_MD5=
+keep() { WB_MD5=$(dmd5 /dev/bcache0); }
+check "record the volume's md5" keep
+
+# Stop the set and unload; the C module reads the dirty data back, then writes it back.
+down() {
+	sysfs_write $SET/stop 1 && wait_for 20 test ! -e $SET && sysfs_write $B/stop 1 &&
+		wait_for 20 test ! -e $B && rb_unload
+}
+check "stop the set and the backing device, rmmod" down
+c_reads() {
+	insmod $MODDIR/bcache.ko || return 1
+	echo $CA >$RB/register && echo $BK >$RB/register && wait_for 10 test -b /dev/bcache0 || return 1
+	r=0
+	[ "$(dmd5 /dev/bcache0)" = "$WB_MD5" ] ||
+		{ echo "# C reads other data"; r=1; }
+	echo 0 >/sys/block/vdb/bcache/writeback_delay 2>/dev/null
+	echo 0 >/sys/block/vdb/bcache/writeback_percent 2>/dev/null
+	wait_for 60 grep -q clean /sys/block/vdb/bcache/state ||
+		{ echo "# C state: $(cat /sys/block/vdb/bcache/state)"; r=1; }
+	echo 1 >/sys/block/vdb/bcache/stop
+	echo 1 >"$SET/stop"
+	wait_for 20 test ! -e "$SET"
+	wait_for 10 rmmod bcache 2>/dev/null || r=1
+	return $r
+}
+check "the C bcache.ko reads rbcache's dirty data and writes it back" c_reads
+cleanraw() {
+	off=$(bcache-super-show $BK | awk '$1 == "dev.data.first_sector" { print $2 }')
+	[ -n "$off" ] || off=16
+	[ "$(dmd5 $BK "$off")" = "$WB_MD5" ]
+}
+check "the backing device then holds the data" cleanraw
+
+# rbcache's own writeback: dirty data, then detach writes it back first.
+again() {
+	rb_load && sysfs_write $RB/register $CA && sysfs_write $RB/register $BK &&
+		wait_for 10 test -b /dev/bcache0 && test "$(cat $B/state)" = clean &&
+		mode writeback && sysfs_write $B/writeback_running 0 &&
+		vfio --rw=randwrite --randseed=6 --do_verify=1 && test "$(cat $B/state)" = dirty
+}
+check "rbcache again: it attaches by itself; writeback writes leave it dirty" again
+wbdet() {
+	m=$(dmd5 /dev/bcache0)
+	sysfs_write $B/detach 1 || { echo "# $RB_ERR"; return 1; }
+	cat $B/writeback_rate_debug | sed 's/^/# /'
+	test "$(cat $B/state)" = "no cache" && [ "$(dmd5 $BK "$(cat $B/data_offset)")" = "$m" ] &&
+		vfio --rw=randwrite --randseed=6 --verify_only
+}
+check "detach writes the dirty data back first; the backing device holds it" wbdet
+fin() { sysfs_write $SET/unregister 1 && wait_for 20 test ! -e $SET && sysfs_write $B/stop 1 && wait_for 20 test ! -e $B && rb_unload; }
+check "unregister the set, stop the backing device, rmmod" fin
+ktap_finished
