@@ -13,6 +13,7 @@
 //! callbacks), stop the GC thread, close the device.
 
 use core::fmt::Write;
+use core::sync::atomic::Ordering;
 use kernel::c_str;
 use kernel::fmt;
 use kernel::prelude::*;
@@ -639,6 +640,21 @@ impl AttrOps for CacheAttrs {
                     .map_err(|_| EINVAL)?;
                 }
                 writeln!(out)
+            }
+            b"written" | b"btree_written" | b"metadata_written" => {
+                // As 6.12: data written to the cache, btree nodes written, and all metadata
+                // (journal, prios, uuids and btree nodes).
+                let io = self.set.io().ok_or(EIO)?;
+                let s = &io.stats;
+                let sectors = match attr {
+                    b"written" => s.data_sectors.load(Ordering::Relaxed),
+                    b"btree_written" => s
+                        .nodes_written
+                        .load(Ordering::Relaxed)
+                        .saturating_mul(io.layout.node_sectors),
+                    _ => s.meta_sectors.load(Ordering::Relaxed),
+                };
+                writeln!(out, "{}", Hprint((sectors << 9) as i64))
             }
             b"priority_stats" => {
                 let io = self.set.io().ok_or(EIO)?;

@@ -247,9 +247,14 @@ RB_RO(discard);
 RB_RW(cache_replacement_policy);
 RB_RO(priority_stats);
 
+RB_RO(written);
+RB_RO(btree_written);
+RB_RO(metadata_written);
+
 static struct attribute *rbcache_cache_attrs[] = {
 	RB_A(bucket_size), RB_A(block_size), RB_A(nbuckets), RB_A(discard),
-	RB_A(cache_replacement_policy), RB_A(priority_stats), NULL,
+	RB_A(cache_replacement_policy), RB_A(priority_stats), RB_A(written), RB_A(btree_written),
+	RB_A(metadata_written), NULL,
 };
 
 const struct attribute_group rbcache_cache_group = { .attrs = rbcache_cache_attrs };

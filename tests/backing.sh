@@ -7,7 +7,7 @@
 . ./lib.sh
 
 ktap_print_header
-ktap_set_plan 30
+ktap_set_plan 31
 
 BK=/dev/vdb
 CA=/dev/vdc
@@ -105,6 +105,17 @@ switch() {
 }
 check "mode switches during a random read/write job; it verifies" switch
 check "and the backing device holds every byte" ondisk
+# Bytes of an hprint value ("72.0k").
+bytes() { awk '{ v = $1 + 0; u = substr($1, length($1)); if (u == "k") v *= 1024; if (u == "M") v *= 1048576; if (u == "G") v *= 1073741824; printf "%d\n", v }'; }
+written() {
+	C=/sys/block/vdc/bcache
+	w=$(bytes <$C/written)
+	bt=$(bytes <$C/btree_written)
+	m=$(bytes <$C/metadata_written)
+	echo "# written $w, btree_written $bt, metadata_written $m"
+	[ "$w" -ge $((4 << 20)) ] && [ "$bt" -gt 0 ] && [ "$m" -ge "$bt" ]
+}
+check "the cache device counts data, btree and metadata written" written
 preok() { [ "$(dd if=/dev/bcache0 bs=1M count=4 iflag=direct 2>/dev/null | md5sum)" = "$(md5sum </tmp/pre)" ]; }
 check "the data written before attaching is intact" preok
 
