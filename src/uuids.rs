@@ -29,8 +29,7 @@ impl SetIo {
         now: u32,
     ) -> Result<(u64, bool)> {
         let mut st = self.state.lock();
-        let mut table = KVVec::from_elem(0u8, st.uuids.buf.len(), GFP_KERNEL)?;
-        table.copy_from_slice(&st.uuids.buf);
+        let mut table = copy_table(&st)?;
         let found = table.chunks_exact(UUID_ENTRY_BYTES).position(|e| {
             UuidEntry::decode(e).is_some_and(|e| e.uuid == uuid && !e.is_flash_only())
         });
@@ -38,21 +37,15 @@ impl SetIo {
             return Err(ENOENT);
         }
         if let (Some(slot), false) = (found, fresh) {
-            let at = slot * UUID_ENTRY_BYTES;
-            let raw = table.get_mut(at..at + UUID_ENTRY_BYTES).ok_or(EINVAL)?;
-            let mut e = UuidEntry::decode(raw).ok_or(EINVAL)?;
-            e.last_reg = now;
-            e.encode(raw).ok_or(EINVAL)?;
+            edit_entry(&mut table, slot, |e| e.last_reg = now)?;
             self.write_uuids(&mut st, table)?;
             return Ok((slot as u64, false));
         }
         if let Some(slot) = found {
-            let at = slot * UUID_ENTRY_BYTES;
-            let raw = table.get_mut(at..at + UUID_ENTRY_BYTES).ok_or(EINVAL)?;
-            let mut e = UuidEntry::decode(raw).ok_or(EINVAL)?;
-            e.uuid = INVALID_UUID;
-            e.invalidated = now;
-            e.encode(raw).ok_or(EINVAL)?;
+            edit_entry(&mut table, slot, |e| {
+                e.uuid = INVALID_UUID;
+                e.invalidated = now;
+            })?;
         }
         let slot = table
             .chunks_exact(UUID_ENTRY_BYTES)
@@ -67,10 +60,7 @@ impl SetIo {
             flags: 0,
             sectors: 0,
         };
-        let at = slot * UUID_ENTRY_BYTES;
-        entry
-            .encode(table.get_mut(at..at + UUID_ENTRY_BYTES).ok_or(EINVAL)?)
-            .ok_or(EINVAL)?;
+        edit_entry(&mut table, slot, |e| *e = entry)?;
         self.write_uuids(&mut st, table)?;
         Ok((slot as u64, true))
     }
@@ -95,13 +85,8 @@ impl SetIo {
             flags: UUID_FLASH_ONLY,
             sectors,
         };
-        let at = slot * UUID_ENTRY_BYTES;
-        let mut table = KVVec::from_elem(0u8, st.uuids.buf.len(), GFP_KERNEL)?;
-        table.copy_from_slice(&st.uuids.buf);
-        entry
-            .encode(table.get_mut(at..at + UUID_ENTRY_BYTES).ok_or(EINVAL)?)
-            .ok_or(EINVAL)?;
-
+        let mut table = copy_table(&st)?;
+        edit_entry(&mut table, slot, |e| *e = entry)?;
         self.write_uuids(&mut st, table)?;
         Ok(slot as u64)
     }
@@ -110,16 +95,18 @@ impl SetIo {
     /// `bcache_device_detach()` does: the flash flag is cleared, the uuid becomes the invalid
     /// marker and `invalidated` is set; the table is written to a fresh bucket and journaled.
     pub(crate) fn invalidate_volume(&self, slot: u64, now: u32) -> Result {
+        self.update_slot(slot, |e| {
+            e.uuid = INVALID_UUID;
+            e.invalidated = now;
+            e.flags &= !UUID_FLASH_ONLY;
+        })
+    }
+
+    /// Changes the entry of uuid slot `slot` with `f` and writes the table.
+    fn update_slot(&self, slot: u64, f: impl FnOnce(&mut UuidEntry)) -> Result {
         let mut st = self.state.lock();
-        let at = usize::try_from(slot).map_err(|_| EINVAL)? * UUID_ENTRY_BYTES;
-        let mut table = KVVec::from_elem(0u8, st.uuids.buf.len(), GFP_KERNEL)?;
-        table.copy_from_slice(&st.uuids.buf);
-        let raw = table.get_mut(at..at + UUID_ENTRY_BYTES).ok_or(EINVAL)?;
-        let mut e = UuidEntry::decode(raw).ok_or(EINVAL)?;
-        e.uuid = INVALID_UUID;
-        e.invalidated = now;
-        e.flags &= !UUID_FLASH_ONLY;
-        e.encode(raw).ok_or(EINVAL)?;
+        let mut table = copy_table(&st)?;
+        edit_entry(&mut table, usize::try_from(slot).map_err(|_| EINVAL)?, f)?;
         self.write_uuids(&mut st, table)
     }
 
@@ -139,16 +126,10 @@ impl SetIo {
         if label.len() > 32 {
             return Err(EINVAL);
         }
-        let mut st = self.state.lock();
-        let at = usize::try_from(slot).map_err(|_| EINVAL)? * UUID_ENTRY_BYTES;
-        let mut table = KVVec::from_elem(0u8, st.uuids.buf.len(), GFP_KERNEL)?;
-        table.copy_from_slice(&st.uuids.buf);
-        let raw = table.get_mut(at..at + UUID_ENTRY_BYTES).ok_or(EINVAL)?;
-        let mut e = UuidEntry::decode(raw).ok_or(EINVAL)?;
-        e.label = [0; 32];
-        e.label[..label.len()].copy_from_slice(label);
-        e.encode(raw).ok_or(EINVAL)?;
-        self.write_uuids(&mut st, table)
+        self.update_slot(slot, |e| {
+            e.label = [0; 32];
+            e.label[..label.len()].copy_from_slice(label);
+        })
     }
 
     /// Writes the uuid `table` to a fresh bucket, journals it, and makes it current; the old
@@ -161,8 +142,7 @@ impl SetIo {
         if !st.uuids.converted {
             return Ok(false);
         }
-        let mut table = KVVec::from_elem(0u8, st.uuids.buf.len(), GFP_KERNEL)?;
-        table.copy_from_slice(&st.uuids.buf);
+        let table = copy_table(&st)?;
         self.write_uuids(&mut st, table)?;
         st.uuids.converted = false;
         Ok(true)
@@ -198,4 +178,22 @@ impl SetIo {
         st.uuids.buf = table;
         Ok(())
     }
+}
+
+/// A copy of the set's uuid table, to change and write.
+fn copy_table(st: &IoState) -> Result<KVVec<u8>> {
+    let mut table = KVVec::with_capacity(st.uuids.buf.len(), GFP_KERNEL)?;
+    table.extend_from_slice(&st.uuids.buf, GFP_KERNEL)?;
+    Ok(table)
+}
+
+/// Changes the entry of slot `slot` in `table` with `f`.
+fn edit_entry(table: &mut [u8], slot: usize, f: impl FnOnce(&mut UuidEntry)) -> Result {
+    let at = slot.checked_mul(UUID_ENTRY_BYTES).ok_or(EINVAL)?;
+    let raw = table
+        .get_mut(at..at.saturating_add(UUID_ENTRY_BYTES))
+        .ok_or(EINVAL)?;
+    let mut e = UuidEntry::decode(raw).ok_or(EINVAL)?;
+    f(&mut e);
+    e.encode(raw).ok_or(EINVAL)
 }

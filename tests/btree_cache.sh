@@ -38,8 +38,6 @@ wfio() {
 }
 check "6000 random 4 KiB writes, read back and verified (crc32c)" wfio --do_verify=1
 
-# Bytes of an hprint value ("72.0k").
-bytes() { awk '{ v = $1 + 0; u = substr($1, length($1)); if (u == "k") v *= 1024; if (u == "M") v *= 1048576; printf "%d\n", v }'; }
 cache_size() { bytes <$SET/btree_cache_size; }
 under() {
 	s=$(cache_size)

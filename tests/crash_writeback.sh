@@ -53,21 +53,8 @@ down() {
 		wait_for 20 test ! -e $B && rb_unload
 }
 check "stop the set and the backing device, rmmod" down
-c_drain() {
-	insmod $MODDIR/bcache.ko || return 1
-	echo $CA >$RB/register && echo $BK >$RB/register && wait_for 10 test -b /dev/bcache0 || return 1
-	r=0
-	fio_region --verify_only || { echo "# C reads other data"; r=1; }
-	echo 0 >$B/writeback_delay 2>/dev/null
-	echo 0 >$B/writeback_percent 2>/dev/null
-	wait_for 60 grep -q clean $B/state || { echo "# C state: $(cat $B/state)"; r=1; }
-	echo 1 >$B/stop
-	echo 1 >"$SET/stop"
-	wait_for 20 test ! -e "$SET"
-	wait_for 10 rmmod bcache 2>/dev/null || r=1
-	return $r
-}
-check "the C bcache.ko reads every block and writes the dirty data back" c_drain
+check "the C bcache.ko reads every block and writes the dirty data back" \
+	c_writeback $CA $BK fio_region --verify_only
 raw() {
 	off=$(bcache-super-show $BK | awk '$1 == "dev.data.first_sector" { print $2 }')
 	[ -n "$off" ] || off=16

@@ -254,3 +254,32 @@ attach_image() {
 	losetup "$loop" "/tmp/$1.img" || die "losetup $1"
 	echo "$loop"
 }
+
+# Bytes of a value in bcache's hprint format ("72.0k", "4.0M").
+bytes() {
+	awk '{ v = $1 + 0; u = substr($1, length($1))
+		if (u == "k") v *= 1024; if (u == "M") v *= 1048576; if (u == "G") v *= 1073741824
+		printf "%d\n", v }'
+}
+
+# c_writeback CACHE BACKING CMD...: the C bcache.ko registers both devices, runs CMD (which
+# checks what /dev/bcache0 reads), waits for its writeback to leave the backing device clean,
+# then stops both and unloads. Fails if any step or CMD fails; always cleans up.
+c_writeback() {
+	local ca=$1 bk=$2 set r=0 b
+	shift 2
+	set=$RB/$(cset_uuid "$ca")
+	b=/sys/block/$(basename "$bk")/bcache
+	insmod $MODDIR/bcache.ko || return 1
+	echo "$ca" >$RB/register && echo "$bk" >$RB/register && wait_for 10 test -b /dev/bcache0 || r=1
+	[ $r = 0 ] && { "$@" || { echo "# C reads other data"; r=1; }; }
+	echo 0 >"$b/writeback_delay" 2>/dev/null
+	echo 0 >"$b/writeback_percent" 2>/dev/null
+	wait_for 60 grep -q clean "$b/state" || { echo "# C state: $(cat "$b/state")"; r=1; }
+	[ -e "$b/stop" ] && echo 1 >"$b/stop"
+	[ -e "$set/stop" ] && echo 1 >"$set/stop"
+	wait_for 20 test ! -e "$set" || r=1
+	wait_for 10 rmmod bcache 2>/dev/null || r=1
+	return $r
+}
+
