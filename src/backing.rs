@@ -239,10 +239,7 @@ impl AttrOps for BackingAttrs {
             }
             b"sequential_cutoff" => writeln!(out, "{}", Hprint(dev.cutoff() as i64)),
             b"dirty_data" => {
-                let dirty = match dev.cache() {
-                    Some(c) => c.io.dirty_sectors(c.inode)?,
-                    None => 0,
-                };
+                let dirty = dev.cache().map_or(0, |c| c.io.dirty_sectors(c.inode));
                 writeln!(out, "{}", Hprint((dirty << 9) as i64))
             }
             b"data_offset" => writeln!(out, "{}", dev.data_offset),
@@ -251,11 +248,37 @@ impl AttrOps for BackingAttrs {
             }
             b"writeback_delay" => writeln!(out, "{}", dev.wb.delay_s.load(Ordering::Relaxed)),
             b"writeback_percent" => writeln!(out, "{}", dev.wb.percent.load(Ordering::Relaxed)),
+            b"writeback_rate" => writeln!(out, "{}", Hprint((dev.writeback_rate() << 9) as i64)),
+            b"writeback_rate_update_seconds" => writeln!(out, "{}", get32(&dev.wb.update_s)),
+            b"writeback_rate_p_term_inverse" => writeln!(out, "{}", get32(&dev.wb.p_inv)),
+            b"writeback_rate_i_term_inverse" => writeln!(out, "{}", get32(&dev.wb.i_inv)),
+            b"writeback_rate_minimum" => writeln!(out, "{}", get32(&dev.wb.minimum)),
+            b"readahead_cache_policy" => {
+                if dev.policy.readahead_meta_only.load(Ordering::Relaxed) {
+                    writeln!(out, "all [meta-only]")
+                } else {
+                    writeln!(out, "[all] meta-only")
+                }
+            }
+            b"stripe_size" => writeln!(out, "{}", Hprint((dev.stripe << 9) as i64)),
+            b"partial_stripes_expensive" => writeln!(out, "0"),
             b"writeback_rate_debug" => {
+                let r = dev.rate_state();
+                let dirty = dev.cache().map_or(0, |c| c.io.dirty_sectors(c.inode));
+                let next_ms = (r.next as i64 - crate::gc::now_ns() as i64) / 1_000_000;
                 let w = &dev.wb;
                 writeln!(
                     out,
-                    "written:\t{}\nkeys:\t\t{}\nraces:\t\t{}\npasses:\t\t{}",
+                    "rate:\t\t{}/sec\ndirty:\t\t{}\ntarget:\t\t{}\nproportional:\t{}\n\
+                     integral:\t{}\nchange:\t\t{}/sec\nnext io:\t{}ms\n\
+                     written:\t{}\nkeys:\t\t{}\nraces:\t\t{}\npasses:\t\t{}",
+                    Hprint((dev.writeback_rate() << 9) as i64),
+                    Hprint((dirty << 9) as i64),
+                    Hprint((r.target << 9) as i64),
+                    Hprint(r.proportional.saturating_mul(512)),
+                    Hprint(r.integral_scaled.saturating_mul(512)),
+                    Hprint(r.change.saturating_mul(512)),
+                    next_ms,
                     Hprint((w.sectors.load(Ordering::Relaxed) << 9) as i64),
                     w.keys.load(Ordering::Relaxed),
                     w.races.load(Ordering::Relaxed),
@@ -335,7 +358,7 @@ impl AttrOps for BackingAttrs {
                 dev.attach(&set)?;
                 run(dev, &self.disk)
             }
-            b"detach" => dev.detach(),
+            b"detach" => self.reg.queue_detach(dev.clone()),
             b"running" => {
                 let v = parse_u64(input).ok_or(EINVAL)?;
                 if v != 1 {
@@ -352,7 +375,7 @@ impl AttrOps for BackingAttrs {
                 }
                 dev.wb.running.store(v == 1, Ordering::Relaxed);
                 if v == 1 {
-                    dev.ring_writeback();
+                    dev.hurry_writeback();
                 }
                 Ok(())
             }
@@ -360,6 +383,7 @@ impl AttrOps for BackingAttrs {
                 let v = parse_u64(input).ok_or(EINVAL)?;
                 let v = u32::try_from(v).map_err(|_| EINVAL)?;
                 dev.wb.delay_s.store(v, Ordering::Relaxed);
+                dev.hurry_writeback();
                 Ok(())
             }
             b"writeback_percent" => {
@@ -368,6 +392,30 @@ impl AttrOps for BackingAttrs {
                     return Err(EINVAL);
                 }
                 dev.wb.percent.store(v as u32, Ordering::Relaxed);
+                dev.hurry_writeback();
+                Ok(())
+            }
+            b"writeback_rate" => {
+                let v = parse_u64(input).ok_or(EINVAL)?;
+                if !(1..=i32::MAX as u64).contains(&v) {
+                    return Err(EINVAL);
+                }
+                dev.set_writeback_rate(v);
+                Ok(())
+            }
+            b"writeback_rate_update_seconds" => set32(&dev.wb.update_s, input, 1, 60),
+            b"writeback_rate_p_term_inverse" => set32(&dev.wb.p_inv, input, 1, u32::MAX),
+            b"writeback_rate_i_term_inverse" => set32(&dev.wb.i_inv, input, 1, u32::MAX),
+            b"writeback_rate_minimum" => set32(&dev.wb.minimum, input, 1, u32::MAX),
+            b"readahead_cache_policy" => {
+                let meta_only = match trim(input) {
+                    b"all" => false,
+                    b"meta-only" => true,
+                    _ => return Err(EINVAL),
+                };
+                dev.policy
+                    .readahead_meta_only
+                    .store(meta_only, Ordering::Relaxed);
                 Ok(())
             }
             b"clear_stats" => {
@@ -377,6 +425,21 @@ impl AttrOps for BackingAttrs {
             _ => Err(EINVAL),
         }
     }
+}
+
+fn get32(v: &core::sync::atomic::AtomicU32) -> u32 {
+    v.load(Ordering::Relaxed)
+}
+
+/// Stores a number in `lo..=hi` into `v`; `EINVAL` for anything else.
+fn set32(v: &core::sync::atomic::AtomicU32, input: &[u8], lo: u32, hi: u32) -> Result {
+    let n = parse_u64(input).ok_or(EINVAL)?;
+    let n = u32::try_from(n).map_err(|_| EINVAL)?;
+    if n < lo || n > hi {
+        return Err(EINVAL);
+    }
+    v.store(n, Ordering::Relaxed);
+    Ok(())
 }
 
 /// Handlers of `/sys/block/<dev>/bcache/stats_total/`.

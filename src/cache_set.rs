@@ -323,6 +323,11 @@ impl CacheSet {
         Ok(())
     }
 
+    /// Sectors of all attached backing devices (each one's share of the writeback target).
+    pub(crate) fn cached_sectors(&self) -> u64 {
+        self.cached.lock().iter().map(|d| d.sectors).sum()
+    }
+
     /// Forgets an attached backing device.
     pub(crate) fn remove_cached(&self, dev: &CachedDev) {
         let mut cached = self.cached.lock();
@@ -518,6 +523,9 @@ impl AttrOps for InternalAttrs {
             b"gc_wakeups_sysfs" => writeln!(out, "{}", c.wakeups_sysfs),
             b"gc_wakeups_allocator" => writeln!(out, "{}", c.wakeups_allocator),
             b"gc_wakeups_write" => writeln!(out, "{}", c.wakeups_write),
+            b"gc_wakeups_writeback" => writeln!(out, "{}", c.wakeups_writeback),
+            b"gc_wakeups_full" => writeln!(out, "{}", c.wakeups_full),
+            b"gc_after_writeback" => writeln!(out, "{}", gc.after_writeback()),
             b"io_disable" => writeln!(out, "{}", u8::from(gc.io_disabled())),
             b"btree_nodes" => writeln!(
                 out,
@@ -601,12 +609,16 @@ impl AttrOps for InternalAttrs {
                 }
                 self.set.io().ok_or(EIO)?.set_cache_limit(v)
             }
-            b"copy_gc_enabled" => {
+            b"copy_gc_enabled" | b"gc_after_writeback" => {
                 let v = parse_u64(input).ok_or(EINVAL)?;
                 if v > 1 {
                     return Err(EINVAL);
                 }
-                self.gc.set_copy_gc_enabled(v != 0);
+                if attr == b"copy_gc_enabled" {
+                    self.gc.set_copy_gc_enabled(v != 0);
+                } else {
+                    self.gc.set_after_writeback(v != 0);
+                }
                 Ok(())
             }
             _ => Err(EINVAL),

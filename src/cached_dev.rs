@@ -9,9 +9,9 @@
 //! - **Release** ([`CachedDev::release`]) stops using the cache, waiting for every bio that
 //!   is using it; nothing changes on disk, so the device attaches again when the set comes
 //!   back (cache-set `stop`, module unload).
-//! - **Detach** ([`CachedDev::detach`]) releases, then writes state NONE and a zero
-//!   `set_uuid` to the backing superblock before invalidating the uuid slot, so a crash in
-//!   between never leaves the device pointing at a slot that is gone.
+//! - **Detach** ([`CachedDev::detach`]) writes the dirty data back, releases, invalidates the
+//!   uuid slot, then writes state NONE and a zero `set_uuid` to the backing superblock. The
+//!   device cannot attach again until all of it is done.
 //!
 //! Lock order: `CachedDev::link`, then `CacheSet::cached`, then `SetIo::state`;
 //! `CachedDev::sb` is innermost.
@@ -23,11 +23,12 @@ use kernel::sync::{new_condvar, new_mutex, Arc, CondVar, Mutex};
 use crate::cache_set::CacheSet;
 use crate::format::backing::{BdevState, CacheMode, SeqTracker};
 use crate::format::superblock::{Superblock, UuidDisplay};
+use crate::format::writeback::stripe_sectors;
 use crate::kabi::bdev::BdevFile;
 use crate::kabi::random::real_seconds;
 use crate::metadata::write_superblock;
 use crate::set_io::SetIo;
-use crate::writeback::{WbSettings, WbThread};
+use crate::writeback::{RateState, WbCtl, WbSettings, WbThread};
 
 /// Default `sequential_cutoff`: 4 MiB.
 pub(crate) const SEQUENTIAL_CUTOFF: u64 = 4 << 20;
@@ -80,6 +81,18 @@ impl DevStats {
     }
 }
 
+/// How a device's IO uses the cache.
+pub(crate) struct IoPolicy {
+    /// `cache_mode`.
+    mode: AtomicU8,
+    /// `sequential_cutoff`.
+    cutoff: AtomicU64,
+    /// `readahead_cache_policy` is `meta-only`: readahead bypasses the cache.
+    pub(crate) readahead_meta_only: AtomicBool,
+    /// When the device last had foreground IO (ns), for the writeback rate.
+    pub(crate) last_io: AtomicU64,
+}
+
 /// A registered backing device.
 #[pin_data]
 pub(crate) struct CachedDev {
@@ -90,8 +103,10 @@ pub(crate) struct CachedDev {
     pub(crate) sectors: u64,
     /// Its block size in bytes.
     pub(crate) block_bytes: u32,
-    mode: AtomicU8,
-    cutoff: AtomicU64,
+    /// How IO uses the cache.
+    pub(crate) policy: IoPolicy,
+    /// Dirty data is counted in stripes of this many sectors (`stripe_size`).
+    pub(crate) stripe: u64,
     /// A detach is writing back: new writes do not add dirty data.
     pub(crate) detaching: AtomicBool,
     pub(crate) stats: DevStats,
@@ -109,6 +124,8 @@ pub(crate) struct CachedDev {
     idle: CondVar,
     #[pin]
     seq: Mutex<SeqTracker>,
+    #[pin]
+    pub(crate) rate: Mutex<RateState>,
 }
 
 /// Backing sectors `lo..hi` locked by [`CachedDev::lock_range`]; dropping it unlocks them.
@@ -151,14 +168,20 @@ impl CachedDev {
         let sectors = bdev.nr_sectors().checked_sub(data_offset).ok_or(EINVAL)?;
         let block_bytes = (u32::from(sb.block_size) << 9).max(bdev.logical_block_size());
         let mode = CacheMode::from_flags(sb.flags) as u8;
+        let stripe = stripe_sectors(u64::from(bdev.io_opt() >> 9));
         Arc::pin_init(
             pin_init!(CachedDev {
                 bdev,
                 data_offset,
                 sectors,
                 block_bytes,
-                mode: AtomicU8::new(mode),
-                cutoff: AtomicU64::new(SEQUENTIAL_CUTOFF),
+                policy: IoPolicy {
+                    mode: AtomicU8::new(mode),
+                    cutoff: AtomicU64::new(SEQUENTIAL_CUTOFF),
+                    readahead_meta_only: AtomicBool::new(false),
+                    last_io: AtomicU64::new(0),
+                },
+                stripe,
                 detaching: AtomicBool::new(false),
                 stats: DevStats::default(),
                 wb: WbSettings::default(),
@@ -168,6 +191,7 @@ impl CachedDev {
                 link <- new_mutex!(Link { attached: None, users: 0 }, "CachedDev::link"),
                 idle <- new_condvar!("CachedDev::idle"),
                 seq <- new_mutex!(SeqTracker::default(), "CachedDev::seq"),
+                rate <- new_mutex!(RateState::default(), "CachedDev::rate"),
             }),
             GFP_KERNEL,
         )
@@ -204,7 +228,7 @@ impl CachedDev {
     /// `cache_mode`.
     pub(crate) fn mode(&self) -> CacheMode {
         CacheMode::ALL
-            .get(usize::from(self.mode.load(Ordering::Relaxed)))
+            .get(usize::from(self.policy.mode.load(Ordering::Relaxed)))
             .copied()
             .unwrap_or(CacheMode::Writethrough)
     }
@@ -212,18 +236,18 @@ impl CachedDev {
     /// Sets `cache_mode` and records it in the superblock.
     pub(crate) fn set_mode(&self, mode: CacheMode) -> Result {
         self.write_sb(|sb| sb.flags = mode.in_flags(sb.flags))?;
-        self.mode.store(mode as u8, Ordering::Relaxed);
+        self.policy.mode.store(mode as u8, Ordering::Relaxed);
         Ok(())
     }
 
     /// `sequential_cutoff` in bytes (0: never bypass).
     pub(crate) fn cutoff(&self) -> u64 {
-        self.cutoff.load(Ordering::Relaxed)
+        self.policy.cutoff.load(Ordering::Relaxed)
     }
 
     /// Sets `sequential_cutoff`.
     pub(crate) fn set_cutoff(&self, bytes: u64) {
-        self.cutoff.store(bytes, Ordering::Relaxed);
+        self.policy.cutoff.store(bytes, Ordering::Relaxed);
     }
 
     /// Records an IO of `bytes` at `sector`; returns whether it belongs to a sequential
@@ -267,6 +291,20 @@ impl CachedDev {
         }
     }
 
+    /// Makes the writeback thread look again now, cutting `writeback_delay` and any rate
+    /// wait short (its settings changed, or a detach started).
+    pub(crate) fn hurry_writeback(&self) {
+        if let Some(wb) = self
+            .link
+            .lock()
+            .attached
+            .as_ref()
+            .and_then(|a| a.wb.as_ref())
+        {
+            wb.ctl.hurry();
+        }
+    }
+
     /// The cache, for one bio, if the device is attached.
     pub(crate) fn cache(&self) -> Option<CacheUse<'_>> {
         let mut link = self.link.lock();
@@ -290,7 +328,7 @@ impl CachedDev {
     /// Attaches to `set` (see the module documentation).
     pub(crate) fn attach(self: &Arc<Self>, set: &Arc<CacheSet>) -> Result {
         let mut link = self.link.lock();
-        if link.attached.is_some() {
+        if link.attached.is_some() || self.detaching.load(Ordering::Acquire) {
             return Err(EBUSY);
         }
         let sb = self.sb();
@@ -329,8 +367,11 @@ impl CachedDev {
                 sb.flags = BdevState::Clean.in_flags(sb.flags);
             }
         })?;
-        let wb = WbThread::start(self.clone(), io.clone(), inode)?;
-        set.add_cached(self.clone())?;
+        io.track_dirty(inode, self.sectors, self.stripe)?;
+        let wb = WbThread::start(self.clone(), io.clone(), inode)
+            .inspect_err(|_| io.untrack_dirty(inode))?;
+        set.add_cached(self.clone())
+            .inspect_err(|_| io.untrack_dirty(inode))?;
         link.attached = Some(Attached {
             set: set.clone(),
             io,
@@ -357,22 +398,44 @@ impl CachedDev {
         }
         drop(link);
         drop(a.wb.take());
+        a.io.untrack_dirty(a.inode);
         a.set.remove_cached(self);
         Some(a)
     }
 
+    /// Starts a detach: from now on nothing new becomes dirty, and writeback runs at once
+    /// and at full speed. Returns `false` if a detach is already under way.
+    pub(crate) fn start_detach(&self) -> bool {
+        if self.detaching.swap(true, Ordering::AcqRel) {
+            return false;
+        }
+        self.hurry_writeback();
+        true
+    }
+
     /// `detach`: writes back all dirty data, releases the cache, records in the superblock
-    /// that the device has none, then invalidates its uuid slot.
+    /// that the device has none, then invalidates its uuid slot. The sysfs file runs it from
+    /// a work item ([`crate::registry::Registry::queue_detach`]); cache-set `unregister`
+    /// calls it directly.
     pub(crate) fn detach(&self) -> Result {
         let ctl = {
             let link = self.link.lock();
             let a = link.attached.as_ref().ok_or(ENOENT)?;
             a.wb.as_ref().map(|w| w.ctl.clone())
         };
-        self.detaching.store(true, Ordering::Relaxed);
+        self.start_detach();
+        let r = self.finish_detach(ctl);
+        self.detaching.store(false, Ordering::Release);
+        r
+    }
+
+    fn finish_detach(&self, ctl: Option<Arc<WbCtl>>) -> Result {
         let clean = ctl.is_some_and(|c| c.wait_clean(self));
-        self.detaching.store(false, Ordering::Relaxed);
         if !clean {
+            if self.attached_set().is_none() {
+                // Stopped meanwhile: the device keeps its cache, nothing to report.
+                return Err(ENOENT);
+            }
             pr_err!(
                 "backing device {}:{}: dirty data could not be written back: not detaching\n",
                 self.dev() >> 20,
@@ -383,11 +446,18 @@ impl CachedDev {
         let Some(a) = self.release() else {
             return Err(ENOENT);
         };
+        // The slot goes first: once the superblock says "no cache" (what `state` shows), the
+        // device may attach again, and must not find its old slot. A crash in between leaves
+        // a clean device naming a slot that is gone, which attaches to a new one.
+        a.io.invalidate_volume(a.inode, real_seconds())?;
+        // Under the link lock, so an attach sees either a detaching device or one with no
+        // cache.
+        let _link = self.link.lock();
         self.write_sb(|sb| {
             sb.set_uuid = [0; 16];
             sb.flags = BdevState::None.in_flags(sb.flags);
         })?;
-        a.io.invalidate_volume(a.inode, real_seconds())?;
+        self.detaching.store(false, Ordering::Release);
         pr_info!(
             "backing device {}:{} detached from cache set {}\n",
             self.dev() >> 20,

@@ -10,7 +10,11 @@
 //! Triggers, as in bcache 6.12:
 //! - `internal/trigger_gc` forces a pass: `sectors_to_gc = -1`, then wake;
 //! - the write path wakes when `sectors_to_gc` drops below zero (wired by the cache-set core);
-//! - the allocator sets `invalidate_needs_gc` and wakes (wired by the cache-set core).
+//! - the allocator sets `invalidate_needs_gc` and wakes (wired by the cache-set core);
+//! - writeback, after cleaning a cache it found at least half in use, when
+//!   `internal/gc_after_writeback` is set ([`Gc::writeback_done`]);
+//! - IO that bypasses a cache found more than 95% in use while its device is clean
+//!   ([`Gc::full_wake`], 6.10's `check_should_bypass()` fix).
 //!
 //! A pass re-arms `sectors_to_gc` to 1/16 of the cache and clears `invalidate_needs_gc` when it
 //! starts, runs btree GC then moving GC ([`crate::gc_work`]) inside a no-IO allocation scope,
@@ -35,6 +39,17 @@ use crate::gc_work::{GcControl, MOVE_BATCH};
 use crate::kabi::kthread::Kthread;
 use crate::kabi::noio::NoIoScope;
 use crate::set_io::SetIo;
+
+/// `gc_after_writeback`: enabled by the user.
+const AFTER_WB_ENABLE: u32 = 1;
+/// `gc_after_writeback`: a pass is due when writeback is done.
+const AFTER_WB_DO: u32 = 2;
+/// [`Gc::in_use`] before the first pass.
+const IN_USE_UNKNOWN: u32 = u32::MAX;
+/// IO bypasses a cache more in use than this (`CUTOFF_CACHE_ADD`).
+pub(crate) const CUTOFF_CACHE_ADD: u32 = 95;
+/// Writeback arms `gc_after_writeback` at this use (`BCH_AUTO_GC_DIRTY_THRESHOLD`).
+pub(crate) const AUTO_GC_DIRTY_THRESHOLD: u32 = 50;
 
 /// The state wakers change under [`Gc::wake`].
 struct WakeState {
@@ -65,6 +80,12 @@ pub(crate) struct Gc {
     running: AtomicBool,
     /// `internal/copy_gc_enabled` (on by default, unlike 6.12).
     copy_gc_enabled: AtomicBool,
+    /// `internal/gc_after_writeback`: [`AFTER_WB_ENABLE`], and [`AFTER_WB_DO`] once
+    /// writeback found the cache half full.
+    after_writeback: AtomicU32,
+    /// Percent of buckets holding something after the last btree GC (`gc_stats.in_use`);
+    /// [`IN_USE_UNKNOWN`] before the first pass.
+    in_use: AtomicU32,
     /// Pacing tunables (`internal/gc_yield_ms`, `gc_step_keys`, `moving_gc_batch`).
     tunables: Tunables,
     stats: Stats,
@@ -116,6 +137,8 @@ struct Stats {
     wakeups_sysfs: AtomicU64,
     wakeups_allocator: AtomicU64,
     wakeups_write: AtomicU64,
+    wakeups_writeback: AtomicU64,
+    wakeups_full: AtomicU64,
     last_nodes: AtomicU64,
     last_keys: AtomicU64,
     last_free: AtomicU64,
@@ -140,6 +163,10 @@ pub(crate) struct GcCounters {
     pub(crate) wakeups_allocator: u64,
     /// Wakeups from the write path.
     pub(crate) wakeups_write: u64,
+    /// Wakeups after writeback cleaned a half-full cache (`gc_after_writeback`).
+    pub(crate) wakeups_writeback: u64,
+    /// Wakeups from IO that bypassed a full, clean cache (`check_should_bypass`).
+    pub(crate) wakeups_full: u64,
     /// Leaves walked by the last btree GC.
     pub(crate) last_nodes: u64,
     /// Keys counted by the last btree GC.
@@ -178,6 +205,8 @@ impl Gc {
             invalidate_needs_gc: AtomicBool::new(false),
             running: AtomicBool::new(false),
             copy_gc_enabled: AtomicBool::new(true),
+            after_writeback: AtomicU32::new(0),
+            in_use: AtomicU32::new(IN_USE_UNKNOWN),
             tunables: Tunables::default(),
             stats: Stats::default(),
         })
@@ -216,6 +245,59 @@ impl Gc {
             self.stats.wakeups_write.fetch_add(1, Ordering::Relaxed);
             self.notify();
         }
+    }
+
+    /// `check_should_bypass()`'s trigger (6.10): IO bypasses a cache that was found more than
+    /// [`CUTOFF_CACHE_ADD`] percent in use, while its device holds no dirty data. Without a
+    /// pass nothing would ever be inserted, so nothing would wake GC, and the cache would
+    /// stay "full" for good. A pass already wanted or running is enough.
+    pub(crate) fn full_wake(&self) {
+        if self.running.load(Ordering::Relaxed) || self.should_run() {
+            return;
+        }
+        self.stats.wakeups_full.fetch_add(1, Ordering::Relaxed);
+        self.sectors_to_gc.store(-1, Ordering::Release);
+        self.notify();
+    }
+
+    /// `gc_after_writeback`: called when writeback found dirty data with the cache at least
+    /// half in use, arms a pass for when writeback is done.
+    pub(crate) fn arm_after_writeback(&self) {
+        let _ = self
+            .after_writeback
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
+                (v & AFTER_WB_ENABLE != 0).then_some(v | AFTER_WB_DO)
+            });
+    }
+
+    /// Called when writeback has left its device clean: runs the pass armed by
+    /// [`Gc::arm_after_writeback`].
+    pub(crate) fn writeback_done(&self) {
+        let v = self
+            .after_writeback
+            .fetch_and(!AFTER_WB_DO, Ordering::AcqRel);
+        if v & AFTER_WB_DO != 0 {
+            self.stats.wakeups_writeback.fetch_add(1, Ordering::Relaxed);
+            self.sectors_to_gc.store(-1, Ordering::Release);
+            self.notify();
+        }
+    }
+
+    /// `internal/gc_after_writeback` (the enable bit, plus the armed bit as 6.12 shows it).
+    pub(crate) fn after_writeback(&self) -> u32 {
+        self.after_writeback.load(Ordering::Relaxed)
+    }
+
+    /// Sets `internal/gc_after_writeback` (0 or 1).
+    pub(crate) fn set_after_writeback(&self, on: bool) {
+        self.after_writeback
+            .store(if on { AFTER_WB_ENABLE } else { 0 }, Ordering::Relaxed);
+    }
+
+    /// Percent of buckets in use after the last btree GC, if a pass has run.
+    pub(crate) fn in_use(&self) -> Option<u32> {
+        let v = self.in_use.load(Ordering::Relaxed);
+        (v != IN_USE_UNKNOWN).then_some(v)
     }
 
     /// The allocator's trigger: no bucket could be invalidated. Counted, then wakes the thread.
@@ -311,6 +393,8 @@ impl Gc {
             wakeups_sysfs: self.stats.wakeups_sysfs.load(Ordering::Relaxed),
             wakeups_allocator: self.stats.wakeups_allocator.load(Ordering::Relaxed),
             wakeups_write: self.stats.wakeups_write.load(Ordering::Relaxed),
+            wakeups_writeback: self.stats.wakeups_writeback.load(Ordering::Relaxed),
+            wakeups_full: self.stats.wakeups_full.load(Ordering::Relaxed),
             last_nodes: self.stats.last_nodes.load(Ordering::Relaxed),
             last_keys: self.stats.last_keys.load(Ordering::Relaxed),
             last_free: self.stats.last_free.load(Ordering::Relaxed),
@@ -345,6 +429,11 @@ impl Gc {
                 self.stats
                     .last_free
                     .store(g.free_buckets, Ordering::Relaxed);
+                let n = io.layout.nbuckets.max(1);
+                let used = (n.saturating_sub(g.free_buckets) * 100)
+                    .checked_div(n)
+                    .unwrap_or(0);
+                self.in_use.store(used as u32, Ordering::Relaxed);
                 self.stats
                     .last_coalesced
                     .store(g.coalesced, Ordering::Relaxed);

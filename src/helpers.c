@@ -28,6 +28,11 @@ unsigned int rbcache_bdev_logical_block_size(struct block_device *bdev)
 	return bdev_logical_block_size(bdev);
 }
 
+unsigned int rbcache_bdev_io_opt(struct block_device *bdev)
+{
+	return bdev_io_opt(bdev);
+}
+
 blk_mode_t rbcache_blk_open_rw_excl(void)
 {
 	return BLK_OPEN_READ | BLK_OPEN_WRITE | BLK_OPEN_EXCL;
@@ -86,6 +91,17 @@ enum req_op rbcache_bio_op(struct bio *bio)
 bool rbcache_bio_wants_flush(struct bio *bio)
 {
 	return bio->bi_opf & (REQ_PREFLUSH | REQ_FUA);
+}
+
+bool rbcache_bio_sync(struct bio *bio)
+{
+	return op_is_sync(bio->bi_opf) || (bio->bi_opf & (REQ_META | REQ_PRIO));
+}
+
+bool rbcache_bio_readahead(struct bio *bio)
+{
+	return (bio->bi_opf & (REQ_RAHEAD | REQ_BACKGROUND)) &&
+	       !(bio->bi_opf & (REQ_META | REQ_PRIO));
 }
 
 gfp_t rbcache_gfp_noio(void)
@@ -163,6 +179,9 @@ RB_RO(gc_running);
 RB_RO(gc_wakeups_sysfs);
 RB_RO(gc_wakeups_allocator);
 RB_RO(gc_wakeups_write);
+RB_RO(gc_wakeups_writeback);
+RB_RO(gc_wakeups_full);
+RB_RW(gc_after_writeback);
 RB_RO(btree_nodes);
 RB_RO(active_journal_entries);
 RB_RO(root_writes);
@@ -206,6 +225,9 @@ static struct attribute *rbcache_internal_attrs[] = {
 	RB_A(gc_wakeups_sysfs),
 	RB_A(gc_wakeups_allocator),
 	RB_A(gc_wakeups_write),
+	RB_A(gc_wakeups_writeback),
+	RB_A(gc_wakeups_full),
+	RB_A(gc_after_writeback),
 	RB_A(btree_nodes),
 	RB_A(active_journal_entries),
 	RB_A(root_writes),
@@ -283,12 +305,23 @@ RB_RW(writeback_running);
 RB_RW(writeback_delay);
 RB_RW(writeback_percent);
 RB_RO(writeback_rate_debug);
+RB_RW(writeback_rate);
+RB_RW(writeback_rate_update_seconds);
+RB_RW(writeback_rate_p_term_inverse);
+RB_RW(writeback_rate_i_term_inverse);
+RB_RW(writeback_rate_minimum);
+RB_RW(readahead_cache_policy);
+RB_RO(stripe_size);
+RB_RO(partial_stripes_expensive);
 
 static struct attribute *rbcache_backing_attrs[] = {
 	RB_A(cache_mode), RB_A(state), RB_A(running), RB_A(label), RB_A(sequential_cutoff),
 	RB_A(dirty_data), RB_A(data_offset), RB_A(attach), RB_A(detach), RB_A(stop),
 	RB_A(clear_stats), RB_A(writeback_running), RB_A(writeback_delay),
-	RB_A(writeback_percent), RB_A(writeback_rate_debug), NULL,
+	RB_A(writeback_percent), RB_A(writeback_rate_debug), RB_A(writeback_rate),
+	RB_A(writeback_rate_update_seconds), RB_A(writeback_rate_p_term_inverse),
+	RB_A(writeback_rate_i_term_inverse), RB_A(writeback_rate_minimum),
+	RB_A(readahead_cache_policy), RB_A(stripe_size), RB_A(partial_stripes_expensive), NULL,
 };
 
 const struct attribute_group rbcache_backing_group = { .attrs = rbcache_backing_attrs };

@@ -13,6 +13,7 @@ sector_t rbcache_bdev_nr_sectors(struct block_device *bdev);
 struct kobject *rbcache_bdev_kobj(struct block_device *bdev);
 struct kobject *rbcache_disk_kobj(struct gendisk *disk);
 unsigned int rbcache_bdev_logical_block_size(struct block_device *bdev);
+unsigned int rbcache_bdev_io_opt(struct block_device *bdev);
 blk_mode_t rbcache_blk_open_rw_excl(void);
 blk_opf_t rbcache_req_read_meta(void);
 blk_opf_t rbcache_req_write(void);
@@ -24,6 +25,8 @@ void rbcache_bio_iter_bvec(struct bio *bio, struct bvec_iter *iter, struct bio_v
 void rbcache_bio_advance_iter(struct bio *bio, struct bvec_iter *iter, unsigned int bytes);
 enum req_op rbcache_bio_op(struct bio *bio);
 bool rbcache_bio_wants_flush(struct bio *bio);
+bool rbcache_bio_readahead(struct bio *bio);
+bool rbcache_bio_sync(struct bio *bio);
 gfp_t rbcache_gfp_noio(void);
 unsigned int rbcache_memalloc_noio_save(void);
 void rbcache_memalloc_noio_restore(unsigned int flags);

@@ -104,6 +104,36 @@ impl LeafKeys {
         self.len = list.len();
         r
     }
+
+    /// [`LeafKeys::insert`], telling `account` of the dirty data removed and added (see
+    /// [`Index::insert`]). A failed insert changes nothing, so what was reported as removed
+    /// is reported back.
+    fn insert_accounted(
+        &mut self,
+        start: u64,
+        end: u64,
+        ptr: Option<(u64, u8)>,
+        dirty: bool,
+        account: &mut dyn FnMut(u64, u64, bool),
+    ) -> Result<(), extents::Full> {
+        let overlap = |keys: &Self, added: bool, account: &mut dyn FnMut(u64, u64, bool)| {
+            let ext = keys.as_slice();
+            let first = ext.partition_point(|e| e.end <= start);
+            for e in ext.iter().skip(first).take_while(|e| e.start < end) {
+                if e.dirty {
+                    account(e.start.max(start), e.end.min(end), added);
+                }
+            }
+        };
+        overlap(self, false, account);
+        let r = self.insert(start, end, ptr, dirty);
+        match r {
+            Ok(()) if dirty && ptr.is_some() => account(start, end, true),
+            Ok(()) => {}
+            Err(_) => overlap(self, true, account),
+        }
+        r
+    }
 }
 
 /// Where a leaf's node is on disk.
@@ -501,12 +531,18 @@ impl Index {
     /// than what is there, cut at leaf bounds; the leaves it touches become dirty. Call
     /// [`Index::prepare`] first: a leaf without room or not resident is skipped (and reported
     /// as `false`).
+    ///
+    /// `account(a, b, added)` is told of each range of dirty data the insert removes
+    /// (`added == false`) or adds, for the dirty-sector counts; a leaf that was skipped
+    /// reports nothing, so inserting the same key again after [`Index::prepare`] keeps the
+    /// counts right.
     pub(crate) fn insert(
         &mut self,
         start: u64,
         end: u64,
         ptr: Option<(u64, u8)>,
         dirty: bool,
+        account: &mut dyn FnMut(u64, u64, bool),
     ) -> bool {
         let mut ok = true;
         let mut i = self.find(start);
@@ -517,9 +553,14 @@ impl Index {
             if s < t {
                 match leaf.keys.as_mut() {
                     Some(k) => {
-                        ok &= k
-                            .insert(s, t, ptr.map(|(p, g)| (p + (s - start), g)), dirty)
-                            .is_ok();
+                        let r = k.insert_accounted(
+                            s,
+                            t,
+                            ptr.map(|(p, g)| (p + (s - start), g)),
+                            dirty,
+                            account,
+                        );
+                        ok &= r.is_ok();
                         leaf.dirty = true;
                     }
                     None => ok = false,

@@ -350,7 +350,7 @@ pub(crate) fn read(bdev: &BdevFile, sb: &Superblock) -> Result<SetContents, Meta
         oldest(&mut buckets, k);
         if let Some(e) = src.extent_of(k) {
             index.prepare(e.start, e.end, 1, &src)?;
-            if !index.insert(e.start, e.end, e.ptr, e.dirty) {
+            if !index.insert(e.start, e.end, e.ptr, e.dirty, &mut |_, _, _| {}) {
                 return Err(MetaError::NoRoom);
             }
         }

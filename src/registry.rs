@@ -19,6 +19,7 @@ use kernel::sync::{new_mutex, Arc, Mutex};
 
 use crate::backing::BackingDev;
 use crate::cache_set::{CacheSet, StopKind};
+use crate::cached_dev::CachedDev;
 use crate::kabi::sysfs::{AttrOps, Group, ShowBuf, SysfsDir};
 use crate::kabi::workqueue::OwnedQueue;
 use crate::register;
@@ -124,6 +125,29 @@ impl Registry {
                 b.release("stopped");
             }
         })?;
+        Ok(())
+    }
+
+    /// `detach` of a backing device: starts it at once (new writes stop adding dirty data),
+    /// and writes back and detaches from the workqueue, so the sysfs write returns at once,
+    /// as 6.12's asynchronous detach. A detach already under way is left to finish.
+    pub(crate) fn queue_detach(&self, dev: Arc<CachedDev>) -> Result {
+        if dev.attached_set().is_none() {
+            return Err(ENOENT);
+        }
+        if !dev.start_detach() {
+            return Ok(());
+        }
+        let d = dev.clone();
+        self.wq
+            .queue()
+            .try_spawn(GFP_KERNEL, move || {
+                let _ = d.detach();
+            })
+            .inspect_err(|_| {
+                dev.detaching
+                    .store(false, core::sync::atomic::Ordering::Release)
+            })?;
         Ok(())
     }
 

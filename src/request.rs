@@ -15,7 +15,14 @@
 //!   backing device and invalidate the range in the cache. A write that bypasses (sequential
 //!   beyond `sequential_cutoff`, or not aligned to the cache's blocks) is written around.
 //!   If the clean insert fails, the range is invalidated instead, so the cache never holds
-//!   older data than the backing device.
+//!   older data than the backing device. Writeback gives way to writethrough as the cache
+//!   fills (6.12's `should_writeback()`: above 40% in use only synchronous writes stay in
+//!   the cache, above 70% none), and a writeback write that finds no room is written around.
+//! - **Bypass** (6.12's `check_should_bypass()`): sequential IO beyond `sequential_cutoff`,
+//!   IO not aligned to the cache's blocks, readahead with `readahead_cache_policy` meta-only,
+//!   and any IO while the last GC found the cache more than 95% in use; then, if the device
+//!   holds no dirty data, GC is woken ([`crate::gc::Gc::full_wake`]), or nothing would ever
+//!   make room again.
 //! - **Flushes**: `REQ_PREFLUSH` flushes the backing device (and, with dirty data possible,
 //!   the journal); `REQ_FUA` writes reach the backing device with FUA.
 //! - **Discards** invalidate the range in the cache and are passed down.
@@ -29,6 +36,7 @@ use kernel::workqueue;
 
 use crate::cached_dev::{CacheUse, CachedDev};
 use crate::format::backing::{BdevState, CacheMode};
+use crate::gc::CUTOFF_CACHE_ADD;
 use crate::kabi::bio::WriteKind;
 use crate::kabi::disk::{Bio, BioOp, DiskOps, Segment};
 use crate::kabi::noio::NoIoScope;
@@ -36,6 +44,10 @@ use crate::set_io::Found;
 
 /// Bytes read from the cache or the backing device at a time.
 const CHUNK: usize = 256 << 10;
+/// Above this percent in use, only synchronous writes are cached dirty (`cutoff_writeback`).
+const CUTOFF_WRITEBACK: u32 = 40;
+/// Above this percent in use, no write is (`cutoff_writeback_sync`).
+const CUTOFF_WRITEBACK_SYNC: u32 = 70;
 
 /// The disk handlers of a cached device.
 #[pin_data]
@@ -137,6 +149,7 @@ impl CachedDev {
             return Err(EIO);
         }
         let sector = start.checked_add(self.data_offset).ok_or(EIO)?;
+        self.note_io();
         let cache = self.cache();
         if bio.wants_flush() || op == BioOp::Flush {
             // Everything completed before this bio becomes durable: the backing device's
@@ -161,6 +174,16 @@ impl CachedDev {
         }
     }
 
+    /// Whether the last GC found the cache too full to add to (`CUTOFF_CACHE_ADD`); wakes GC
+    /// if this device holds no dirty data (see the module documentation).
+    fn cache_full(&self, c: &CacheUse<'_>) -> bool {
+        let full = c.io.gc.in_use().is_some_and(|u| u > CUTOFF_CACHE_ADD);
+        if full && self.state() != BdevState::Dirty {
+            c.io.gc.full_wake();
+        }
+        full
+    }
+
     fn read(&self, bio: &mut Bio, sector: u64, cache: Option<&CacheUse<'_>>) -> Result {
         let len = bio.len();
         let mut data = KVVec::from_elem(0u8, len, GFP_KERNEL)?;
@@ -171,7 +194,9 @@ impl CachedDev {
             self.bdev.read_sync(sector, &mut data)?;
             return scatter(bio, &data);
         };
-        let bypass = self.sequential(sector, len as u64);
+        let bypass = self.sequential(sector, len as u64)
+            || (bio.is_readahead() && self.policy.readahead_meta_only.load(Ordering::Relaxed))
+            || self.cache_full(c);
         let mut missed = false;
         let mut off = 0usize;
         while off < len {
@@ -234,7 +259,16 @@ impl CachedDev {
             mode
         };
         let aligned = len.checked_rem(c.io.layout.block_bytes) == Some(0);
-        let bypass = self.sequential(sector, len as u64) || !aligned;
+        let bypass = self.sequential(sector, len as u64) || !aligned || self.cache_full(c);
+        // `should_writeback()`: keep room for clean data as the cache fills.
+        let mode = match (mode, c.io.gc.in_use()) {
+            (CacheMode::Writeback, Some(u))
+                if u > CUTOFF_WRITEBACK_SYNC || (u > CUTOFF_WRITEBACK && !bio.is_sync()) =>
+            {
+                CacheMode::Writethrough
+            }
+            (m, _) => m,
+        };
         match mode {
             CacheMode::Writeback if !bypass => {
                 if self.state() != BdevState::Dirty {
@@ -242,8 +276,21 @@ impl CachedDev {
                     // data, so the device never runs without it by mistake.
                     self.write_sb(|sb| sb.flags = BdevState::Dirty.in_flags(sb.flags))?;
                 }
-                c.io.write_data(c.inode, sector, &data, true)?;
-                self.ring_writeback();
+                match c.io.write_data(c.inode, sector, &data, true) {
+                    Ok(()) => self.ring_writeback(),
+                    Err(e) if e == ENOSPC => {
+                        // No room even after GC (the cache is full of dirty data): write
+                        // around; the older copy in the cache goes.
+                        self.stats
+                            .sectors_bypassed
+                            .fetch_add(sectors, Ordering::Relaxed);
+                        let _range = self.lock_range(sector, sector.wrapping_add(sectors));
+                        self.bdev.write_sync(sector, &data, kind)?;
+                        c.io.discard(c.inode, sector, sectors)?;
+                        self.ring_writeback();
+                    }
+                    Err(e) => return Err(e),
+                }
             }
             CacheMode::Writethrough if !bypass => {
                 let _range = self.lock_range(sector, sector.wrapping_add(sectors));

@@ -27,6 +27,7 @@ use core::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use kernel::prelude::*;
 use kernel::sync::{new_mutex, Arc, Mutex};
 
+use crate::dirty::DirtyCounts;
 use crate::format::alloc::{
     Bucket, Fifo, FreeLists, PickState, Policy, Reserve, GC_MARK_DIRTY, GC_MARK_METADATA,
     GC_MARK_RECLAIMABLE,
@@ -135,6 +136,8 @@ pub(crate) struct IoState {
     pub(crate) sb: Superblock,
     /// Write sequence numbers by inode slot, for the fill check.
     pub(crate) write_seqs: [u64; WRITE_SEQ_SLOTS],
+    /// Dirty sectors per stripe of each attached cached device.
+    pub(crate) dirty: KVec<Option<DirtyCounts>>,
 }
 
 /// Event counters for sysfs.
@@ -275,6 +278,7 @@ impl SetIo {
             jpending: KVec::new(),
             sb,
             write_seqs: [0; WRITE_SEQ_SLOTS],
+            dirty: KVec::new(),
         };
         st.initial_free(&layout);
         Arc::pin_init(
@@ -606,18 +610,26 @@ impl SetIo {
             // Room was made above, but writing the pending entry may have flushed the tree
             // and left some leaves not resident: then make room again (inserting a key twice
             // is harmless, the newer key wins).
-            if !st.index.insert(start, end, ptr, k.dirty()) {
-                let IoState { index, buckets, .. } = &mut *st;
-                let again = index
-                    .prepare(start, end, 1, &self.nodes(buckets))
-                    .map(|()| index.insert(start, end, ptr, k.dirty()));
-                if again != Ok(true) {
-                    // The key is journaled but not in the index: refuse further writes
-                    // rather than serve older data.
-                    pr_err!("a key could not reach the btree index; disabling IO\n");
-                    self.gc.set_io_disable(true);
-                    return Err(EIO);
-                }
+            let indexed = {
+                let IoState {
+                    index,
+                    buckets,
+                    dirty,
+                    ..
+                } = &mut *st;
+                let mut account = DirtyCounts::accountant(dirty, k.inode());
+                index.insert(start, end, ptr, k.dirty(), &mut account)
+                    || index
+                        .prepare(start, end, 1, &self.nodes(buckets))
+                        .map(|()| index.insert(start, end, ptr, k.dirty(), &mut account))
+                        == Ok(true)
+            };
+            if !indexed {
+                // The key is journaled but not in the index: refuse further writes rather
+                // than serve older data.
+                pr_err!("a key could not reach the btree index; disabling IO\n");
+                self.gc.set_io_disable(true);
+                return Err(EIO);
             }
             if bump {
                 st.bump_write_seq(k.inode());
@@ -644,28 +656,6 @@ impl SetIo {
         st.sb = sb;
         st.pick.policy = policy;
         Ok(())
-    }
-
-    /// Sectors of dirty data of `inode` in the cache (`dirty_data`).
-    pub(crate) fn dirty_sectors(&self, inode: u64) -> Result<u64> {
-        let (Some(lo), Some(hi)) = (extents::key(inode, 0), extents::key(inode + 1, 0)) else {
-            return Ok(0);
-        };
-        let mut guard = self.state.lock();
-        let IoState { index, buckets, .. } = &mut *guard;
-        let bs = self.layout.bucket_size;
-        let mut dirty = 0u64;
-        index.scan(lo, &self.nodes(buckets), &mut |e| {
-            if e.start >= hi {
-                return false;
-            }
-            let live = buckets.get((e.ptr / bs) as usize).map(|b| b.gen) == Some(e.gen);
-            if e.dirty && live {
-                dirty += e.end.min(hi) - e.start.max(lo);
-            }
-            true
-        })?;
-        Ok(dirty)
     }
 
     /// `synchronous`: whether the superblock marks the metadata as authoritative.

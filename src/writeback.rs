@@ -19,8 +19,16 @@
 //! ring (a dirty write), then `writeback_delay` seconds (cut short by a detach), then runs
 //! passes until the device is clean. It stops between batches when the device is released.
 //!
-//! Not as 6.12: there is no rate controller (`writeback_percent` is kept for its sysfs file);
-//! batches yield to foreground IO instead, as GC does.
+//! **Rate.** Between batches the thread waits as the rate allows (`bch_next_delay()`). Every
+//! `writeback_rate_update_seconds` a PI controller ([`RateCtl`]) moves the rate so that the
+//! device's dirty data tends to `writeback_percent` of the cache (its share of it, when
+//! several devices are attached), as 6.12's `update_writeback_rate()`. There is no wait when
+//! `writeback_percent` is 0, during a detach, or when the device has had no IO for six
+//! updates (then the rate is the maximum, as 6.12's `idle_max_writeback_rate`). 6.12's extra
+//! push when the cache is fragmented (`writeback_consider_fragment`) is not done.
+//!
+//! **GC.** A pass that finds dirty data with the cache at least half in use arms
+//! `gc_after_writeback`; the pass that then finds the device clean runs it.
 
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use kernel::c_str;
@@ -32,6 +40,8 @@ use crate::cached_dev::CachedDev;
 use crate::format::backing::BdevState;
 use crate::format::bkey::{Bkey, MAX_SIZE};
 use crate::format::extents::{self, Extent, INODE_SHIFT};
+use crate::format::writeback::{dirty_target, RateCtl, RateParams};
+use crate::gc::{now_ns, AUTO_GC_DIRTY_THRESHOLD};
 use crate::kabi::kthread::Kthread;
 use crate::kabi::noio::NoIoScope;
 use crate::set_io::{IoState, SetIo};
@@ -50,8 +60,16 @@ pub(crate) struct WbSettings {
     pub(crate) running: AtomicBool,
     /// `writeback_delay`, seconds.
     pub(crate) delay_s: AtomicU32,
-    /// `writeback_percent` (kept; no rate controller).
+    /// `writeback_percent`.
     pub(crate) percent: AtomicU32,
+    /// `writeback_rate_update_seconds`.
+    pub(crate) update_s: AtomicU32,
+    /// `writeback_rate_p_term_inverse`.
+    pub(crate) p_inv: AtomicU32,
+    /// `writeback_rate_i_term_inverse`.
+    pub(crate) i_inv: AtomicU32,
+    /// `writeback_rate_minimum`, sectors per second.
+    pub(crate) minimum: AtomicU32,
     /// Sectors written back.
     pub(crate) sectors: AtomicU64,
     /// Extents written back and marked clean.
@@ -68,6 +86,10 @@ impl Default for WbSettings {
             running: AtomicBool::new(true),
             delay_s: AtomicU32::new(WB_DELAY_S),
             percent: AtomicU32::new(10),
+            update_s: AtomicU32::new(5),
+            p_inv: AtomicU32::new(40),
+            i_inv: AtomicU32::new(10000),
+            minimum: AtomicU32::new(8),
             sectors: AtomicU64::new(0),
             keys: AtomicU64::new(0),
             races: AtomicU64::new(0),
@@ -75,6 +97,32 @@ impl Default for WbSettings {
         }
     }
 }
+
+impl WbSettings {
+    /// The rate controller's tunables.
+    pub(crate) fn params(&self) -> RateParams {
+        RateParams {
+            percent: self.percent.load(Ordering::Relaxed),
+            update_seconds: self.update_s.load(Ordering::Relaxed),
+            p_term_inverse: self.p_inv.load(Ordering::Relaxed),
+            i_term_inverse: self.i_inv.load(Ordering::Relaxed),
+            minimum: self.minimum.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// The rate controller of a device and when it last ran.
+#[derive(Default)]
+pub(crate) struct RateState {
+    pub(crate) ctl: RateCtl,
+    /// When the controller last ran (ns); 0: never.
+    last_update: u64,
+}
+
+/// The rate while the device is idle (`INT_MAX`, as 6.12).
+const MAX_RATE: u64 = i32::MAX as u64;
+/// Updates without IO after which the device counts as idle.
+const IDLE_UPDATES: u64 = 6;
 
 /// What the thread and the detach path share.
 #[pin_data]
@@ -106,9 +154,11 @@ impl WbCtl {
         self.bell.ring();
     }
 
-    /// Asks for a pass now, cutting `writeback_delay` short.
+    /// Asks for a pass now, cutting `writeback_delay` and any rate wait short.
     pub(crate) fn hurry(&self) {
         self.bell.hurry();
+        let _n = self.clean.lock();
+        self.cleaned.notify_all();
     }
 
     /// Waits until a pass ends with the device clean, or the thread stops. Returns whether
@@ -122,7 +172,7 @@ impl WbCtl {
             if self.stopping.load(Ordering::Relaxed) || self.failed.load(Ordering::Relaxed) {
                 return false;
             }
-            self.hurry();
+            self.bell.hurry();
             let _ = self
                 .cleaned
                 .wait_interruptible_timeout(&mut n, msecs_to_jiffies(1000));
@@ -228,10 +278,15 @@ impl CachedDev {
             if io.busy() {
                 ctl.pause(1);
             }
+            self.update_rate(io, inode);
             let (batch, next) = io.dirty_batch(pos, hi)?;
             if !batch.is_empty() {
+                if !found && io.gc.in_use().is_some_and(|u| u >= AUTO_GC_DIRTY_THRESHOLD) {
+                    io.gc.arm_after_writeback();
+                }
                 found = true;
-                self.write_back(io, &batch)?;
+                let sectors = self.write_back(io, &batch)?;
+                self.pace(ctl, sectors);
             }
             match next {
                 Some(p) => pos = p,
@@ -245,11 +300,83 @@ impl CachedDev {
         if self.state() == BdevState::Dirty {
             self.write_sb(|sb| sb.flags = BdevState::Clean.in_flags(sb.flags))?;
         }
+        io.gc.writeback_done();
         Ok(true)
     }
 
-    /// Writes one batch back (see the module documentation).
-    fn write_back(&self, io: &SetIo, batch: &[Extent]) -> Result {
+    /// Records foreground IO (the device is not idle).
+    pub(crate) fn note_io(&self) {
+        self.policy.last_io.store(now_ns(), Ordering::Relaxed);
+    }
+
+    fn idle(&self, now: u64, p: &RateParams) -> bool {
+        let quiet = u64::from(p.update_seconds) * IDLE_UPDATES * 1_000_000_000;
+        now.saturating_sub(self.policy.last_io.load(Ordering::Relaxed)) > quiet
+    }
+
+    /// Runs the rate controller if `writeback_rate_update_seconds` have passed.
+    fn update_rate(&self, io: &SetIo, inode: u64) {
+        let p = self.wb.params();
+        let now = now_ns();
+        {
+            let r = self.rate.lock();
+            let period = u64::from(p.update_seconds) * 1_000_000_000;
+            if p.percent == 0 || (r.last_update != 0 && now < r.last_update + period) {
+                return;
+            }
+        }
+        let dirty = io.dirty_sectors(inode);
+        let all = self
+            .attached_set()
+            .map_or(self.sectors, |s| s.cached_sectors());
+        let target = dirty_target(io.writeback_room(), p.percent, self.sectors, all);
+        let idle = self.idle(now, &p);
+        let mut r = self.rate.lock();
+        r.last_update = now;
+        if idle {
+            r.ctl.change = MAX_RATE as i64 - r.ctl.rate as i64;
+            r.ctl.rate = MAX_RATE;
+            r.ctl.target = target;
+        } else {
+            r.ctl.update(&p, dirty, target, now);
+        }
+    }
+
+    /// Waits as the rate asks after `sectors` were written back.
+    fn pace(&self, ctl: &WbCtl, sectors: u64) {
+        let p = self.wb.params();
+        let now = now_ns();
+        if p.percent == 0 || self.detaching.load(Ordering::Relaxed) || self.idle(now, &p) {
+            return;
+        }
+        let ns = self.rate.lock().ctl.next_delay(sectors, now);
+        let ms = u32::try_from(ns / 1_000_000).unwrap_or(u32::MAX);
+        if ms > 0 {
+            ctl.pause(ms);
+        }
+    }
+
+    /// `writeback_rate` in sectors per second (0 while writeback is off).
+    pub(crate) fn writeback_rate(&self) -> u64 {
+        if !self.wb.running.load(Ordering::Relaxed) {
+            return 0;
+        }
+        self.rate.lock().ctl.rate
+    }
+
+    /// Sets `writeback_rate` (the controller moves it from there, unless `writeback_percent`
+    /// is 0).
+    pub(crate) fn set_writeback_rate(&self, sectors_per_s: u64) {
+        self.rate.lock().ctl.rate = sectors_per_s;
+    }
+
+    /// The controller's state, for `writeback_rate_debug`.
+    pub(crate) fn rate_state(&self) -> RateCtl {
+        self.rate.lock().ctl
+    }
+
+    /// Writes one batch back (see the module documentation); returns the sectors written.
+    fn write_back(&self, io: &SetIo, batch: &[Extent]) -> Result<u64> {
         let mask = (1u64 << INODE_SHIFT) - 1;
         let first = batch.first().map_or(0, |e| e.start & mask);
         let last = batch.last().map_or(0, |e| e.end & mask);
@@ -278,10 +405,9 @@ impl CachedDev {
         let (done, races) = io.mark_clean(batch)?;
         self.wb.keys.fetch_add(done, Ordering::Relaxed);
         self.wb.races.fetch_add(races, Ordering::Relaxed);
-        self.wb
-            .sectors
-            .fetch_add((bytes >> 9) as u64, Ordering::Relaxed);
-        Ok(())
+        let sectors = (bytes >> 9) as u64;
+        self.wb.sectors.fetch_add(sectors, Ordering::Relaxed);
+        Ok(sectors)
     }
 }
 

@@ -127,8 +127,7 @@ check "a 16 MiB sequential read bypasses the cache past sequential_cutoff" seqre
 
 det() {
 	a=$(dmd5 /dev/bcache0)
-	sysfs_write $B/detach 1 || { echo "# $RB_ERR"; return 1; }
-	test "$(cat $B/state)" = "no cache" && [ "$(dmd5 /dev/bcache0)" = "$a" ] &&
+	detach_wait $B && [ "$(dmd5 /dev/bcache0)" = "$a" ] &&
 		! bcache-super-show $BK | grep -q "cset.uuid.*$CSET"
 }
 check "detach: state no cache, set_uuid cleared, same data" det
@@ -172,9 +171,9 @@ again() {
 check "rbcache again: it attaches by itself; writeback writes leave it dirty" again
 wbdet() {
 	m=$(dmd5 /dev/bcache0)
-	sysfs_write $B/detach 1 || { echo "# $RB_ERR"; return 1; }
-	cat $B/writeback_rate_debug | sed 's/^/# /'
-	test "$(cat $B/state)" = "no cache" && [ "$(dmd5 $BK "$(cat $B/data_offset)")" = "$m" ] &&
+	detach_wait $B || return 1
+	sed 's/^/# /' $B/writeback_rate_debug
+	[ "$(dmd5 $BK "$(cat $B/data_offset)")" = "$m" ] &&
 		vfio --rw=randwrite --randseed=6 --verify_only
 }
 check "detach writes the dirty data back first; the backing device holds it" wbdet

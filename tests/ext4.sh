@@ -45,7 +45,7 @@ check "the cache holds dirty data" test "$(cat $B/state)" = dirty
 check "e2fsck -fn is clean" $E2FSCK -fn /dev/bcache0
 again() { mount -t ext4 /dev/bcache0 /mnt && (cd /mnt && md5sum -c /tmp/sums >/dev/null) && umount /mnt; }
 check "remounted, every checksum matches" again
-det() { sysfs_write $B/detach 1 && test "$(cat $B/state)" = "no cache"; }
+det() { detach_wait $B; }
 check "detach writes everything back" det
 raw() {
 	off=$(cat $B/data_offset)

@@ -255,11 +255,26 @@ attach_image() {
 	echo "$loop"
 }
 
+# state_is B TEXT: B/state (B a backing device's bcache directory) reads TEXT; read at each
+# try when polled with wait_for.
+state_is() { [ "$(cat "$1/state")" = "$2" ]; }
+
+# file_gt FILE N: the number in FILE is greater than N (read at each try under wait_for).
+file_gt() { [ "$(cat "$1")" -gt "$2" ]; }
+
+# detach_wait B: writes B/detach and waits until the device has no cache: as in 6.12, the
+# write only starts the detach.
+detach_wait() {
+	sysfs_write "$1/detach" 1 || { echo "# detach: $RB_ERR"; return 1; }
+	wait_for 60 state_is "$1" "no cache" || { echo "# state: $(cat "$1/state")"; return 1; }
+}
+
 # Bytes of a value in bcache's hprint format ("72.0k", "4.0M").
 bytes() {
 	awk '{ v = $1 + 0; u = substr($1, length($1))
 		if (u == "k") v *= 1024; if (u == "M") v *= 1048576; if (u == "G") v *= 1073741824
-		printf "%d\n", v }'
+		if (u == "T") v *= 1099511627776
+		printf "%.0f\n", v }'
 }
 
 # c_writeback CACHE BACKING CMD...: the C bcache.ko registers both devices, runs CMD (which

@@ -15,6 +15,7 @@ pub(crate) mod gc_stats;
 mod le;
 pub(crate) mod superblock;
 pub(crate) mod units;
+pub(crate) mod writeback;
 
 // The cache-set formats below are complete and host-tested, including against an image written
 // by the C module; the kernel side starts using them with the cache-set core.

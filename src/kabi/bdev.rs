@@ -95,6 +95,12 @@ impl BdevFile {
         unsafe { ffi::rbcache_bdev_logical_block_size(self.bdev()) }
     }
 
+    /// Returns the optimal IO size in bytes (0: the device reports none).
+    pub(crate) fn io_opt(&self) -> u32 {
+        // SAFETY: The block device of an open file is live.
+        unsafe { ffi::rbcache_bdev_io_opt(self.bdev()) }
+    }
+
     /// Reads `buf.len()` bytes (a non-zero multiple of 512) at `sector`, synchronously.
     pub(crate) fn read_sync(&self, sector: u64, buf: &mut [u8]) -> Result {
         // SAFETY: The block device stays open, and so valid, for the whole synchronous read.

@@ -124,6 +124,19 @@ impl Bio {
         unsafe { ffi::rbcache_bio_wants_flush(self.raw()) }
     }
 
+    /// Whether the bio is readahead or background IO, not metadata
+    /// (`readahead_cache_policy`).
+    pub(crate) fn is_readahead(&self) -> bool {
+        // SAFETY: By the type invariant the bio is live.
+        unsafe { ffi::rbcache_bio_readahead(self.raw()) }
+    }
+
+    /// Whether the bio is synchronous or metadata: someone waits for it (`op_is_sync()`).
+    pub(crate) fn is_sync(&self) -> bool {
+        // SAFETY: By the type invariant the bio is live.
+        unsafe { ffi::rbcache_bio_sync(self.raw()) }
+    }
+
     /// First sector.
     pub(crate) fn sector(&self) -> u64 {
         // SAFETY: By the type invariant the bio is live.

@@ -19,6 +19,8 @@ extern "C" {
     pub(crate) fn rbcache_bdev_logical_block_size(
         bdev: *mut bindings::block_device,
     ) -> core::ffi::c_uint;
+    /// `bdev_io_opt()`: the optimal IO size in bytes (0: none).
+    pub(crate) fn rbcache_bdev_io_opt(bdev: *mut bindings::block_device) -> core::ffi::c_uint;
     /// `BLK_OPEN_READ | BLK_OPEN_WRITE | BLK_OPEN_EXCL`.
     pub(crate) fn rbcache_blk_open_rw_excl() -> bindings::blk_mode_t;
     /// `REQ_OP_READ | REQ_SYNC | REQ_META`.
@@ -54,6 +56,11 @@ extern "C" {
     pub(crate) fn rbcache_bio_op(bio: *mut bindings::bio) -> bindings::req_op;
     /// `bio->bi_opf & (REQ_PREFLUSH | REQ_FUA)`.
     pub(crate) fn rbcache_bio_wants_flush(bio: *mut bindings::bio) -> bool;
+    /// Readahead or background IO that is not metadata (`REQ_RAHEAD | REQ_BACKGROUND`
+    /// without `REQ_META | REQ_PRIO`).
+    pub(crate) fn rbcache_bio_readahead(bio: *mut bindings::bio) -> bool;
+    /// `op_is_sync()`, or metadata (`REQ_META | REQ_PRIO`).
+    pub(crate) fn rbcache_bio_sync(bio: *mut bindings::bio) -> bool;
     /// The block-device operations of rbcache's disks (submit_bio is in `kabi::disk`).
     pub(crate) static rbcache_disk_fops: bindings::block_device_operations;
 

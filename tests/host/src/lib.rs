@@ -33,3 +33,5 @@ mod rng;
 mod superblock_test;
 #[cfg(test)]
 mod units_test;
+#[cfg(test)]
+mod writeback_test;
