@@ -28,7 +28,7 @@ sel=${2:-}
 CACHE=${RBCACHE_CACHE:-$HOME/.cache/rbcache}
 KDIR=$(scripts/kernel.sh)
 RUN=${RBCACHE_RUN_DIR:-$root/build/vm}
-TOOLS="make-bcache bcache-super-show fio mke2fs e2fsck"
+TOOLS="make-bcache bcache-super-show fio mke2fs e2fsck dmsetup"
 NDISKS=4
 DISK_MB=64
 
@@ -139,7 +139,7 @@ boot() {
 		timeout --foreground -k 10 "$timeout_s" qemu-system-x86_64 \
 			-machine pc -cpu max -smp 2 -m 2048 -accel tcg,thread=multi \
 			-kernel "$KDIR/arch/x86/boot/bzImage" -initrd "$RUN/initrd.cpio" \
-			-append "console=ttyS0 loglevel=7 panic=-1 oops=panic kmemleak=on rdinit=/init" \
+			-append "console=ttyS0 loglevel=7 panic=-1 oops=panic kmemleak=on tsc=reliable rdinit=/init" \
 			-display none -monitor none -no-reboot \
 			-serial "file:$RUN/console.log" -serial "file:$RUN/ktap.log" \
 			"${drives[@]}" </dev/null

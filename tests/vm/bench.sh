@@ -6,6 +6,12 @@
 # the GC-latency job, "BENCHLAT <sys> <rep> <window_ms> <p99_us> <gc>" per 10 ms window.
 # Numbers are only compared with each other; scripts/bench.sh turns them into ratios.
 #
+# The bk_* jobs run on a backing device instead: /dev/vdb behind dm-delay (every read, write
+# and flush delayed by DELAY_MS, a disk-like latency, so that caching matters), formatted with
+# make-bcache -B and attached to a fresh cache on /dev/vda. The C module's congestion bypass is
+# switched off (congested_*_threshold_us 0): rbcache has none, and TCG latency spikes would
+# otherwise send some of C's IO around its cache at random.
+#
 # Every job runs on a freshly formatted cache and writes less than the cache holds: the C
 # module hangs under TCG when a near-full, fragmented cache is overwritten, which would end the
 # comparison. A job that does not finish in time is reported as "hung" and ends the run.
@@ -14,6 +20,10 @@
 REPS=${REPS:-2}
 RUNTIME=${RUNTIME:-6}
 DEV=/dev/vda
+BK_RAW=/dev/vdb
+DELAY_MS=5
+# Region the backing jobs use: written (with what the fills add) well under the 64 MiB cache.
+BK_REGION=16M
 
 out() { echo "BENCH $SYS $REP $*"; }
 
@@ -40,6 +50,28 @@ fio_field() {
 	shift
 	fio --minimal --filename=/dev/bcache0 --direct=1 --ioengine=psync --thread "$@" 2>/dev/null |
 		awk -F';' -v f="$f" '{ print $f }'
+}
+
+# fio_terse ARGS...: one fio run on /dev/bcache0; its terse line is kept in /tmp/fio.terse.
+fio_terse() {
+	fio --minimal --filename=/dev/bcache0 --direct=1 --ioengine=psync --thread "$@" \
+		2>/dev/null | head -n1 >/tmp/fio.terse
+}
+
+# tf N: field N of the last fio_terse run (6 read KiB, 7 read KiB/s, 8 read IOPS; 47 write KiB,
+# 48 write KiB/s, 49 write IOPS).
+tf() {
+	awk -F';' -v f="$1" '{ print $f }' /tmp/fio.terse
+}
+
+# Busy jiffies of all CPUs (user, nice, system, irq, softirq, steal) from /proc/stat.
+busy_jiffies() {
+	awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat
+}
+
+# Sectors written to the cache device so far (/sys/block/vda/stat field 7).
+cache_sectors_written() {
+	awk '{ print $7 }' /sys/block/$(basename $DEV)/stat
 }
 
 # p99 of the numbers on stdin.
@@ -126,16 +158,164 @@ moving_gc() {
 	fi
 }
 
+# --- Backing device jobs ---
+
+# Once per boot: the slow backing disk, /dev/vdb behind dm-delay.
+slow_setup() {
+	sectors=$(cat /sys/block/$(basename $BK_RAW)/size)
+	echo "0 $sectors delay $BK_RAW 0 $DELAY_MS" | dmsetup create slow || return 1
+	SLOW=
+	for d in /sys/block/dm-*; do
+		[ "$(cat $d/dm/name 2>/dev/null)" = slow ] && SLOW=/dev/$(basename $d)
+	done
+	[ -n "$SLOW" ] && wait_for 5 test -b $SLOW || return 1
+	BS=/sys/block/$(basename $SLOW)/bcache
+	echo "# backing device: $SLOW ($BK_RAW, $sectors sectors, ${DELAY_MS} ms delay)"
+}
+
+# bk_up MODE: a fresh cache and backing device, attached, /dev/bcache0 in cache mode MODE.
+bk_up() {
+	fmt_cache $DEV
+	fmt_backing $SLOW
+	CSET=$(cset_uuid $DEV)
+	if [ "$SYS" = rb ]; then rb_load || return 1; else insmod $MODDIR/bcache.ko || return 1; fi
+	echo $DEV >$RB/register || return 1
+	wait_for 10 test -e $RB/$CSET || return 1
+	echo $SLOW >$RB/register || return 1
+	wait_for 10 test -e $BS/attach || return 1
+	echo $CSET >$BS/attach || return 1
+	wait_for 10 test -b /dev/bcache0 || return 1
+	wait_for 10 grep -q clean $BS/state || return 1
+	if [ "$SYS" = c ]; then
+		echo 0 >$RB/$CSET/congested_read_threshold_us || return 1
+		echo 0 >$RB/$CSET/congested_write_threshold_us || return 1
+	fi
+	echo "$1" >$BS/cache_mode
+}
+
+bk_down() {
+	echo 0 >$BS/writeback_running
+	echo 1 >$BS/stop
+	wait_for 30 test ! -e $BS
+	echo 1 >$RB/$CSET/stop
+	wait_for 30 test ! -e $RB/$CSET
+	if [ "$SYS" = rb ]; then rb_unload; else wait_for 10 rmmod bcache 2>/dev/null; fi
+}
+
+# Writes the region into the cache in writeback mode (sequential_cutoff 0, so nothing bypasses
+# it), then sets sequential_cutoff back to its default (4 MiB) and the cache mode to MODE.
+# Writethrough would not do: the C module's writethrough inserts do not wait for free buckets,
+# and under TCG most of a 1 MiB-write fill then never reaches its cache.
+bk_fill() {
+	echo writeback >$BS/cache_mode
+	echo 0 >$BS/sequential_cutoff
+	fio --name=fill --filename=/dev/bcache0 --direct=1 --ioengine=psync --rw=write --bs=1M \
+		--size=$BK_REGION >/dev/null 2>&1
+	echo 4194304 >$BS/sequential_cutoff
+	echo "$1" >$BS/cache_mode
+}
+
+# Sectors read from (field 3) or written to (field 7) the backing device so far.
+slow_sectors() {
+	awk -v f="$1" '{ print $f }' /sys/block/$(basename $SLOW)/stat
+}
+
+# 4 KiB zipf(1.2) random reads of a region written into the cache first: read hits. The hit
+# rate comes from the backing device's reads (the C module's stats_total lags by up to 14 s).
+bk_zipf_read() {
+	bk_fill writeback
+	zr() {
+		fio_terse --name=bzr --rw=randread --bs=4k --size=$BK_REGION \
+			--random_distribution=zipf:1.2 --time_based --runtime="$1"
+	}
+	zr 2
+	r0=$(slow_sectors 3)
+	zr $RUNTIME
+	out bk_zipf_read_iops "$(tf 8)"
+	out bk_zipf_hit_pct "$(awk -v s=$(($(slow_sectors 3) - r0)) -v kb="$(tf 6)" \
+		'BEGIN { if (kb > 0) printf "%.1f\n", 100 - s * 512 * 100 / (kb * 1024) }')"
+}
+
+# 4 KiB random writes in writeback mode; also the CPU time per IO (every CPU's busy time over
+# the job, from /proc/stat in 10 ms jiffies, so the module's threads count too) and the bytes
+# the cache device wrote per byte fio wrote (data, journal, btree; counted 1 s after the job).
+bk_randwrite() {
+	j0=$(busy_jiffies)
+	s0=$(cache_sectors_written)
+	fio_terse --name=brw --rw=randwrite --bs=4k --size=$BK_REGION --io_size=24M --runtime=$RUNTIME
+	j1=$(busy_jiffies)
+	sleep 1
+	s1=$(cache_sectors_written)
+	kb=$(tf 47)
+	out bk_randwrite_iops "$(tf 49)"
+	out bk_randwrite_cpu_us_per_io "$(awk -v j=$((j1 - j0)) -v kb="$kb" \
+		'BEGIN { if (kb > 0) printf "%.1f\n", j * 10000 / (kb / 4) }')"
+	out bk_cache_bytes_per_user_byte "$(awk -v s=$((s1 - s0)) -v kb="$kb" \
+		'BEGIN { if (kb > 0) printf "%.3f\n", s * 512 / (kb * 1024) }')"
+}
+
+# 70/30 random read/write mix (4 KiB) in writeback mode on a region written into the cache
+# first; IOPS are reads plus writes.
+bk_randrw() {
+	bk_fill writeback
+	fio_terse --name=bmix --rw=randrw --rwmixread=70 --bs=4k --size=$BK_REGION --io_size=24M \
+		--runtime=$RUNTIME
+	out bk_randrw_iops "$(awk -v r="$(tf 8)" -v w="$(tf 49)" 'BEGIN { print r + w }')"
+}
+
+# 4 KiB random writes at queue depth 1, each followed by fsync (a flush), in writeback mode.
+bk_fsync() {
+	fio_terse --name=bfs --rw=randwrite --bs=4k --fsync=1 --size=$BK_REGION --io_size=8M \
+		--runtime=$RUNTIME
+	out bk_fsync_iops "$(tf 49)"
+}
+
+# Sequential 1 MiB writes, bypassing the cache past the default sequential_cutoff (4 MiB):
+# throughput in MiB/s, and how much of it the cache device wrote (data and metadata).
+bk_seqwrite() {
+	s0=$(cache_sectors_written)
+	fio_terse --name=bsw --rw=write --bs=1M --size=48M --runtime=$RUNTIME
+	out bk_seqwrite_mibs "$(awk -v b="$(tf 48)" 'BEGIN { printf "%.1f\n", b / 1024 }')"
+	out bk_seqwrite_cache_mib "$((($(cache_sectors_written) - s0) / 2048))"
+}
+
+# up/down for JOB: the backing jobs (bk_*) and their cache mode, or the flash volume.
+job_up() {
+	case $1 in
+	bk_*) bk_up writeback ;;
+	*) up ;;
+	esac
+}
+
+job_down() {
+	case $1 in
+	bk_*) bk_down ;;
+	*) down ;;
+	esac
+}
+
+JOBS="randwrite zipf_read gc_latency"
+if slow_setup; then
+	JOBS="$JOBS bk_zipf_read bk_randwrite bk_randrw bk_fsync bk_seqwrite"
+else
+	echo "# dm-delay setup failed: no backing device jobs"
+fi
+# A job's time limit: its runtime and fill, with room for TCG.
+LIMIT=$((RUNTIME * 4 + 100))
+
 REP=0
 while [ $REP -lt "$REPS" ]; do
 	REP=$((REP + 1))
 	for SYS in rb c; do
-		for job in randwrite zipf_read gc_latency; do
-			up || { echo "# setup of $SYS failed"; out hung 1; echo "BENCH done"; exit 0; }
-			limited 120 $job
+		for job in $JOBS; do
+			job_up $job || { echo "# setup of $SYS for $job failed"; out hung 1; echo "BENCH done"; exit 0; }
+			limited $LIMIT $job
 			[ $job = gc_latency ] && moving_gc
-			limited 60 down
+			limited 60 job_down $job
 		done
 	done
 done
+# The guest's clocksource at the end: under a loaded host the watchdog may mark the TSC unstable
+# and fall back to jiffies (4 ms steps), which spoils the latency numbers (not the IOPS).
+echo "BENCH clocksource $(cat /sys/devices/system/clocksource/clocksource0/current_clocksource)"
 echo "BENCH done"
