@@ -13,7 +13,13 @@ mkdir -p "$MOD"
 # The module for the bench kernel is built in its own directory, so the test build stays as is.
 rm -rf "$MOD/src"
 cp -r Kbuild src "$MOD/"
-make -s -C "$KDIR" M="$PWD/$MOD" LLVM=1 modules
+# Warnings are errors here too (objtool sees panic paths the debug kernel's build does not).
+out=$(make -s -C "$KDIR" M="$PWD/$MOD" LLVM=1 modules 2>&1) || { printf '%s\n' "$out"; exit 1; }
+if printf '%s\n' "$out" | grep -q 'warning:'; then
+	printf '%s\n' "$out"
+	echo "bench: warnings above are errors" >&2
+	exit 1
+fi
 REPS=${REPS:-2}
 RUNTIME=${RUNTIME:-6}
 sed -e "s/^REPS=.*/REPS=$REPS/" -e "s/^RUNTIME=.*/RUNTIME=$RUNTIME/" tests/vm/bench.sh >"$OUT/bench.sh"

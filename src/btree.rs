@@ -193,7 +193,7 @@ impl SetIo {
                             continue;
                         }
                         let ptr = e.ptr + (s - e.start);
-                        if st.gen(ptr / self.layout.bucket_size) != e.gen {
+                        if st.gen(self.layout.bucket_of(ptr)) != e.gen {
                             // Stale (its bucket was reused): the data is gone, write a hole.
                             continue;
                         }

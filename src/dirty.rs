@@ -65,7 +65,10 @@ impl SetIo {
             if e.start >= hi {
                 return false;
             }
-            let live = buckets.get((e.ptr / bs) as usize).map(|b| b.gen) == Some(e.gen);
+            let live = buckets
+                .get(e.ptr.checked_div(bs).unwrap_or(u64::MAX) as usize)
+                .map(|b| b.gen)
+                == Some(e.gen);
             if e.dirty && live {
                 account(
                     &mut counts,

@@ -120,7 +120,7 @@ impl SetIo {
         });
         let IoState { index, buckets, .. } = st;
         index.scan(0, &self.nodes(buckets), &mut |e| {
-            let b = (e.ptr / l.bucket_size) as usize;
+            let b = l.bucket_of(e.ptr) as usize;
             if buckets.get(b).map(|b| b.gen) == Some(e.gen) {
                 mark_extent(counts, l.bucket_size, e);
             }
@@ -162,7 +162,7 @@ impl SetIo {
                     return false;
                 }
                 n += 1;
-                let b = (e.ptr / bs) as usize;
+                let b = e.ptr.checked_div(bs).unwrap_or(u64::MAX) as usize;
                 if buckets.get(b).map(|b| b.gen) != Some(e.gen) {
                     // Stale: purged below, not counted.
                     return true;
@@ -369,7 +369,7 @@ impl SetIo {
         {
             let IoState { index, buckets, .. } = &mut *st;
             index.scan(0, &self.nodes(buckets), &mut |e| {
-                let b = (e.ptr / bs) as usize;
+                let b = e.ptr.checked_div(bs).unwrap_or(u64::MAX) as usize;
                 let live = buckets.get(b).map(|b| b.gen) == Some(e.gen);
                 if live && sel.get(b).copied().unwrap_or(false) {
                     mark_extent(&mut counts, bs, e);
@@ -447,7 +447,7 @@ impl SetIo {
                     if batch.len() >= max || bytes >= MOVE_BATCH_BYTES {
                         return false;
                     }
-                    let b = (e.ptr / bs) as usize;
+                    let b = e.ptr.checked_div(bs).unwrap_or(u64::MAX) as usize;
                     let live = buckets.get(b).map(|b| b.gen) == Some(e.gen);
                     if live && moving.get(b).copied() == Some(true) {
                         bytes += ((e.end - e.start) << 9) as usize;

@@ -278,7 +278,11 @@ impl<G: Fn(u64) -> Option<u8>> DiskNodes<'_, G> {
         let end = extents::key(k.inode(), k.offset())?;
         let live = k.ptrs() > 0
             && k.ptr_available(0)
-            && (self.gen)(k.ptr_offset(0) / self.bucket_size) == Some(k.ptr_gen(0));
+            && (self.gen)(
+                k.ptr_offset(0)
+                    .checked_div(self.bucket_size)
+                    .unwrap_or(u64::MAX),
+            ) == Some(k.ptr_gen(0));
         Some(KeyExtent {
             start,
             end,

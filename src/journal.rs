@@ -37,7 +37,9 @@ impl SetIo {
     pub(crate) fn journal_append(&self, st: &mut IoState, packed: &[u8], patch: Patch) -> Result {
         let bb = self.layout.block_bytes;
         let keys_len = st.jpending.len() + packed.len();
-        let size = (JSET_HEADER + keys_len).div_ceil(bb) * bb;
+        let size = (JSET_HEADER + keys_len)
+            .checked_next_multiple_of(bb)
+            .ok_or(EINVAL)?;
         if size > JSET_MAX_BYTES {
             return Err(E2BIG);
         }

@@ -295,7 +295,7 @@ pub(crate) fn read(bdev: &BdevFile, sb: &Superblock) -> Result<SetContents, Meta
         if k.ptrs() == 0 {
             return;
         }
-        if let Some(b) = buckets.get_mut((k.ptr_offset(0) / g.bucket_size) as usize) {
+        if let Some(b) = buckets.get_mut(g.bucket_of(k.ptr_offset(0)) as usize) {
             if gen_after(b.last_gc, k.ptr_gen(0)) > 0 {
                 b.last_gc = k.ptr_gen(0);
             }
@@ -373,7 +373,7 @@ pub(crate) fn read(bdev: &BdevFile, sb: &Superblock) -> Result<SetContents, Meta
             meta_bucket(b);
         }
     }
-    meta_bucket(newest.uuid_bucket.ptr_offset(0) / g.bucket_size);
+    meta_bucket(g.bucket_of(newest.uuid_bucket.ptr_offset(0)));
     index.scan(0, &src, &mut |e| {
         mark_extent(&mut buckets, g.bucket_size, e);
         true
@@ -585,8 +585,13 @@ fn meta_ptr_ok(k: &Bkey, g: &Geometry, sectors: u64) -> bool {
             return true;
         }
         let off = k.ptr_offset(i);
-        let b = off / g.bucket_size;
-        b >= g.first_bucket && b < g.nbuckets && off % g.bucket_size + sectors <= g.bucket_size
+        let b = g.bucket_of(off);
+        b >= g.first_bucket
+            && b < g.nbuckets
+            && off
+                .checked_rem(g.bucket_size)
+                .map_or(u64::MAX, |o| o.saturating_add(sectors))
+                <= g.bucket_size
     })
 }
 
@@ -623,7 +628,7 @@ fn read_uuids(
 
 /// Whether pointer 0 of `k` is stale against the bucket generations.
 fn stale(k: &Bkey, g: &Geometry, gens: &[u8]) -> bool {
-    let b = (k.ptr_offset(0) / g.bucket_size) as usize;
+    let b = g.bucket_of(k.ptr_offset(0)) as usize;
     gens.get(b)
         .map_or(true, |&gen| gen_after(gen, k.ptr_gen(0)) > 0)
 }
@@ -659,7 +664,7 @@ fn check_btree(
         if meta.btree_nodes > g.nbuckets {
             return Err(MetaError::Cycle);
         }
-        let bucket = key.ptr_offset(0) / g.bucket_size;
+        let bucket = g.bucket_of(key.ptr_offset(0));
         visit(Visit::Node(bucket, &key, level))?;
         bdev.read_sync(key.ptr_offset(0), &mut node)?;
 

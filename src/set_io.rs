@@ -76,6 +76,14 @@ pub(crate) struct Layout {
     pub(crate) fifo_sizes: [usize; 5],
 }
 
+impl Layout {
+    /// The bucket holding cache sector `sector` (`u64::MAX` for a layout without buckets,
+    /// which no bucket table has).
+    pub(crate) fn bucket_of(&self, sector: u64) -> u64 {
+        sector.checked_div(self.bucket_size).unwrap_or(u64::MAX)
+    }
+}
+
 /// The btree on disk.
 pub(crate) struct Tree {
     /// Buckets of the interior nodes rbcache wrote.
@@ -243,7 +251,7 @@ impl SetIo {
             prio_seq,
             nodes,
         } = data;
-        let uuid_bucket = journal.newest.uuid_bucket.ptr_offset(0) / layout.bucket_size;
+        let uuid_bucket = layout.bucket_of(journal.newest.uuid_bucket.ptr_offset(0));
         let level = journal.newest.btree_level;
         let pick = PickState {
             policy: layout.policy,
@@ -354,7 +362,7 @@ impl SetIo {
                 let limit = st.index.limit();
                 st.index.shrink(limit);
                 self.publish_cache(st);
-                let live = hit.filter(|h| st.gen(h.ptr / self.layout.bucket_size) == h.gen);
+                let live = hit.filter(|h| st.gen(self.layout.bucket_of(h.ptr)) == h.gen);
                 (live, run)
             };
             let Some(hit) = found else {
@@ -363,7 +371,7 @@ impl SetIo {
             let bytes = (run as usize) << 9;
             let dst = buf.get_mut(..bytes).ok_or(EIO)?;
             self.bdev.read_sync(hit.ptr, dst)?;
-            if self.state.lock().gen(hit.ptr / self.layout.bucket_size) == hit.gen {
+            if self.state.lock().gen(self.layout.bucket_of(hit.ptr)) == hit.gen {
                 self.stats.cache_reads.fetch_add(run, Ordering::Relaxed);
                 return Ok(Found::Data(bytes));
             }

@@ -425,7 +425,10 @@ impl SetIo {
             if e.start >= hi || batch.len() >= WB_BATCH || bytes >= WB_BATCH_BYTES {
                 return false;
             }
-            let live = buckets.get((e.ptr / bs) as usize).map(|b| b.gen) == Some(e.gen);
+            let live = buckets
+                .get(e.ptr.checked_div(bs).unwrap_or(u64::MAX) as usize)
+                .map(|b| b.gen)
+                == Some(e.gen);
             if e.dirty && live {
                 bytes += ((e.end - e.start) << 9) as usize;
                 oom |= batch.push(*e, GFP_KERNEL).is_err();

@@ -50,6 +50,11 @@ pub(crate) struct Geometry {
 }
 
 impl Geometry {
+    /// The bucket holding sector `sector` (`u64::MAX` for a geometry without buckets).
+    pub(crate) fn bucket_of(&self, sector: u64) -> u64 {
+        sector.checked_div(self.bucket_size).unwrap_or(u64::MAX)
+    }
+
     /// Derives the geometry from a validated cache superblock.
     pub(crate) fn new(sb: &Superblock) -> Self {
         let bucket_size = u64::from(sb.bucket_size);
