@@ -81,9 +81,15 @@ impl BackingDev {
             dev,
         };
         if b.dev.state() == BdevState::None {
-            run(&b.dev, &b.disk)?;
+            b.run()?;
         }
         Ok(b)
+    }
+
+    /// Creates the device's `/dev/bcacheN` if it is not there yet, with 6.12's links between
+    /// the two sysfs directories (`/sys/block/bcacheN/bcache` and `.../bcache/dev`).
+    pub(crate) fn run(&self) -> Result {
+        run(&self.dev, &self.disk, self.dir.as_ref())
     }
 
     /// Returns the data offset in sectors: where the cached data starts on the device.
@@ -103,7 +109,7 @@ impl BackingDev {
         }
         match self.dev.attach(set) {
             Ok(()) => {
-                if let Err(e) = run(&self.dev, &self.disk) {
+                if let Err(e) = self.run() {
                     pr_err!(
                         "backing device {}:{}: cannot create its bcache device ({})\n",
                         self.dev.dev() >> 20,
@@ -146,8 +152,12 @@ impl Drop for BackingDev {
     }
 }
 
-/// Creates the device's `/dev/bcacheN` if it is not there yet.
-fn run(dev: &Arc<CachedDev>, disk: &Mutex<Option<Running>>) -> Result {
+/// Creates the device's `/dev/bcacheN` if it is not there yet, linked with `dir`.
+fn run(
+    dev: &Arc<CachedDev>,
+    disk: &Mutex<Option<Running>>,
+    dir: Option<&SysfsDir<BackingAttrs>>,
+) -> Result {
     let mut disk = disk.lock();
     if disk.is_some() {
         return Ok(());
@@ -167,14 +177,33 @@ fn run(dev: &Arc<CachedDev>, disk: &Mutex<Option<Running>>) -> Result {
         false,
         CachedDisk(ops),
     ) {
-        Ok(d) => {
+        Ok(mut d) => {
+            // Dropping `d` on an error deletes the disk again; `index` goes with `Running`.
+            let links = match dir {
+                Some(dir) => d
+                    .link_to_dir(c_str!("bcache"), dir)
+                    .and_then(|()| dir.link_to_disk(c_str!("dev"), &d)),
+                None => Ok(()),
+            };
+            let running = Running { _disk: d, index };
+            if let Err(e) = links {
+                pr_err!(
+                    "backing device {}:{}: cannot link its sysfs directory and /dev/bcache{} ({})\n",
+                    dev.dev() >> 20,
+                    dev.dev() & 0xfffff,
+                    index,
+                    e.to_errno()
+                );
+                drop(running);
+                return Err(e);
+            }
             pr_info!(
                 "backing device {}:{} is /dev/bcache{}\n",
                 dev.dev() >> 20,
                 dev.dev() & 0xfffff,
                 index
             );
-            *disk = Some(Running { _disk: d, index });
+            *disk = Some(running);
             Ok(())
         }
         Err(e) => {
@@ -356,7 +385,7 @@ impl AttrOps for BackingAttrs {
                     return Err(EBUSY);
                 }
                 dev.attach(&set)?;
-                run(dev, &self.disk)
+                self.reg.run_backing(dev.dev())
             }
             b"detach" => self.reg.queue_detach(dev.clone()),
             b"running" => {
@@ -365,7 +394,7 @@ impl AttrOps for BackingAttrs {
                     return Err(EINVAL);
                 }
                 dev.run_without_cache()?;
-                run(dev, &self.disk)
+                self.reg.run_backing(dev.dev())
             }
             b"stop" => self.reg.queue_backing_stop(dev.dev()),
             b"writeback_running" => {

@@ -128,6 +128,15 @@ impl Registry {
         Ok(())
     }
 
+    /// Runs registered backing device `dev` (creates its `/dev/bcacheN`), for its sysfs files
+    /// (which cannot reach the directory they are in).
+    pub(crate) fn run_backing(&self, dev: u32) -> Result {
+        match self.lock().devices.get(&dev) {
+            Some(Device::Backing(b)) => b.run(),
+            _ => Err(ENODEV),
+        }
+    }
+
     /// `detach` of a backing device: starts it at once (new writes stop adding dirty data),
     /// and writes back and detaches from the workqueue, so the sysfs write returns at once,
     /// as 6.12's asynchronous detach. A detach already under way is left to finish.

@@ -7,7 +7,7 @@
 . ./lib.sh
 
 ktap_print_header
-ktap_set_plan 31
+ktap_set_plan 32
 
 BK=/dev/vdb
 CA=/dev/vdc
@@ -21,6 +21,12 @@ S=$B/stats_total
 up() { rb_load && sysfs_write $RB/register $BK && wait_for 10 test -b /dev/bcache0; }
 check "a backing device without a cache runs at once as /dev/bcache0" up
 check "its state is 'no cache'" test "$(cat $B/state)" = "no cache"
+links() {
+	[ "$(cat /sys/block/bcache0/bcache/state)" = "no cache" ] &&
+		[ "$(cat $B/dev/size)" = "$(cat /sys/block/bcache0/size)" ] &&
+		sysfs_write /sys/block/bcache0/bcache/sequential_cutoff 4M
+}
+check "/sys/block/bcache0/bcache and $B/dev link the two directories" links
 size_ok() {
 	want=$(($(cat /sys/block/vdb/size) - $(cat $B/data_offset)))
 	[ "$(cat /sys/block/bcache0/size)" -eq "$want" ]

@@ -18,9 +18,11 @@ use kernel::bindings;
 use kernel::error::{from_err_ptr, to_result, Result};
 use kernel::page::PAGE_SIZE;
 use kernel::prelude::*;
+use kernel::str::CStr;
 use kernel::sync::Arc;
 
 use super::ffi;
+use super::sysfs::{AttrOps, SysfsDir};
 
 /// What a disk does with its bios.
 pub(crate) trait DiskOps: Send + Sync {
@@ -255,6 +257,9 @@ pub(crate) unsafe extern "C" fn rbcache_disk_submit_bio(bio: *mut bindings::bio)
 pub(crate) struct GenDisk<T: DiskOps> {
     disk: NonNull<bindings::gendisk>,
     data: *const DiskData<T>,
+    /// A symbolic link in the disk's sysfs directory ([`GenDisk::link_to_dir`]), removed
+    /// before the disk is deleted.
+    link: Option<&'static CStr>,
 }
 
 // SAFETY: The gendisk may be deleted from any thread, and `T: Send + Sync`.
@@ -321,7 +326,30 @@ impl<T: DiskOps> GenDisk<T> {
             return Err(e);
         }
         // INVARIANT: The disk is added and `data` is its `private_data`.
-        Ok(Self { disk, data })
+        Ok(Self {
+            disk,
+            data,
+            link: None,
+        })
+    }
+
+    /// Adds a symbolic link `name` in the disk's sysfs directory to `dir` (6.12's `bcache`
+    /// link from `/sys/block/bcacheN/` to the backing device's directory). One link at most.
+    pub(crate) fn link_to_dir<A: AttrOps>(
+        &mut self,
+        name: &'static CStr,
+        dir: &SysfsDir<A>,
+    ) -> Result {
+        if self.link.is_some() {
+            return Err(EEXIST);
+        }
+        // SAFETY: Both kobjects are live and added (type invariants); the link takes its own
+        // reference to the target's sysfs node, so it may outlive `dir` harmlessly.
+        to_result(unsafe {
+            bindings::sysfs_create_link(self.kobj(), dir.kobj(), name.as_char_ptr())
+        })?;
+        self.link = Some(name);
+        Ok(())
     }
 
     /// The disk's kobject (for sysfs directories under it).
@@ -339,6 +367,10 @@ impl<T: DiskOps> GenDisk<T> {
 
 impl<T: DiskOps> Drop for GenDisk<T> {
     fn drop(&mut self) {
+        if let Some(name) = self.link.take() {
+            // SAFETY: The disk is still added, so its directory holds the link we made.
+            unsafe { bindings::sysfs_remove_link(self.kobj(), name.as_char_ptr()) };
+        }
         // SAFETY: By the type invariant the disk is added; after `del_gendisk` no bio is
         // submitted any more, then the handlers drain the bios they hold.
         unsafe { bindings::del_gendisk(self.disk.as_ptr()) };

@@ -19,7 +19,7 @@ use core::marker::PhantomData;
 use core::ptr::NonNull;
 use kernel::alloc::{flags::GFP_KERNEL, KBox};
 use kernel::bindings;
-use kernel::error::{Error, Result};
+use kernel::error::{to_result, Error, Result};
 use kernel::ffi::c_char;
 use kernel::str::CStr;
 use kernel::types::Opaque;
@@ -268,7 +268,17 @@ impl<T: AttrOps> SysfsDir<T> {
         Ok(dir)
     }
 
-    fn kobj(&self) -> *mut bindings::kobject {
+    /// Adds a symbolic link `name` in this directory to the sysfs directory of `disk` (6.12's
+    /// `dev` link of a backing device). It goes away with this directory.
+    pub(crate) fn link_to_disk<D: DiskOps>(&self, name: &CStr, disk: &GenDisk<D>) -> Result {
+        // SAFETY: Both kobjects are live and added (type invariants); the link takes its own
+        // reference to the target's sysfs node, so it may outlive the disk harmlessly.
+        to_result(unsafe {
+            bindings::sysfs_create_link(self.kobj(), disk.kobj(), name.as_char_ptr())
+        })
+    }
+
+    pub(super) fn kobj(&self) -> *mut bindings::kobject {
         // SAFETY: By the type invariant `inner` points to a live `DirInner<T>`.
         Opaque::raw_get(unsafe { &raw const (*self.inner.as_ptr()).kobj })
     }
