@@ -209,15 +209,28 @@ impl CachedDev {
 
     /// Changes the superblock with `f` and writes it (synchronously, with FUA).
     pub(crate) fn write_sb(&self, f: impl FnOnce(&mut Superblock)) -> Result {
+        self.write_sb_if(|| true, f).map(|_| ())
+    }
+
+    /// [`CachedDev::write_sb`] if `cond`, checked under the superblock lock (which
+    /// [`CachedDev::state`] takes too); returns whether `cond` held.
+    pub(crate) fn write_sb_if(
+        &self,
+        cond: impl FnOnce() -> bool,
+        f: impl FnOnce(&mut Superblock),
+    ) -> Result<bool> {
         let mut sb = self.sb.lock();
+        if !cond() {
+            return Ok(false);
+        }
         let mut new = sb.clone();
         f(&mut new);
         if new == *sb {
-            return Ok(());
+            return Ok(true);
         }
         write_superblock(&self.bdev, &new)?;
         *sb = new;
-        Ok(())
+        Ok(true)
     }
 
     /// `state`.

@@ -418,7 +418,6 @@ impl SetIo {
 
     /// Copies every live extent in a marked bucket, batch by batch.
     fn move_all(&self, ctl: &dyn GcControl, report: &mut MovingReport) -> Result {
-        let bs = self.layout.bucket_size;
         let mut pos = 0u64;
         loop {
             if ctl.stopping() {
@@ -432,39 +431,18 @@ impl SetIo {
                 ctl.move_batch().clamp(1, MOVE_BATCH)
             };
             // Collect a batch of extents in marked buckets.
-            let mut batch: KVec<Extent> = KVec::new();
-            let mut bytes = 0usize;
-            let done = {
-                let mut guard = self.state.lock();
-                let IoState {
-                    index,
-                    buckets,
-                    moving,
-                    ..
-                } = &mut *guard;
-                let mut oom = false;
-                let next = index.scan(pos, &self.nodes(buckets), &mut |e| {
-                    if batch.len() >= max || bytes >= MOVE_BATCH_BYTES {
-                        return false;
-                    }
-                    let b = e.ptr.checked_div(bs).unwrap_or(u64::MAX) as usize;
-                    let live = buckets.get(b).map(|b| b.gen) == Some(e.gen);
-                    if live && moving.get(b).copied() == Some(true) {
-                        bytes += ((e.end - e.start) << 9) as usize;
-                        oom |= batch.push(*e, GFP_KERNEL).is_err();
-                    }
-                    true
-                })?;
-                if oom {
-                    return Err(ENOMEM);
+            let (batch, next) =
+                self.collect_live(pos, u64::MAX, max, MOVE_BATCH_BYTES, &|_, m| m)?;
+            let bytes: usize = batch
+                .iter()
+                .map(|e| ((e.end - e.start) << 9) as usize)
+                .sum();
+            let done = match next {
+                Some(p) => {
+                    pos = p;
+                    false
                 }
-                match next {
-                    Some(p) => {
-                        pos = p;
-                        false
-                    }
-                    None => true,
-                }
+                None => true,
             };
             if batch.is_empty() && done {
                 return Ok(());

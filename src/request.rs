@@ -271,6 +271,7 @@ impl CachedDev {
         };
         match mode {
             CacheMode::Writeback if !bypass => {
+                let _dirty = self.begin_dirty_write();
                 if self.state() != BdevState::Dirty {
                     // Before the first dirty key: the superblock says the cache holds dirty
                     // data, so the device never runs without it by mistake.

@@ -33,7 +33,7 @@ use crate::format::alloc::{
     GC_MARK_RECLAIMABLE,
 };
 use crate::format::bkey::{Bkey, MAX_SIZE};
-use crate::format::extents;
+use crate::format::extents::{self, Extent};
 use crate::format::superblock::{Superblock, CACHE_SYNC};
 use crate::gc::Gc;
 use crate::index::Index;
@@ -664,6 +664,46 @@ impl SetIo {
         st.sb = sb;
         st.pick.policy = policy;
         Ok(())
+    }
+
+    /// Live extents in positions `pos..hi` that `want` accepts (given whether the extent's
+    /// bucket is marked for moving GC): at most `max` of them, stopping once `max_bytes` are
+    /// reached. Returns them and where to continue (`None`: the range is exhausted). Writeback
+    /// and moving GC collect their batches with it.
+    pub(crate) fn collect_live(
+        &self,
+        pos: u64,
+        hi: u64,
+        max: usize,
+        max_bytes: usize,
+        want: &dyn Fn(&Extent, bool) -> bool,
+    ) -> Result<(KVec<Extent>, Option<u64>)> {
+        let mut batch = KVec::new();
+        let mut bytes = 0usize;
+        let mut oom = false;
+        let mut guard = self.state.lock();
+        let IoState {
+            index,
+            buckets,
+            moving,
+            ..
+        } = &mut *guard;
+        let next = index.scan(pos, &self.nodes(buckets), &mut |e| {
+            if e.start >= hi || batch.len() >= max || bytes >= max_bytes {
+                return false;
+            }
+            let b = self.layout.bucket_of(e.ptr) as usize;
+            let live = buckets.get(b).map(|b| b.gen) == Some(e.gen);
+            if live && want(e, moving.get(b).copied() == Some(true)) {
+                bytes += ((e.end - e.start) << 9) as usize;
+                oom |= batch.push(*e, GFP_KERNEL).is_err();
+            }
+            true
+        })?;
+        if oom {
+            return Err(ENOMEM);
+        }
+        Ok((batch, next.filter(|&p| p < hi)))
     }
 
     /// `synchronous`: whether the superblock marks the metadata as authoritative.

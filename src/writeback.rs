@@ -15,9 +15,13 @@
 //!    inserted again, clean, with the same pointer (compare and replace); one that a
 //!    foreground write changed meanwhile is left dirty (newer data) and counted as a race.
 //!
-//! After a pass that found nothing dirty the superblock goes CLEAN. The thread waits for a
-//! ring (a dirty write), then `writeback_delay` seconds (cut short by a detach), then runs
-//! passes until the device is clean. It stops between batches when the device is released.
+//! After a pass that found nothing dirty the superblock goes CLEAN, unless a write adding
+//! dirty data ran during the pass ([`DirtyWrite`]: it may have inserted behind the cursor
+//! after seeing the state still DIRTY), and only once the journal holds the clean keys. The
+//! thread waits for a ring (a dirty write, or dirty data found at attach), runs passes until
+//! the device is clean, then rests `writeback_delay` seconds, as 6.12 does after a full
+//! pass (cut short by a detach, a stop or a settings change). It stops between batches when
+//! the device is released.
 //!
 //! **Rate.** Between batches the thread waits as the rate allows (`bch_next_delay()`). Every
 //! `writeback_rate_update_seconds` a PI controller ([`RateCtl`]) moves the rate so that the
@@ -78,6 +82,10 @@ pub(crate) struct WbSettings {
     pub(crate) races: AtomicU64,
     /// Passes completed.
     pub(crate) passes: AtomicU64,
+    /// Writes adding dirty data now ([`DirtyWrite`]).
+    writes_inflight: AtomicU64,
+    /// Writes that added dirty data, in total.
+    writes_done: AtomicU64,
 }
 
 impl Default for WbSettings {
@@ -94,6 +102,8 @@ impl Default for WbSettings {
             keys: AtomicU64::new(0),
             races: AtomicU64::new(0),
             passes: AtomicU64::new(0),
+            writes_inflight: AtomicU64::new(0),
+            writes_done: AtomicU64::new(0),
         }
     }
 }
@@ -108,6 +118,18 @@ impl WbSettings {
             i_term_inverse: self.i_inv.load(Ordering::Relaxed),
             minimum: self.minimum.load(Ordering::Relaxed),
         }
+    }
+}
+
+/// A write adding dirty data, from before it looks at the superblock state until its keys
+/// are in the index (6.12 holds `writeback_lock` for reading over the same span). Writeback
+/// only sets the superblock CLEAN when no such write ran during its last pass.
+pub(crate) struct DirtyWrite<'a>(&'a WbSettings);
+
+impl Drop for DirtyWrite<'_> {
+    fn drop(&mut self) {
+        self.0.writes_done.fetch_add(1, Ordering::SeqCst);
+        self.0.writes_inflight.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -229,8 +251,7 @@ impl Drop for WbThread {
 impl CachedDev {
     fn writeback_main(&self, io: &SetIo, inode: u64, ctl: &WbCtl) {
         loop {
-            let delay = self.wb.delay_s.load(Ordering::Relaxed).saturating_mul(1000);
-            if !ctl.bell.wait(msecs_to_jiffies(delay)) {
+            if !ctl.bell.wait(0) {
                 return;
             }
             let _noio = NoIoScope::new();
@@ -260,7 +281,19 @@ impl CachedDev {
                 }
             }
             ctl.passed();
+            // As 6.12: after writing everything back, rest `writeback_delay` before looking
+            // again (a detach, a stop or a settings change cuts it short).
+            let delay = self.wb.delay_s.load(Ordering::Relaxed).saturating_mul(1000);
+            if delay > 0 && !self.detaching.load(Ordering::Relaxed) {
+                ctl.pause(delay);
+            }
         }
+    }
+
+    /// Marks the start of a write that adds dirty data (see [`DirtyWrite`]).
+    pub(crate) fn begin_dirty_write(&self) -> DirtyWrite<'_> {
+        self.wb.writes_inflight.fetch_add(1, Ordering::SeqCst);
+        DirtyWrite(&self.wb)
     }
 
     /// One pass over the device's keys; returns whether it found nothing dirty (the
@@ -271,6 +304,8 @@ impl CachedDev {
         };
         let mut pos = lo;
         let mut found = false;
+        // Writes that add dirty data meanwhile may land behind the cursor: see the end.
+        let writes = self.wb.writes_done.load(Ordering::SeqCst);
         loop {
             if ctl.stopping.load(Ordering::Relaxed) {
                 return Err(EINTR);
@@ -298,7 +333,17 @@ impl CachedDev {
             return Ok(false);
         }
         if self.state() == BdevState::Dirty {
-            self.write_sb(|sb| sb.flags = BdevState::Clean.in_flags(sb.flags))?;
+            // The keys marked clean are durable before the superblock says so.
+            io.flush_journal()?;
+            // A write that looked at the state before this and inserts after the scan passed
+            // is in flight or counted as done: then look again rather than say CLEAN over it.
+            let quiet = || {
+                self.wb.writes_inflight.load(Ordering::SeqCst) == 0
+                    && self.wb.writes_done.load(Ordering::SeqCst) == writes
+            };
+            if !self.write_sb_if(quiet, |sb| sb.flags = BdevState::Clean.in_flags(sb.flags))? {
+                return Ok(false);
+            }
         }
         io.gc.writeback_done();
         Ok(true)
@@ -415,31 +460,7 @@ impl SetIo {
     /// The next batch of live dirty extents in positions `pos..hi`, and where to continue
     /// (`None`: the range is exhausted).
     pub(crate) fn dirty_batch(&self, pos: u64, hi: u64) -> Result<(KVec<Extent>, Option<u64>)> {
-        let mut batch = KVec::new();
-        let mut bytes = 0usize;
-        let mut oom = false;
-        let mut guard = self.state.lock();
-        let IoState { index, buckets, .. } = &mut *guard;
-        let bs = self.layout.bucket_size;
-        let next = index.scan(pos, &self.nodes(buckets), &mut |e| {
-            if e.start >= hi || batch.len() >= WB_BATCH || bytes >= WB_BATCH_BYTES {
-                return false;
-            }
-            let live = buckets
-                .get(e.ptr.checked_div(bs).unwrap_or(u64::MAX) as usize)
-                .map(|b| b.gen)
-                == Some(e.gen);
-            if e.dirty && live {
-                bytes += ((e.end - e.start) << 9) as usize;
-                oom |= batch.push(*e, GFP_KERNEL).is_err();
-            }
-            true
-        })?;
-        if oom {
-            return Err(ENOMEM);
-        }
-        let next = next.filter(|&p| p < hi);
-        Ok((batch, next))
+        self.collect_live(pos, hi, WB_BATCH, WB_BATCH_BYTES, &|e, _| e.dirty)
     }
 
     /// Marks the extents of `batch` clean where they are unchanged (compare and replace);

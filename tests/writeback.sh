@@ -9,7 +9,7 @@
 . ./lib.sh
 
 ktap_print_header
-ktap_set_plan 22
+ktap_set_plan 23
 
 BK=/dev/vdb
 truncate -s 16M /tmp/cache16.img
@@ -124,6 +124,31 @@ pct0() {
 		rwfio --rw=randwrite --size=4M --offset=16M --randseed=5 --verify_only
 }
 check "writeback_percent 0 writes back at once; the data verifies" pct0
+
+# A write landing while writeback ends a pass must not leave the superblock CLEAN over dirty
+# data (6.12 guards this with writeback_lock): stop writeback right after such writes and
+# look, many times.
+race() {
+	bad=0
+	for i in $(seq 1 30); do
+		sysfs_write $B/writeback_running 1
+		usleep $((i * 7919 % 40000))
+		dd if=/dev/urandom of=/dev/bcache0 bs=4k seek=$((4096 + i)) count=1 oflag=direct \
+			conv=fsync 2>/dev/null
+		usleep $((i * 3571 % 20000))
+		sysfs_write $B/writeback_running 0
+		usleep 300000
+		st=$(cat $B/state)
+		d=$(cat $B/dirty_data)
+		if [ "$st" = clean ] && [ "$d" != 0.0k ]; then
+			echo "# trial $i: state clean with $d dirty"
+			bad=1
+		fi
+	done
+	[ $bad = 0 ] && sysfs_write $B/writeback_running 1 && wait_for 30 state_is $B clean &&
+		dirty_is 0.0k
+}
+check "writes racing with writeback's last pass never leave the superblock clean over dirty data" race
 
 # Detach under write load: it returns at once and completes while fio writes and verifies.
 underload() {
