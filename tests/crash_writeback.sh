@@ -41,9 +41,10 @@ ktap_print_header
 ktap_set_plan 8
 SET=$RB/$(cset_uuid $CA)
 check "phase 1 finished its synced writes" test "$(dd if=/dev/vdd bs=4 count=1 2>/dev/null)" = done
+# The backing device first, its writeback held until the checks through the cache are done.
 up() {
-	rb_load && sysfs_write $RB/register $CA && sysfs_write $RB/register $BK &&
-		wait_for 10 test -b /dev/bcache0
+	rb_load && sysfs_write $RB/register $BK && sysfs_write $B/writeback_running 0 &&
+		sysfs_write $RB/register $CA && wait_for 10 test -b /dev/bcache0
 }
 check "rbcache registers both after the power cut; the device attaches by itself" up
 check "the device is still dirty" test "$(cat $B/state)" = dirty
