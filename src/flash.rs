@@ -89,6 +89,12 @@ impl VolumeState {
     }
 
     fn read_into(&self, bio: &mut Bio) -> Result {
+        let sector = bio.sector();
+        self.check_range(sector, (bio.len() >> 9) as u64)?;
+        // A hit on one extent: read straight into the bio's pages.
+        if self.io.read_hit_direct(self.inode, sector, bio)? {
+            return Ok(());
+        }
         let mut tmp = KVec::from_elem(0u8, 4096, GFP_KERNEL)?;
         bio.for_each_segment(|sector, seg: &mut Segment<'_>| {
             let mut at = 0;

@@ -4,7 +4,9 @@
 //!
 //! Sectors are offset by `data_offset`: keys hold absolute backing-device sectors, in the
 //! device's uuid slot as inode. Bios run on `system_unbound` work items inside a
-//! [`NoIoScope`], each through a bounce buffer.
+//! [`NoIoScope`]. A read that one cached extent serves entirely, and a read that goes
+//! straight to the backing device, go into the bio's own pages (a clone remapped to the
+//! device); everything else goes through a bounce buffer.
 //!
 //! - **Reads** are served from the cache where it holds the data; the rest is read from the
 //!   backing device and, unless the read bypasses the cache, inserted as clean data with the
@@ -186,17 +188,21 @@ impl CachedDev {
 
     fn read(&self, bio: &mut Bio, sector: u64, cache: Option<&CacheUse<'_>>) -> Result {
         let len = bio.len();
-        let mut data = KVVec::from_elem(0u8, len, GFP_KERNEL)?;
         let Some(c) = cache.filter(|_| self.mode() != CacheMode::None) else {
             self.stats
                 .sectors_bypassed
                 .fetch_add((len >> 9) as u64, Ordering::Relaxed);
-            self.bdev.read_sync(sector, &mut data)?;
-            return scatter(bio, &data);
+            return bio.read_from(&self.bdev, sector);
         };
         let bypass = self.sequential(sector, len as u64)
             || (bio.is_readahead() && self.policy.readahead_meta_only.load(Ordering::Relaxed))
             || self.cache_full(c);
+        // A hit on one extent: read straight into the bio's pages.
+        if c.io.read_hit_direct(c.inode, sector, bio)? {
+            self.count_read(bypass, false, len);
+            return Ok(());
+        }
+        let mut data = KVVec::from_elem(0u8, len, GFP_KERNEL)?;
         let mut missed = false;
         let mut off = 0usize;
         while off < len {
@@ -221,6 +227,12 @@ impl CachedDev {
                 }
             }
         }
+        self.count_read(bypass, missed, len);
+        scatter(bio, &data)
+    }
+
+    /// Counts a read of `len` bytes in `stats_total/`.
+    fn count_read(&self, bypass: bool, missed: bool, len: usize) {
         let counter = match (bypass, missed) {
             (false, false) => &self.stats.hits,
             (false, true) => &self.stats.misses,
@@ -233,7 +245,6 @@ impl CachedDev {
                 .sectors_bypassed
                 .fetch_add((len >> 9) as u64, Ordering::Relaxed);
         }
-        scatter(bio, &data)
     }
 
     fn write(&self, bio: &mut Bio, sector: u64, cache: Option<&CacheUse<'_>>) -> Result {

@@ -40,6 +40,7 @@ use crate::index::Index;
 use crate::journal::JOURNAL_DELAY_MS;
 use crate::kabi::bdev::BdevFile;
 use crate::kabi::bio::WriteKind;
+use crate::kabi::disk::Bio;
 use crate::metadata::{write_superblock, JournalState, SetData, UuidTable};
 use crate::waker::Waker;
 
@@ -146,6 +147,14 @@ pub(crate) struct IoState {
     pub(crate) write_seqs: [u64; WRITE_SEQ_SLOTS],
     /// Dirty sectors per stripe of each attached cached device.
     pub(crate) dirty: KVec<Option<DirtyCounts>>,
+}
+
+/// What [`SetIo::locate`] found.
+enum Located {
+    /// Live data at a cache sector, of a generation, for a run of sectors.
+    Data(u64, u8, u64),
+    /// A hole of a run of sectors.
+    Hole(u64),
 }
 
 /// Event counters for sysfs.
@@ -336,13 +345,38 @@ impl SetIo {
         }
     }
 
-    /// Reads what the cache holds at `sector` of `inode`, up to `max` sectors (one run), into
-    /// the start of `buf`; a hole, or data whose bucket was invalidated, is reported as
-    /// [`Found::Hole`] and not read.
-    ///
-    /// The cache is read without the state lock. If the bucket was invalidated meanwhile (its
-    /// generation moved on: the data may have been overwritten, moved and the bucket reused),
-    /// the read is looked up and done again, as 6.12 retries a read whose pointer went stale.
+    /// Where the cache holds `sector` of `inode`, for up to `max` sectors: live data at a
+    /// cache sector and generation, or a hole (or stale data, which is the same).
+    fn locate(&self, inode: u64, sector: u64, max: u64) -> Result<Located> {
+        let k = extents::key(inode, sector).ok_or(EIO)?;
+        let mut guard = self.state.lock();
+        let st = &mut *guard;
+        let (hit, run) = st.index.lookup(k, max, &self.nodes(&st.buckets))?;
+        let limit = st.index.limit();
+        st.index.shrink(limit);
+        self.publish_cache(st);
+        Ok(
+            match hit.filter(|h| st.gen(self.layout.bucket_of(h.ptr)) == h.gen) {
+                Some(h) => Located::Data(h.ptr, h.gen, run),
+                None => Located::Hole(run),
+            },
+        )
+    }
+
+    /// Whether data read from cache sector `ptr` with generation `gen` was still live after
+    /// the read (its bucket was not reused meanwhile); counts a race if not.
+    fn still_live(&self, ptr: u64, gen: u8, run: u64) -> bool {
+        if self.state.lock().gen(self.layout.bucket_of(ptr)) == gen {
+            self.stats.cache_reads.fetch_add(run, Ordering::Relaxed);
+            return true;
+        }
+        self.stats.read_races.fetch_add(1, Ordering::Relaxed);
+        false
+    }
+
+    /// Reads what `sector` of `inode` holds, up to `max` sectors (a run of one extent or one
+    /// hole) into the start of `buf`; returns the bytes read, or the sectors of the hole.
+    /// A read that races with the reuse of its bucket is retried.
     pub(crate) fn read_cached(
         &self,
         inode: u64,
@@ -350,34 +384,39 @@ impl SetIo {
         max: u64,
         buf: &mut [u8],
     ) -> Result<Found> {
-        let Some(k) = extents::key(inode, sector) else {
-            return Err(EIO);
-        };
         let max = max.min((buf.len() >> 9) as u64);
         for _ in 0..16 {
-            let (found, run) = {
-                let mut guard = self.state.lock();
-                let st = &mut *guard;
-                let (hit, run) = st.index.lookup(k, max, &self.nodes(&st.buckets))?;
-                let limit = st.index.limit();
-                st.index.shrink(limit);
-                self.publish_cache(st);
-                let live = hit.filter(|h| st.gen(self.layout.bucket_of(h.ptr)) == h.gen);
-                (live, run)
-            };
-            let Some(hit) = found else {
-                return Ok(Found::Hole(run));
+            let (ptr, gen, run) = match self.locate(inode, sector, max)? {
+                Located::Data(ptr, gen, run) => (ptr, gen, run),
+                Located::Hole(run) => return Ok(Found::Hole(run)),
             };
             let bytes = (run as usize) << 9;
             let dst = buf.get_mut(..bytes).ok_or(EIO)?;
-            self.bdev.read_sync(hit.ptr, dst)?;
-            if self.state.lock().gen(self.layout.bucket_of(hit.ptr)) == hit.gen {
-                self.stats.cache_reads.fetch_add(run, Ordering::Relaxed);
+            self.bdev.read_sync(ptr, dst)?;
+            if self.still_live(ptr, gen, run) {
                 return Ok(Found::Data(bytes));
             }
-            self.stats.read_races.fetch_add(1, Ordering::Relaxed);
         }
         Err(EIO)
+    }
+
+    /// Serves the read `bio` of `inode` at `sector` straight from the cache device into its
+    /// pages when one live extent holds all of it (no bounce buffer, no copy). Returns
+    /// `false`, having changed nothing the caller relies on, when it cannot: a hole, a bio
+    /// spanning several extents, or a race with the reuse of the bucket (the caller then
+    /// reads through [`SetIo::read_cached`], which overwrites the bio's data).
+    pub(crate) fn read_hit_direct(&self, inode: u64, sector: u64, bio: &mut Bio) -> Result<bool> {
+        let len = bio.len();
+        let sectors = (len >> 9) as u64;
+        if sectors == 0 || len.checked_rem(512) != Some(0) {
+            return Ok(false);
+        }
+        let (ptr, gen) = match self.locate(inode, sector, sectors)? {
+            Located::Data(ptr, gen, run) if run == sectors => (ptr, gen),
+            _ => return Ok(false),
+        };
+        bio.read_from(&self.bdev, ptr)?;
+        Ok(self.still_live(ptr, gen, sectors))
     }
 
     /// The sequence number of writes to `inode` (see [`SetIo::fill`]).

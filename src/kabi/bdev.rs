@@ -66,7 +66,7 @@ impl BdevFile {
         })
     }
 
-    fn bdev(&self) -> *mut bindings::block_device {
+    pub(super) fn bdev(&self) -> *mut bindings::block_device {
         // SAFETY: By the type invariant `file` is an open block-device file.
         unsafe { bindings::file_bdev(self.file.as_ptr()) }
     }

@@ -21,6 +21,7 @@ use kernel::prelude::*;
 use kernel::str::CStr;
 use kernel::sync::Arc;
 
+use super::bdev::BdevFile;
 use super::ffi;
 use super::sysfs::{AttrOps, SysfsDir};
 
@@ -137,6 +138,35 @@ impl Bio {
     pub(crate) fn is_sync(&self) -> bool {
         // SAFETY: By the type invariant the bio is live.
         unsafe { ffi::rbcache_bio_sync(self.raw()) }
+    }
+
+    /// Reads the bio's data from `sector` of `bdev` straight into its pages (through a clone
+    /// that shares them, as a stacking driver remaps), and waits for the read.
+    pub(crate) fn read_from(&mut self, bdev: &BdevFile, sector: u64) -> Result {
+        if self.op() != BioOp::Read {
+            return Err(EINVAL);
+        }
+        // SAFETY: By the type invariant the bio is live, and it stays live (we hold it) until
+        // the clone has completed below; `bdev` is open; `fs_bio_set` is set up at boot.
+        let clone = unsafe {
+            bindings::bio_alloc_clone(
+                bdev.bdev(),
+                self.raw(),
+                ffi::rbcache_gfp_noio(),
+                &raw mut bindings::fs_bio_set,
+            )
+        };
+        if clone.is_null() {
+            return Err(ENOMEM);
+        }
+        // SAFETY: `clone` is a new bio we own; it is submitted, waited for, then put.
+        let ret = unsafe {
+            (*clone).bi_iter.bi_sector = sector;
+            let ret = bindings::submit_bio_wait(clone);
+            bindings::bio_put(clone);
+            ret
+        };
+        to_result(ret)
     }
 
     /// First sector.
