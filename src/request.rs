@@ -4,9 +4,9 @@
 //!
 //! Sectors are offset by `data_offset`: keys hold absolute backing-device sectors, in the
 //! device's uuid slot as inode. Bios run on `system_unbound` work items inside a
-//! [`NoIoScope`]. A read that one cached extent serves entirely, and a read that goes
-//! straight to the backing device, go into the bio's own pages (a clone remapped to the
-//! device); everything else goes through a bounce buffer.
+//! [`NoIoScope`]. A read that one cached extent serves entirely, and IO that goes straight
+//! to the backing device (reads and writes around the cache), use the bio's own pages (a
+//! clone remapped to the device); data the cache stores goes through a bounce buffer.
 //!
 //! - **Reads** are served from the cache where it holds the data; the rest is read from the
 //!   backing device and, unless the read bypasses the cache, inserted as clean data with the
@@ -192,7 +192,7 @@ impl CachedDev {
             self.stats
                 .sectors_bypassed
                 .fetch_add((len >> 9) as u64, Ordering::Relaxed);
-            return bio.read_from(&self.bdev, sector);
+            return bio.submit_to(&self.bdev, sector);
         };
         let bypass = self.sequential(sector, len as u64)
             || (bio.is_readahead() && self.policy.readahead_meta_only.load(Ordering::Relaxed))
@@ -249,8 +249,6 @@ impl CachedDev {
 
     fn write(&self, bio: &mut Bio, sector: u64, cache: Option<&CacheUse<'_>>) -> Result {
         let len = bio.len();
-        let mut data = KVVec::from_elem(0u8, len, GFP_KERNEL)?;
-        gather(bio, &mut data)?;
         let fua = bio.wants_flush();
         let kind = if fua {
             WriteKind::FlushFua
@@ -259,8 +257,9 @@ impl CachedDev {
         };
         let sectors = (len >> 9) as u64;
         let Some(c) = cache else {
+            // Straight from the bio's pages, with its own flags (FUA).
             let _range = self.lock_range(sector, sector.wrapping_add(sectors));
-            return self.bdev.write_sync(sector, &data, kind);
+            return bio.submit_to(&self.bdev, sector);
         };
         let mode = self.mode();
         // While a detach writes back, nothing new becomes dirty.
@@ -280,8 +279,23 @@ impl CachedDev {
             }
             (m, _) => m,
         };
+        if bypass || !matches!(mode, CacheMode::Writeback | CacheMode::Writethrough) {
+            // Around the cache, straight from the bio's pages; older cached copies go.
+            self.stats
+                .sectors_bypassed
+                .fetch_add(sectors, Ordering::Relaxed);
+            let _range = self.lock_range(sector, sector.wrapping_add(sectors));
+            bio.submit_to(&self.bdev, sector)?;
+            c.io.discard(c.inode, sector, sectors)?;
+            if fua {
+                c.io.flush_journal()?;
+            }
+            return Ok(());
+        }
+        let mut data = KVVec::from_elem(0u8, len, GFP_KERNEL)?;
+        gather(bio, &mut data)?;
         match mode {
-            CacheMode::Writeback if !bypass => {
+            CacheMode::Writeback => {
                 let _dirty = self.begin_dirty_write();
                 if self.state() != BdevState::Dirty {
                     // Before the first dirty key: the superblock says the cache holds dirty
@@ -304,21 +318,14 @@ impl CachedDev {
                     Err(e) => return Err(e),
                 }
             }
-            CacheMode::Writethrough if !bypass => {
+            _ => {
+                // Writethrough.
                 let _range = self.lock_range(sector, sector.wrapping_add(sectors));
                 self.bdev.write_sync(sector, &data, kind)?;
                 if c.io.write_data(c.inode, sector, &data, false).is_err() {
                     // No room (or a cache error): the cached copy must not stay older.
                     c.io.discard(c.inode, sector, sectors)?;
                 }
-            }
-            _ => {
-                self.stats
-                    .sectors_bypassed
-                    .fetch_add(sectors, Ordering::Relaxed);
-                let _range = self.lock_range(sector, sector.wrapping_add(sectors));
-                self.bdev.write_sync(sector, &data, kind)?;
-                c.io.discard(c.inode, sector, sectors)?;
             }
         }
         if fua {

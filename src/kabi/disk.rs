@@ -146,6 +146,15 @@ impl Bio {
         if self.op() != BioOp::Read {
             return Err(EINVAL);
         }
+        self.submit_to(bdev, sector)
+    }
+
+    /// Reads or writes the bio's data at `sector` of `bdev` straight from or into its pages,
+    /// with its own flags (`REQ_FUA`, `REQ_PREFLUSH`), through a remapped clone; waits for it.
+    pub(crate) fn submit_to(&mut self, bdev: &BdevFile, sector: u64) -> Result {
+        if !matches!(self.op(), BioOp::Read | BioOp::Write) {
+            return Err(EINVAL);
+        }
         // SAFETY: By the type invariant the bio is live, and it stays live (we hold it) until
         // the clone has completed below; `bdev` is open; `fs_bio_set` is set up at boot.
         let clone = unsafe {
