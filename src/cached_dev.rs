@@ -291,30 +291,27 @@ impl CachedDev {
         }
     }
 
-    /// Wakes the writeback thread (dirty data was written).
-    pub(crate) fn ring_writeback(&self) {
-        if let Some(wb) = self
-            .link
-            .lock()
-            .attached
+    /// The control of the writeback thread, if the device is attached.
+    fn wb_ctl(&self) -> Option<Arc<WbCtl>> {
+        let link = self.link.lock();
+        link.attached
             .as_ref()
             .and_then(|a| a.wb.as_ref())
-        {
-            wb.ctl.ring();
+            .map(|w| w.ctl.clone())
+    }
+
+    /// Wakes the writeback thread (dirty data was written).
+    pub(crate) fn ring_writeback(&self) {
+        if let Some(ctl) = self.wb_ctl() {
+            ctl.ring();
         }
     }
 
     /// Makes the writeback thread look again now, cutting `writeback_delay` and any rate
     /// wait short (its settings changed, or a detach started).
     pub(crate) fn hurry_writeback(&self) {
-        if let Some(wb) = self
-            .link
-            .lock()
-            .attached
-            .as_ref()
-            .and_then(|a| a.wb.as_ref())
-        {
-            wb.ctl.hurry();
+        if let Some(ctl) = self.wb_ctl() {
+            ctl.hurry();
         }
     }
 
@@ -431,11 +428,10 @@ impl CachedDev {
     /// a work item ([`crate::registry::Registry::queue_detach`]); cache-set `unregister`
     /// calls it directly.
     pub(crate) fn detach(&self) -> Result {
-        let ctl = {
-            let link = self.link.lock();
-            let a = link.attached.as_ref().ok_or(ENOENT)?;
-            a.wb.as_ref().map(|w| w.ctl.clone())
-        };
+        if self.link.lock().attached.is_none() {
+            return Err(ENOENT);
+        }
+        let ctl = self.wb_ctl();
         self.start_detach();
         let r = self.finish_detach(ctl);
         self.detaching.store(false, Ordering::Release);

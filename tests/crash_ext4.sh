@@ -7,8 +7,22 @@
 # then keeps writing and syncing more files and cuts the power. Phase 2: rbcache registers
 # both devices, the mount replays the ext4 journal, e2fsck -fn is clean and every synced file
 # matches its md5; then rbcache writes everything back, detaches, and the raw backing device
-# at data_offset holds the same clean filesystem.
+# at data_offset holds the same clean filesystem. `crash_c_ext4` runs this with SYS=c: the C
+# bcache.ko in both boots, for comparison.
 . ./lib.sh
+
+SYS=${SYS:-rb}
+if [ "$SYS" = rb ]; then
+	NAME=rbcache
+	load() { rb_load; }
+	unload() { rb_unload; }
+else
+	NAME="the C module"
+	load() { insmod $MODDIR/bcache.ko; }
+	unload() { wait_for 10 rmmod bcache 2>/dev/null; }
+fi
+# The backing superblock's first data sector (the C module has no data_offset file).
+data_off() { bcache-super-show $BK | awk '$1 == "dev.data.first_sector" { print $2 }'; }
 
 BK=/dev/vdb
 CA=/dev/vda
@@ -22,10 +36,12 @@ E2FSCK=$(ls /usr/sbin/e2fsck /sbin/e2fsck 2>/dev/null | head -n 1)
 if [ "${PHASE:-1}" = 1 ]; then
 	fmt_backing $BK
 	fmt_cache $CA
-	rb_load || exit 1
+	load || exit 1
 	echo $BK >$RB/register && echo $CA >$RB/register || exit 1
-	# Before the attach: the writeback thread starts there and reads the delay at once.
-	echo 0 >$B/writeback_delay && echo "$(cset_uuid $CA)" >$B/attach || exit 1
+	# Writeback running with no delay and no rate limit when the power goes.
+	wait_for 10 test -e $B/attach || exit 1
+	echo 0 >$B/writeback_delay && echo 0 >$B/writeback_percent || exit 1
+	echo "$(cset_uuid $CA)" >$B/attach || exit 1
 	# Every write through the cache (no sequential bypass): more dirty data to write back.
 	echo writeback >$B/cache_mode && echo 0 >$B/sequential_cutoff || exit 1
 	wait_for 5 test -b /dev/bcache0 || exit 1
@@ -45,7 +61,7 @@ if [ "${PHASE:-1}" = 1 ]; then
 		cat /tmp/sums
 	} >/tmp/list
 	dd if=/tmp/list of=/dev/vdd bs=8k count=1 conv=sync,fsync 2>/dev/null || exit 1
-	cat $B/writeback_rate_debug $B/dirty_data $B/state >/dev/kmsg
+	cat $B/dirty_data $B/state >/dev/kmsg
 	# Fast unsynced writes from a ready buffer (/dev/urandom is slow under TCG), some synced.
 	dd if=/dev/urandom of=/tmp/r bs=64k count=32 2>/dev/null
 	(
@@ -79,12 +95,12 @@ dmesg_mark
 # The backing device first, its writeback held (writeback_running 0, writeback_delay 0)
 # before the cache comes and it attaches, until the checks through the cache are done.
 up() {
-	rb_load && sysfs_write $RB/register $BK && sysfs_write $B/writeback_running 0 &&
-		sysfs_write $B/writeback_delay 0 && sysfs_write $RB/register $CA &&
+	load && sysfs_write $RB/register $BK && wait_for 10 test -e $B/attach &&
+		sysfs_write $B/writeback_running 0 && sysfs_write $RB/register $CA &&
 		wait_for 10 test -b /dev/bcache0 && wait_for 10 test -e $SET || return 1
 	echo "# state $(cat $B/state), dirty_data $(cat $B/dirty_data)"
 }
-check "rbcache registers both after the power cut; the device attaches by itself" up
+check "$NAME registers both after the power cut; the device attaches by itself" up
 # md5 of each MiB of DEV from sector OFF, as long as /dev/bcache0 (the last one short).
 mib_sums() {
 	echo 3 >/proc/sys/vm/drop_caches
@@ -101,7 +117,7 @@ mib_sums() {
 # What a CLEAN backing superblock promises: the backing device alone holds the volume.
 clean_means_clean() {
 	mib_sums /dev/bcache0 0 >/tmp/vol.sums
-	mib_sums $BK "$(cat $B/data_offset)" >/tmp/raw.sums
+	mib_sums $BK "$(data_off)" >/tmp/raw.sums
 	d=$(diff /tmp/vol.sums /tmp/raw.sums | grep -c '^+[0-9a-f]')
 	echo "# $d MiB of $(wc -l </tmp/vol.sums) differ between /dev/bcache0 and the raw backing device"
 	[ "$d" -eq 0 ]
@@ -136,7 +152,7 @@ md5_ok() {
 }
 check "every synced file matches its md5" md5_ok
 no_errors() {
-	dmesg_since | grep -E 'EXT4-fs (error|warning)|I/O error|rbcache.*(error|fail)' >/tmp/errs
+	dmesg_since | grep -E 'EXT4-fs (error|warning)|I/O error|bcache.*(error|fail)' >/tmp/errs
 	[ ! -s /tmp/errs ] || { head -n 10 /tmp/errs | sed 's/^/# /'; return 1; }
 }
 check "no ext4 error or I/O error in the kernel log" no_errors
@@ -144,14 +160,15 @@ is_clean() { [ "$(cat $B/state)" = clean ] && [ "$(cat $B/dirty_data)" = 0.0k ];
 no_cache() { [ "$(cat $B/state)" = "no cache" ]; }
 # writeback_percent 0: no rate limit. The detach may return before it is done (as 6.12).
 drain() {
-	sysfs_write $B/writeback_percent 0 && sysfs_write $B/writeback_running 1 || return 1
+	sysfs_write $B/writeback_delay 0 && sysfs_write $B/writeback_percent 0 &&
+		sysfs_write $B/writeback_running 1 || return 1
 	wait_for 90 is_clean || { echo "# state $(cat $B/state), dirty_data $(cat $B/dirty_data)"; return 1; }
 	sed 's/^/# /' $B/writeback_rate_debug
 	sysfs_write $B/detach 1 && wait_for 60 no_cache || { echo "# detach: $RB_ERR, state $(cat $B/state)"; return 1; }
 }
-check "rbcache writes everything back (state clean) and detaches" drain
+check "$NAME writes everything back (state clean) and detaches" drain
 raw() {
-	off=$(cat $B/data_offset)
+	off=$(data_off)
 	sysfs_write $B/stop 1 && wait_for 20 test ! -e $B || return 1
 	echo 3 >/proc/sys/vm/drop_caches
 	loop=$(losetup -f)
@@ -168,7 +185,7 @@ raw() {
 	return $r
 }
 check "the raw backing device at data_offset: e2fsck -fn clean, every md5 matches" raw
-down() { sysfs_write $SET/unregister 1 && wait_for 20 test ! -e $SET && rb_unload; }
-check "unregister the set, rmmod" down
+down() { sysfs_write $SET/unregister 1 && wait_for 20 test ! -e $SET && unload; }
+check "unregister the set, unload $NAME" down
 check "no cache-set thread is left" no_gc_threads
 ktap_finished
