@@ -18,7 +18,7 @@ use kernel::workqueue;
 
 use crate::kabi::disk::{Bio, BioOp, DiskOps, GenDisk, Segment};
 use crate::kabi::noio::NoIoScope;
-use crate::set_io::SetIo;
+use crate::set_io::{Direct, SetIo, Source};
 
 /// Bitmap of `/dev/bcacheN` indices in use.
 static INDICES: AtomicU64 = AtomicU64::new(0);
@@ -92,7 +92,7 @@ impl VolumeState {
         let sector = bio.sector();
         self.check_range(sector, (bio.len() >> 9) as u64)?;
         // A hit on one extent: read straight into the bio's pages.
-        if self.io.read_hit_direct(self.inode, sector, bio)? {
+        if self.io.read_direct(self.inode, sector, bio)? == Direct::Hit {
             return Ok(());
         }
         let mut tmp = KVec::from_elem(0u8, 4096, GFP_KERNEL)?;
@@ -120,19 +120,10 @@ impl VolumeState {
             // A pure flush: handled by the caller.
             return Ok(());
         }
-        let mut data = KVVec::from_elem(0u8, len, GFP_KERNEL)?;
-        let mut first = None;
-        let mut off = 0;
-        bio.for_each_segment(|sector, seg: &mut Segment<'_>| {
-            first.get_or_insert(sector);
-            let n = seg.len();
-            seg.read_at(0, data.get_mut(off..off + n).ok_or(EIO)?)?;
-            off += n;
-            Ok(())
-        })?;
-        let start = first.ok_or(EIO)?;
+        let start = bio.sector();
         self.check_range(start, (len >> 9) as u64)?;
-        self.io.write(self.inode, start, &data)
+        // Straight from the bio's pages.
+        self.io.write(self.inode, start, Source::Bio(bio, 0))
     }
 
     fn discard(&self, bio: &Bio) -> Result {

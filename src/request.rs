@@ -39,10 +39,9 @@ use kernel::workqueue;
 use crate::cached_dev::{CacheUse, CachedDev};
 use crate::format::backing::{BdevState, CacheMode};
 use crate::gc::CUTOFF_CACHE_ADD;
-use crate::kabi::bio::WriteKind;
 use crate::kabi::disk::{Bio, BioOp, DiskOps, Segment};
 use crate::kabi::noio::NoIoScope;
-use crate::set_io::Found;
+use crate::set_io::{Direct, Found, Source};
 
 /// Bytes read from the cache or the backing device at a time.
 const CHUNK: usize = 256 << 10;
@@ -108,17 +107,6 @@ impl DiskOps for CachedDisk {
             self.0.idle.wait(&mut p);
         }
     }
-}
-
-/// Copies a bio's data out.
-fn gather(bio: &mut Bio, out: &mut [u8]) -> Result {
-    let mut off = 0usize;
-    bio.for_each_segment(|_, seg: &mut Segment<'_>| {
-        let n = seg.len();
-        seg.read_at(0, out.get_mut(off..off.wrapping_add(n)).ok_or(EIO)?)?;
-        off = off.wrapping_add(n);
-        Ok(())
-    })
 }
 
 /// Copies data into a bio.
@@ -197,10 +185,28 @@ impl CachedDev {
         let bypass = self.sequential(sector, len as u64)
             || (bio.is_readahead() && self.policy.readahead_meta_only.load(Ordering::Relaxed))
             || self.cache_full(c);
-        // A hit on one extent: read straight into the bio's pages.
-        if c.io.read_hit_direct(c.inode, sector, bio)? {
-            self.count_read(bypass, false, len);
-            return Ok(());
+        // Before any lookup: a write committed after this may make a fill stale.
+        let seq = c.io.write_seq(c.inode);
+        match c.io.read_direct(c.inode, sector, bio)? {
+            // A hit on one extent: read straight into the bio's pages.
+            Direct::Hit => {
+                self.count_read(bypass, false, len);
+                return Ok(());
+            }
+            // A miss on all of it: read the backing device straight into the bio's pages,
+            // and fill the cache from them.
+            Direct::Hole => {
+                bio.read_from(&self.bdev, sector)?;
+                if !bypass && len.checked_rem(c.io.layout.block_bytes) == Some(0) {
+                    // Best effort: a fill that fails leaves a miss, not an error.
+                    if let Ok(false) = c.io.fill(c.inode, sector, Source::Bio(bio, 0), seq) {
+                        self.stats.miss_collisions.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                self.count_read(bypass, true, len);
+                return Ok(());
+            }
+            Direct::Mixed => {}
         }
         let mut data = KVVec::from_elem(0u8, len, GFP_KERNEL)?;
         let mut missed = false;
@@ -214,12 +220,11 @@ impl CachedDev {
                 Found::Hole(n) => {
                     missed = true;
                     let n_bytes = (n as usize) << 9;
-                    let seq = c.io.write_seq(c.inode);
                     let buf = dst.get_mut(..n_bytes).ok_or(EIO)?;
                     self.bdev.read_sync(s, buf)?;
                     if !bypass && n_bytes.checked_rem(c.io.layout.block_bytes) == Some(0) {
                         // Best effort: a fill that fails leaves a miss, not an error.
-                        if let Ok(false) = c.io.fill(c.inode, s, buf, seq) {
+                        if let Ok(false) = c.io.fill(c.inode, s, Source::Buf(buf), seq) {
                             self.stats.miss_collisions.fetch_add(1, Ordering::Relaxed);
                         }
                     }
@@ -250,11 +255,6 @@ impl CachedDev {
     fn write(&self, bio: &mut Bio, sector: u64, cache: Option<&CacheUse<'_>>) -> Result {
         let len = bio.len();
         let fua = bio.wants_flush();
-        let kind = if fua {
-            WriteKind::FlushFua
-        } else {
-            WriteKind::Data
-        };
         let sectors = (len >> 9) as u64;
         let Some(c) = cache else {
             // Straight from the bio's pages, with its own flags (FUA).
@@ -292,8 +292,7 @@ impl CachedDev {
             }
             return Ok(());
         }
-        let mut data = KVVec::from_elem(0u8, len, GFP_KERNEL)?;
-        gather(bio, &mut data)?;
+        // The cache's copy is written straight from the bio's pages.
         match mode {
             CacheMode::Writeback => {
                 let _dirty = self.begin_dirty_write();
@@ -302,7 +301,7 @@ impl CachedDev {
                     // data, so the device never runs without it by mistake.
                     self.write_sb(|sb| sb.flags = BdevState::Dirty.in_flags(sb.flags))?;
                 }
-                match c.io.write_data(c.inode, sector, &data, true) {
+                match c.io.write_data(c.inode, sector, Source::Bio(bio, 0), true) {
                     Ok(()) => self.ring_writeback(),
                     Err(e) if e == ENOSPC => {
                         // No room even after GC (the cache is full of dirty data): write
@@ -311,7 +310,7 @@ impl CachedDev {
                             .sectors_bypassed
                             .fetch_add(sectors, Ordering::Relaxed);
                         let _range = self.lock_range(sector, sector.wrapping_add(sectors));
-                        self.bdev.write_sync(sector, &data, kind)?;
+                        bio.submit_to(&self.bdev, sector)?;
                         c.io.discard(c.inode, sector, sectors)?;
                         self.ring_writeback();
                     }
@@ -321,8 +320,11 @@ impl CachedDev {
             _ => {
                 // Writethrough.
                 let _range = self.lock_range(sector, sector.wrapping_add(sectors));
-                self.bdev.write_sync(sector, &data, kind)?;
-                if c.io.write_data(c.inode, sector, &data, false).is_err() {
+                bio.submit_to(&self.bdev, sector)?;
+                if c.io
+                    .write_data(c.inode, sector, Source::Bio(bio, 0), false)
+                    .is_err()
+                {
                     // No room (or a cache error): the cached copy must not stay older.
                     c.io.discard(c.inode, sector, sectors)?;
                 }

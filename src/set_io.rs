@@ -213,6 +213,48 @@ pub(crate) struct SetIo {
     pub(crate) state: Mutex<IoState>,
 }
 
+/// Data to be written into the cache: a buffer, or a bio's own pages from a byte offset
+/// (written through a trimmed clone, no bounce buffer).
+#[derive(Clone, Copy)]
+pub(crate) enum Source<'a> {
+    /// A buffer.
+    Buf(&'a [u8]),
+    /// A bio's data, from a byte offset.
+    Bio(&'a Bio, usize),
+}
+
+impl Source<'_> {
+    /// Bytes left.
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Source::Buf(b) => b.len(),
+            Source::Bio(b, off) => b.len().saturating_sub(*off),
+        }
+    }
+
+    /// Writes `len` bytes from byte `at` of what is left at `sector` of `bdev`.
+    fn write(&self, bdev: &BdevFile, sector: u64, at: usize, len: usize) -> Result {
+        match self {
+            Source::Buf(b) => {
+                let end = at.checked_add(len).ok_or(EINVAL)?;
+                bdev.write_sync(sector, b.get(at..end).ok_or(EINVAL)?, WriteKind::Data)
+            }
+            Source::Bio(b, off) => b.write_part_to(bdev, sector, off.saturating_add(at), len),
+        }
+    }
+}
+
+/// What [`SetIo::read_direct`] found.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Direct {
+    /// Served: the bio holds the cached data.
+    Hit,
+    /// The cache holds none of the range (the bio is untouched).
+    Hole,
+    /// Partly cached, several extents, or a race: read through [`SetIo::read_cached`].
+    Mixed,
+}
+
 /// Counts a foreground operation in flight for as long as it lives.
 struct InFlight<'a>(&'a AtomicU64);
 
@@ -401,22 +443,28 @@ impl SetIo {
     }
 
     /// Serves the read `bio` of `inode` at `sector` straight from the cache device into its
-    /// pages when one live extent holds all of it (no bounce buffer, no copy). Returns
-    /// `false`, having changed nothing the caller relies on, when it cannot: a hole, a bio
-    /// spanning several extents, or a race with the reuse of the bucket (the caller then
-    /// reads through [`SetIo::read_cached`], which overwrites the bio's data).
-    pub(crate) fn read_hit_direct(&self, inode: u64, sector: u64, bio: &mut Bio) -> Result<bool> {
+    /// pages when one live extent holds all of it (no bounce buffer, no copy): [`Direct::Hit`].
+    /// Otherwise changes nothing the caller relies on and says why: the cache holds none of it
+    /// ([`Direct::Hole`]), or it spans several extents, or the read raced with the reuse of
+    /// its bucket ([`Direct::Mixed`]: the caller reads through [`SetIo::read_cached`], which
+    /// overwrites the bio's data).
+    pub(crate) fn read_direct(&self, inode: u64, sector: u64, bio: &mut Bio) -> Result<Direct> {
         let len = bio.len();
         let sectors = (len >> 9) as u64;
         if sectors == 0 || len.checked_rem(512) != Some(0) {
-            return Ok(false);
+            return Ok(Direct::Mixed);
         }
         let (ptr, gen) = match self.locate(inode, sector, sectors)? {
             Located::Data(ptr, gen, run) if run == sectors => (ptr, gen),
-            _ => return Ok(false),
+            Located::Hole(run) if run == sectors => return Ok(Direct::Hole),
+            _ => return Ok(Direct::Mixed),
         };
         bio.read_from(&self.bdev, ptr)?;
-        Ok(self.still_live(ptr, gen, sectors))
+        Ok(if self.still_live(ptr, gen, sectors) {
+            Direct::Hit
+        } else {
+            Direct::Mixed
+        })
     }
 
     /// The sequence number of writes to `inode` (see [`SetIo::fill`]).
@@ -429,11 +477,11 @@ impl SetIo {
     /// was committed since (it may have changed those sectors: the copy would be stale). This
     /// is the check-key protocol of 6.12's cache-miss insert, at inode granularity. Returns
     /// whether the data was inserted.
-    pub(crate) fn fill(&self, inode: u64, sector: u64, data: &[u8], seq: u64) -> Result<bool> {
+    pub(crate) fn fill(&self, inode: u64, sector: u64, data: Source<'_>, seq: u64) -> Result<bool> {
         if data.len().checked_rem(self.layout.block_bytes) != Some(0) {
             return Err(EINVAL);
         }
-        match self.write_some(inode, sector, data, WriteMode::Fill(seq)) {
+        match self.write_some(inode, sector, data, 0, WriteMode::Fill(seq)) {
             Ok(n) => Ok(n == (data.len() >> 9) as u64),
             // No room: the cache is full, the data is on the backing device anyway.
             Err(e) if e == ENOSPC => Ok(false),
@@ -446,13 +494,19 @@ impl SetIo {
     ///
     /// When no bucket is free, wakes GC and waits for a pass (at most [`ALLOC_RETRIES`] in a
     /// row without progress), with the state lock dropped.
-    pub(crate) fn write(&self, inode: u64, sector: u64, data: &[u8]) -> Result {
+    pub(crate) fn write(&self, inode: u64, sector: u64, data: Source<'_>) -> Result {
         self.write_data(inode, sector, data, true)
     }
 
     /// Writes `data` as [`SetIo::write`] does, dirty or clean (a copy of what the backing
     /// device holds).
-    pub(crate) fn write_data(&self, inode: u64, sector: u64, data: &[u8], dirty: bool) -> Result {
+    pub(crate) fn write_data(
+        &self,
+        inode: u64,
+        sector: u64,
+        data: Source<'_>,
+        dirty: bool,
+    ) -> Result {
         let mode = if dirty {
             WriteMode::Dirty
         } else {
@@ -467,7 +521,7 @@ impl SetIo {
         let mut retries = 0;
         while done < sectors {
             let from = (done as usize) << 9;
-            match self.write_some(inode, sector + done, &data[from..], mode) {
+            match self.write_some(inode, sector + done, data, from, mode) {
                 Ok(n) => {
                     done += n;
                     retries = 0;
@@ -490,9 +544,16 @@ impl SetIo {
     /// Reserves space for as much of `data` as buckets allow, writes it without the state
     /// lock, then adds its keys; returns the sectors written, or `ENOSPC` if not even one
     /// bucket could be had. A fill whose check fails writes its data but adds no keys.
-    fn write_some(&self, inode: u64, sector: u64, data: &[u8], mode: WriteMode) -> Result<u64> {
+    fn write_some(
+        &self,
+        inode: u64,
+        sector: u64,
+        data: Source<'_>,
+        from: usize,
+        mode: WriteMode,
+    ) -> Result<u64> {
         let dirty = mode == WriteMode::Dirty;
-        let sectors = (data.len() >> 9) as u64;
+        let sectors = (data.len().saturating_sub(from) >> 9) as u64;
         let mut pieces: KVec<(u64, u64, u64)> = KVec::new();
         {
             let mut st = self.state.lock();
@@ -524,15 +585,13 @@ impl SetIo {
         }
 
         let mut res = Ok(());
-        let mut off = 0usize;
+        let mut off = from;
         for &(_, at, n) in pieces.iter() {
             let len = (n << 9) as usize;
             if res.is_ok() {
-                res = self
-                    .bdev
-                    .write_sync(at, &data[off..off + len], WriteKind::Data);
+                res = data.write(&self.bdev, at, off, len);
             }
-            off += len;
+            off = off.saturating_add(len);
         }
 
         let mut st = self.state.lock();

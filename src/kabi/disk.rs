@@ -80,11 +80,6 @@ impl Segment<'_> {
         self.with_mapped(at, src.len(), |dst| dst.copy_from_slice(src))
     }
 
-    /// Copies the segment's bytes at `at` into `dst`.
-    pub(crate) fn read_at(&mut self, at: usize, dst: &mut [u8]) -> Result {
-        self.with_mapped(at, dst.len(), |src| dst.copy_from_slice(src))
-    }
-
     fn with_mapped(&mut self, at: usize, len: usize, f: impl FnOnce(&mut [u8])) -> Result {
         if at.checked_add(len).map_or(true, |end| end > self.len)
             || self.offset + self.len > PAGE_SIZE
@@ -171,6 +166,46 @@ impl Bio {
         // SAFETY: `clone` is a new bio we own; it is submitted, waited for, then put.
         let ret = unsafe {
             (*clone).bi_iter.bi_sector = sector;
+            let ret = bindings::submit_bio_wait(clone);
+            bindings::bio_put(clone);
+            ret
+        };
+        to_result(ret)
+    }
+
+    /// Writes `len` bytes of the bio's data, from byte `skip`, at `sector` of `bdev`, straight
+    /// from its pages through a trimmed clone (a plain synchronous write, whatever the bio's
+    /// own op and flags); waits for it. Both must be multiples of 512 within the bio.
+    pub(crate) fn write_part_to(
+        &self,
+        bdev: &BdevFile,
+        sector: u64,
+        skip: usize,
+        len: usize,
+    ) -> Result {
+        let end = skip.checked_add(len).ok_or(EINVAL)?;
+        if len == 0 || skip % 512 != 0 || len % 512 != 0 || end > self.len() {
+            return Err(EINVAL);
+        }
+        // SAFETY: By the type invariant the bio is live, and it stays live (we hold it) until
+        // the clone has completed below; `bdev` is open; `fs_bio_set` is set up at boot.
+        let clone = unsafe {
+            bindings::bio_alloc_clone(
+                bdev.bdev(),
+                self.raw(),
+                ffi::rbcache_gfp_noio(),
+                &raw mut bindings::fs_bio_set,
+            )
+        };
+        if clone.is_null() {
+            return Err(ENOMEM);
+        }
+        // SAFETY: `clone` is a new bio we own, covering the whole bio; the trimmed range lies
+        // within it (checked above). It is submitted, waited for, then put.
+        let ret = unsafe {
+            bindings::bio_trim(clone, (skip >> 9) as u64, (len >> 9) as u64);
+            (*clone).bi_iter.bi_sector = sector;
+            (*clone).bi_opf = ffi::rbcache_req_write();
             let ret = bindings::submit_bio_wait(clone);
             bindings::bio_put(clone);
             ret
