@@ -2,7 +2,8 @@
 # make bench: rbcache against the C bcache.ko in the same VM boot, on the non-debug benchmark
 # kernel (RBCACHE_KERNEL=bench, built and cached like the test kernel). The guest side is
 # tests/vm/bench.sh; scripts/bench-report.py turns its numbers into ratios, a JSON results file
-# and a PNG plot in build/bench/. REPS and RUNTIME (seconds per job) pass through.
+# and a PNG plot in build/bench/. REPS and RUNTIME (seconds per job) pass through; ONLY="job ..."
+# runs just those jobs (a quick look while developing, not a full comparison).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export RBCACHE_KERNEL=bench
@@ -22,7 +23,9 @@ if printf '%s\n' "$out" | grep -q 'warning:'; then
 fi
 REPS=${REPS:-2}
 RUNTIME=${RUNTIME:-6}
-sed -e "s/^REPS=.*/REPS=$REPS/" -e "s/^RUNTIME=.*/RUNTIME=$RUNTIME/" tests/vm/bench.sh >"$OUT/bench.sh"
+ONLY=${ONLY:-}
+sed -e "s/^REPS=.*/REPS=$REPS/" -e "s/^RUNTIME=.*/RUNTIME=$RUNTIME/" -e "s/^ONLY=.*/ONLY=\"$ONLY\"/" \
+	tests/vm/bench.sh >"$OUT/bench.sh"
 RBCACHE_MODULE="$PWD/$MOD/rbcache.ko" RBCACHE_RUN_DIR="$PWD/$OUT/vm" RBCACHE_VM_TIMEOUT=1500 \
 	scripts/vm.sh script "$OUT/bench.sh" | tee "$OUT/raw.txt"
 python3 scripts/bench-report.py "$OUT/raw.txt" "$OUT/results.json" "$OUT/latency.png"

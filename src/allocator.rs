@@ -210,6 +210,10 @@ impl SetIo {
         self.stats
             .invalidated
             .fetch_add(taken as u64, Ordering::Relaxed);
+        if taken > 0 {
+            // Reads sent on without the state lock must not trust what they read from now on.
+            self.reuse_epoch.fetch_add(1, Ordering::AcqRel);
+        }
         taken
     }
 

@@ -19,6 +19,7 @@
 use core::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use kernel::prelude::*;
 use kernel::sync::{new_condvar, new_mutex, Arc, CondVar, Mutex};
+use kernel::time::msecs_to_jiffies;
 
 use crate::cache_set::CacheSet;
 use crate::format::backing::{BdevState, CacheMode, SeqTracker};
@@ -48,8 +49,6 @@ const RANGES: usize = 64;
 
 struct Link {
     attached: Option<Attached>,
-    /// Bios using the cache now.
-    users: u64,
 }
 
 /// Counters of `stats_total/`.
@@ -120,6 +119,8 @@ pub(crate) struct CachedDev {
     range_free: CondVar,
     #[pin]
     link: Mutex<Link>,
+    /// Bios using the cache now ([`CachedDev::cache`]).
+    users: AtomicU64,
     #[pin]
     idle: CondVar,
     #[pin]
@@ -151,13 +152,19 @@ pub(crate) struct CacheUse<'a> {
     pub(crate) inode: u64,
 }
 
+impl CacheUse<'_> {
+    /// Keeps the use after this guard is gone, for a bio that completes later: its
+    /// completion ends it with [`CachedDev::end_use`].
+    pub(crate) fn keep(self) -> Arc<SetIo> {
+        let io = self.io.clone();
+        core::mem::forget(self);
+        io
+    }
+}
+
 impl Drop for CacheUse<'_> {
     fn drop(&mut self) {
-        let mut link = self.dev.link.lock();
-        link.users = link.users.saturating_sub(1);
-        if link.users == 0 {
-            self.dev.idle.notify_all();
-        }
+        self.dev.end_use();
     }
 }
 
@@ -188,7 +195,8 @@ impl CachedDev {
                 sb <- new_mutex!(sb, "CachedDev::sb"),
                 ranges <- new_mutex!([None; RANGES], "CachedDev::ranges"),
                 range_free <- new_condvar!("CachedDev::range_free"),
-                link <- new_mutex!(Link { attached: None, users: 0 }, "CachedDev::link"),
+                link <- new_mutex!(Link { attached: None }, "CachedDev::link"),
+                users: AtomicU64::new(0),
                 idle <- new_condvar!("CachedDev::idle"),
                 seq <- new_mutex!(SeqTracker::default(), "CachedDev::seq"),
                 rate <- new_mutex!(RateState::default(), "CachedDev::rate"),
@@ -317,17 +325,25 @@ impl CachedDev {
 
     /// The cache, for one bio, if the device is attached.
     pub(crate) fn cache(&self) -> Option<CacheUse<'_>> {
-        let mut link = self.link.lock();
+        let link = self.link.lock();
         let (io, inode) = {
             let a = link.attached.as_ref()?;
             (a.io.clone(), a.inode)
         };
-        link.users += 1;
+        // Under the link lock: `release` sees every use that found the attachment.
+        self.users.fetch_add(1, Ordering::AcqRel);
         Some(CacheUse {
             dev: self,
             io,
             inode,
         })
+    }
+
+    /// Ends a use of the cache ([`CachedDev::cache`]). Does not sleep: completions call it.
+    pub(crate) fn end_use(&self) {
+        if self.users.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.idle.notify_all();
+        }
     }
 
     /// The set the device is attached to.
@@ -403,8 +419,12 @@ impl CachedDev {
     pub(crate) fn release(&self) -> Option<Attached> {
         let mut link = self.link.lock();
         let mut a = link.attached.take()?;
-        while link.users > 0 {
-            self.idle.wait(&mut link);
+        // Uses end without the lock (some in completion context), so a wakeup can come
+        // between the check and the wait: wait in short steps.
+        while self.users.load(Ordering::Acquire) > 0 {
+            let _ = self
+                .idle
+                .wait_interruptible_timeout(&mut link, msecs_to_jiffies(10));
         }
         drop(link);
         drop(a.wb.take());

@@ -7,18 +7,22 @@
 //! journal entry. A bio with `REQ_PREFLUSH` or `REQ_FUA`, and an empty flush, completes only
 //! after the journal write that makes it (and everything completed before it) durable.
 //!
-//! Bios run on `system_unbound` work items inside a [`NoIoScope`]; `drain` waits for
-//! outstanding bios before the disk is freed.
+//! A read that one live extent serves entirely is sent on to the cache device from the
+//! submitter's context and completed from the clone's completion (read again the slow way
+//! if a bucket may have been reused meanwhile). Other bios run on `system_unbound` work
+//! items inside a [`NoIoScope`]; `drain` waits for outstanding bios before the disk is freed.
 
 use core::sync::atomic::{AtomicU64, Ordering};
+use kernel::alloc::Flags;
 use kernel::fmt;
 use kernel::prelude::*;
 use kernel::sync::{new_condvar, new_mutex, Arc, CondVar, Mutex};
+use kernel::time::msecs_to_jiffies;
 use kernel::workqueue;
 
-use crate::kabi::disk::{Bio, BioOp, DiskOps, GenDisk, Segment};
+use crate::kabi::disk::{Bio, BioOp, DiskOps, GenDisk, Remapper, Segment};
 use crate::kabi::noio::NoIoScope;
-use crate::set_io::{Direct, SetIo, Source};
+use crate::set_io::{Direct, Hit, SetIo, Source};
 
 /// Bitmap of `/dev/bcacheN` indices in use.
 static INDICES: AtomicU64 = AtomicU64::new(0);
@@ -49,19 +53,61 @@ struct VolumeState {
     inode: u64,
     sectors: u64,
     io: Arc<SetIo>,
+    /// Bios handed to work items and not yet ended.
+    pending: AtomicU64,
+    /// For waiting on `idle`.
     #[pin]
-    pending: Mutex<u64>,
+    lock: Mutex<()>,
     #[pin]
     idle: CondVar,
 }
 
 impl VolumeState {
+    /// Hands `bio` to a `system_unbound` work item (allocating with `flags`), which handles
+    /// it synchronously; a bio that cannot be handed on ends with `EIO`.
+    fn spawn(self: &Arc<Self>, bio: Bio, flags: Flags) {
+        self.pending.fetch_add(1, Ordering::AcqRel);
+        let state = self.clone();
+        let spawned = workqueue::system_unbound().try_spawn(flags, move || {
+            state.handle(bio);
+            state.done();
+        });
+        if spawned.is_err() {
+            // The closure, and with it the bio, was dropped: the bio ended with EIO.
+            self.done();
+        }
+    }
+
+    /// A bio handed on by [`VolumeState::spawn`] has ended.
     fn done(&self) {
-        let mut pending = self.pending.lock();
-        *pending = pending.saturating_sub(1);
-        if *pending == 0 {
+        if self.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.idle.notify_all();
         }
+    }
+
+    /// Sends a read that one live extent serves entirely on to the cache device, completed by
+    /// [`VolumeIo::remapped`]; gives the bio back when it cannot.
+    fn read_hit_async(&self, bio: Bio, remap: &Remapper<'_, VolumeIo>) -> Option<Bio> {
+        if bio.op() != BioOp::Read || bio.wants_flush() {
+            return Some(bio);
+        }
+        let len = bio.len();
+        let sectors = (len >> 9) as u64;
+        let sector = bio.sector();
+        if sectors == 0
+            || len.checked_rem(512) != Some(0)
+            || self.check_range(sector, sectors).is_err()
+        {
+            return Some(bio);
+        }
+        let Ok(Some(hit)) = self.io.locate_hit(self.inode, sector, sectors) else {
+            return Some(bio);
+        };
+        let ptr = hit.ptr;
+        remap
+            .read_from(bio, &self.io.bdev, ptr, hit)
+            .err()
+            .map(|(bio, _)| bio)
     }
 
     fn handle(&self, mut bio: Bio) {
@@ -138,26 +184,32 @@ struct VolumeIo {
 }
 
 impl DiskOps for VolumeIo {
-    fn submit(&self, bio: Bio) {
-        let mut p = self.state.pending.lock();
-        *p = p.saturating_add(1);
-        drop(p);
-        let state = self.state.clone();
+    type Remap = Hit;
+
+    fn submit(&self, bio: Bio, remap: Remapper<'_, Self>) {
         let _noio = NoIoScope::new();
-        let spawned = workqueue::system_unbound().try_spawn(GFP_KERNEL, move || {
-            state.handle(bio);
-            state.done();
-        });
-        if spawned.is_err() {
-            // The closure, and with it the bio, was dropped: the bio ended with EIO.
-            self.state.done();
+        if let Some(bio) = self.state.read_hit_async(bio, &remap) {
+            self.state.spawn(bio, GFP_KERNEL);
+        }
+    }
+
+    fn remapped(&self, hit: Hit, bio: Bio, result: Result) {
+        if result.is_ok() && self.state.io.hit_is_live(&hit) {
+            bio.end(Ok(()));
+        } else {
+            // A cache read error, or a bucket reused meanwhile: read it again the slow way.
+            self.state.spawn(bio, GFP_ATOMIC);
         }
     }
 
     fn drain(&self) {
-        let mut pending = self.state.pending.lock();
-        while *pending > 0 {
-            self.state.idle.wait(&mut pending);
+        let st = &self.state;
+        let mut g = st.lock.lock();
+        // `done` notifies without the lock: wait in short steps.
+        while st.pending.load(Ordering::Acquire) > 0 {
+            let _ = st
+                .idle
+                .wait_interruptible_timeout(&mut g, msecs_to_jiffies(10));
         }
     }
 }
@@ -178,7 +230,8 @@ impl FlashVolume {
                 inode,
                 sectors,
                 io,
-                pending <- new_mutex!(0, "VolumeState::pending"),
+                pending: AtomicU64::new(0),
+                lock <- new_mutex!((), "VolumeState::lock"),
                 idle <- new_condvar!("VolumeState::idle"),
             }),
             GFP_KERNEL,

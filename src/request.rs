@@ -3,10 +3,13 @@
 //! The request path of a cached device's `/dev/bcacheN` (6.12's `cached_dev_submit_bio`).
 //!
 //! Sectors are offset by `data_offset`: keys hold absolute backing-device sectors, in the
-//! device's uuid slot as inode. Bios run on `system_unbound` work items inside a
-//! [`NoIoScope`]. A read that one cached extent serves entirely, and IO that goes straight
-//! to the backing device (reads and writes around the cache), use the bio's own pages (a
-//! clone remapped to the device); data the cache stores goes through a bounce buffer.
+//! device's uuid slot as inode. A read that one live cached extent serves entirely is sent on
+//! to the cache device from the submitter's context and completed from the clone's
+//! completion ([`CachedDev::read_hit_async`]), as 6.12 does; if its bucket may have been
+//! reused meanwhile, or the cache read failed, it is read again the slow way. Every other
+//! bio runs on a `system_unbound` work item inside a [`NoIoScope`], synchronously. Data moves
+//! through the bio's own pages (clones remapped or trimmed to the device) wherever one
+//! extent or hole covers the IO, and through a bounce buffer where a read mixes several.
 //!
 //! - **Reads** are served from the cache where it holds the data; the rest is read from the
 //!   backing device and, unless the read bypasses the cache, inserted as clean data with the
@@ -31,17 +34,19 @@
 //!
 //! Not attached (or mode none), everything goes to the backing device.
 
-use core::sync::atomic::Ordering;
+use core::sync::atomic::{AtomicU64, Ordering};
+use kernel::alloc::Flags;
 use kernel::prelude::*;
 use kernel::sync::{new_condvar, new_mutex, Arc, CondVar, Mutex};
+use kernel::time::msecs_to_jiffies;
 use kernel::workqueue;
 
 use crate::cached_dev::{CacheUse, CachedDev};
 use crate::format::backing::{BdevState, CacheMode};
 use crate::gc::CUTOFF_CACHE_ADD;
-use crate::kabi::disk::{Bio, BioOp, DiskOps, Segment};
+use crate::kabi::disk::{Bio, BioOp, DiskOps, Remapper, Segment};
 use crate::kabi::noio::NoIoScope;
-use crate::set_io::{Direct, Found, Source};
+use crate::set_io::{Direct, Found, Hit, SetIo, Source};
 
 /// Bytes read from the cache or the backing device at a time.
 const CHUNK: usize = 256 << 10;
@@ -54,8 +59,11 @@ const CUTOFF_WRITEBACK_SYNC: u32 = 70;
 #[pin_data]
 pub(crate) struct CachedIo {
     dev: Arc<CachedDev>,
+    /// Bios handed to work items and not yet ended.
+    pending: AtomicU64,
+    /// For waiting on `idle`.
     #[pin]
-    pending: Mutex<u64>,
+    lock: Mutex<()>,
     #[pin]
     idle: CondVar,
 }
@@ -65,46 +73,86 @@ impl CachedIo {
     pub(crate) fn new(dev: Arc<CachedDev>) -> impl PinInit<Self> {
         pin_init!(CachedIo {
             dev,
-            pending <- new_mutex!(0, "CachedIo::pending"),
+            pending: AtomicU64::new(0),
+            lock <- new_mutex!((), "CachedIo::lock"),
             idle <- new_condvar!("CachedIo::idle"),
         })
     }
 
+    /// Hands `bio` to a `system_unbound` work item (allocating with `flags`), which handles
+    /// it synchronously; a bio that cannot be handed on ends with `EIO`.
+    fn spawn(self: &Arc<Self>, bio: Bio, flags: Flags) {
+        self.pending.fetch_add(1, Ordering::AcqRel);
+        let me = self.clone();
+        let spawned = workqueue::system_unbound().try_spawn(flags, move || {
+            me.dev.handle(bio);
+            me.done();
+        });
+        if spawned.is_err() {
+            // The closure, and with it the bio, was dropped: the bio ended with EIO.
+            self.done();
+        }
+    }
+
+    /// A bio handed on by [`CachedIo::spawn`] has ended.
     fn done(&self) {
-        let mut p = self.pending.lock();
-        *p = p.saturating_sub(1);
-        if *p == 0 {
+        if self.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.idle.notify_all();
         }
     }
+}
+
+/// A read hit sent on to the cache device ([`CachedDev::read_hit_async`]).
+pub(crate) struct HitRead {
+    io: Arc<SetIo>,
+    hit: Hit,
+    bypass: bool,
+    len: usize,
 }
 
 /// A pinned, shared [`CachedIo`], as the disk holds it.
 pub(crate) struct CachedDisk(pub(crate) Arc<CachedIo>);
 
 impl DiskOps for CachedDisk {
-    fn submit(&self, bio: Bio) {
-        let io = self.0.clone();
-        {
-            let mut p = io.pending.lock();
-            *p = p.saturating_add(1);
-        }
+    type Remap = HitRead;
+
+    fn submit(&self, bio: Bio, remap: Remapper<'_, Self>) {
         let _noio = NoIoScope::new();
-        let me = io.clone();
-        let spawned = workqueue::system_unbound().try_spawn(GFP_KERNEL, move || {
-            me.dev.handle(bio);
-            me.done();
-        });
-        if spawned.is_err() {
-            // The closure, and with it the bio, was dropped: the bio ended with EIO.
-            io.done();
+        if let Some(bio) = self.0.dev.read_hit_async(bio, &remap) {
+            self.0.spawn(bio, GFP_KERNEL);
+        }
+    }
+
+    fn remapped(&self, read: HitRead, bio: Bio, result: Result) {
+        let HitRead {
+            io,
+            hit,
+            bypass,
+            len,
+        } = read;
+        let live = result.is_ok() && io.hit_is_live(&hit);
+        // Never the last reference: the use, ended below, keeps the set attached.
+        drop(io);
+        let dev = &self.0.dev;
+        dev.end_use();
+        if live {
+            dev.count_read(bypass, false, len);
+            bio.end(Ok(()));
+        } else {
+            // A cache read error, or a bucket reused meanwhile: read it again the slow way
+            // (from the backing device if the cache no longer holds it).
+            self.0.spawn(bio, GFP_ATOMIC);
         }
     }
 
     fn drain(&self) {
-        let mut p = self.0.pending.lock();
-        while *p > 0 {
-            self.0.idle.wait(&mut p);
+        let io = &self.0;
+        let mut g = io.lock.lock();
+        // `done` notifies without the lock: wait in short steps.
+        while io.pending.load(Ordering::Acquire) > 0 {
+            let _ = io
+                .idle
+                .wait_interruptible_timeout(&mut g, msecs_to_jiffies(10));
         }
     }
 }
@@ -121,6 +169,54 @@ fn scatter(bio: &mut Bio, data: &[u8]) -> Result {
 }
 
 impl CachedDev {
+    /// Sends a read that one live cached extent serves entirely on to the cache device,
+    /// completed by [`CachedDisk::remapped`] without a thread waiting for it (the fast path
+    /// of read hits, from the submitter's context). Gives the bio back when it cannot.
+    fn read_hit_async(&self, bio: Bio, remap: &Remapper<'_, CachedDisk>) -> Option<Bio> {
+        if bio.op() != BioOp::Read || bio.wants_flush() || self.mode() == CacheMode::None {
+            return Some(bio);
+        }
+        let len = bio.len();
+        let sectors = (len >> 9) as u64;
+        let start = bio.sector();
+        let sector = match start.checked_add(sectors) {
+            Some(end) if sectors > 0 && len.checked_rem(512) == Some(0) && end <= self.sectors => {
+                start.checked_add(self.data_offset)
+            }
+            _ => None,
+        };
+        let Some(sector) = sector else {
+            return Some(bio);
+        };
+        let Some(c) = self.cache() else {
+            return Some(bio);
+        };
+        let Ok(Some(hit)) = c.io.locate_hit(c.inode, sector, sectors) else {
+            return Some(bio);
+        };
+        self.note_io();
+        let bypass = self.sequential(sector, len as u64)
+            || (bio.is_readahead() && self.policy.readahead_meta_only.load(Ordering::Relaxed))
+            || self.cache_full(&c);
+        let io = c.keep();
+        let ptr = hit.ptr;
+        let bdev = io.bdev.clone();
+        let read = HitRead {
+            io,
+            hit,
+            bypass,
+            len,
+        };
+        match remap.read_from(bio, &bdev, ptr, read) {
+            Ok(()) => None,
+            Err((bio, read)) => {
+                drop(read);
+                self.end_use();
+                Some(bio)
+            }
+        }
+    }
+
     fn handle(&self, mut bio: Bio) {
         let _noio = NoIoScope::new();
         let r = self.dispatch(&mut bio);

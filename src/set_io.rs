@@ -36,7 +36,7 @@ use crate::format::bkey::{Bkey, MAX_SIZE};
 use crate::format::extents::{self, Extent};
 use crate::format::superblock::{Superblock, CACHE_SYNC};
 use crate::gc::Gc;
-use crate::index::Index;
+use crate::index::{Index, LeafKeys, Node, NodeSource};
 use crate::journal::JOURNAL_DELAY_MS;
 use crate::kabi::bdev::BdevFile;
 use crate::kabi::bio::WriteKind;
@@ -203,6 +203,10 @@ pub(crate) struct SetIo {
     pub(crate) shrink_request: AtomicUsize,
     /// `journal_delay_ms`.
     pub(crate) journal_delay: AtomicU32,
+    /// Bumped, under the state lock, whenever buckets are invalidated for reuse: a read sent
+    /// on without the lock read live data if it is unchanged since before its lookup
+    /// ([`SetIo::hit_is_live`]).
+    pub(crate) reuse_epoch: AtomicU64,
     /// Doorbell of the `bcache_journal` thread.
     #[pin]
     pub(crate) flusher: Waker,
@@ -242,6 +246,25 @@ impl Source<'_> {
             Source::Bio(b, off) => b.write_part_to(bdev, sector, off.saturating_add(at), len),
         }
     }
+}
+
+/// A node source for lookups that must not do IO: every leaf not in memory is `EAGAIN`.
+struct NotResident;
+
+impl NodeSource for NotResident {
+    fn read_leaf(&self, _: Node, _: u64, _: u64, _: &mut LeafKeys) -> Result<bool> {
+        Err(EAGAIN)
+    }
+}
+
+/// A read hit on one live extent ([`SetIo::locate_hit`]).
+pub(crate) struct Hit {
+    /// The cache sector of the data.
+    pub(crate) ptr: u64,
+    /// [`SetIo::reuse_epoch`] before the lookup.
+    epoch: u64,
+    /// Sectors read.
+    sectors: u64,
 }
 
 /// What [`SetIo::read_direct`] found.
@@ -350,6 +373,7 @@ impl SetIo {
                 cache_bytes: AtomicUsize::new(0),
                 shrink_request: AtomicUsize::new(0),
                 journal_delay: AtomicU32::new(JOURNAL_DELAY_MS),
+                reuse_epoch: AtomicU64::new(0),
                 flusher <- Waker::new(),
                 allocator <- Waker::new(),
                 state <- new_mutex!(st, "SetIo::state"),
@@ -390,10 +414,21 @@ impl SetIo {
     /// Where the cache holds `sector` of `inode`, for up to `max` sectors: live data at a
     /// cache sector and generation, or a hole (or stale data, which is the same).
     fn locate(&self, inode: u64, sector: u64, max: u64) -> Result<Located> {
+        self.locate_in(inode, sector, max, false)
+    }
+
+    /// As [`SetIo::locate`]; with `resident_only`, fails with `EAGAIN` rather than read a leaf
+    /// back from its node (from a `submit_bio` handler no IO may be waited for: it would only
+    /// be issued once the handler returns).
+    fn locate_in(&self, inode: u64, sector: u64, max: u64, resident_only: bool) -> Result<Located> {
         let k = extents::key(inode, sector).ok_or(EIO)?;
         let mut guard = self.state.lock();
         let st = &mut *guard;
-        let (hit, run) = st.index.lookup(k, max, &self.nodes(&st.buckets))?;
+        let (hit, run) = if resident_only {
+            st.index.lookup(k, max, &NotResident)?
+        } else {
+            st.index.lookup(k, max, &self.nodes(&st.buckets))?
+        };
         let limit = st.index.limit();
         st.index.shrink(limit);
         self.publish_cache(st);
@@ -403,6 +438,35 @@ impl SetIo {
                 None => Located::Hole(run),
             },
         )
+    }
+
+    /// Where the cache holds all `sectors` of `inode` at `sector` in one live extent, for a
+    /// read sent on to the cache device without waiting (checked with [`SetIo::hit_is_live`]
+    /// when it completes).
+    pub(crate) fn locate_hit(&self, inode: u64, sector: u64, sectors: u64) -> Result<Option<Hit>> {
+        // Before the lookup: an invalidation from here on shows as a new epoch.
+        let epoch = self.reuse_epoch.load(Ordering::Acquire);
+        Ok(match self.locate_in(inode, sector, sectors, true)? {
+            Located::Data(ptr, _, run) if run == sectors => Some(Hit {
+                ptr,
+                epoch,
+                sectors,
+            }),
+            _ => None,
+        })
+    }
+
+    /// Whether the read of `hit`, now completed, read live data: no bucket was invalidated
+    /// since its lookup (so its bucket was not reused). Does not sleep: for completion
+    /// context.
+    pub(crate) fn hit_is_live(&self, hit: &Hit) -> bool {
+        if self.reuse_epoch.load(Ordering::Acquire) != hit.epoch {
+            return false;
+        }
+        self.stats
+            .cache_reads
+            .fetch_add(hit.sectors, Ordering::Relaxed);
+        true
     }
 
     /// Whether data read from cache sector `ptr` with generation `gen` was still live after

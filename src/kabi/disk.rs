@@ -6,14 +6,16 @@
 //! [`include/linux/bio.h`](srctree/include/linux/bio.h)
 //!
 //! A [`GenDisk<T>`] is a gendisk whose `submit_bio` (through `rbcache_disk_fops` in
-//! `helpers.c`) hands every [`Bio`] to [`DiskOps::submit`]. Dropping it deletes the disk (no
-//! new bios), then calls [`DiskOps::drain`] so `T` can wait for bios it still holds, and only
-//! then frees the disk and `T`.
+//! `helpers.c`) hands every [`Bio`] to [`DiskOps::submit`], with a [`Remapper`] that can send a
+//! read on to another device and complete it from the clone's completion. Dropping it deletes
+//! the disk (no new bios), waits for the remapped reads, then calls [`DiskOps::drain`] so `T`
+//! can wait for bios it still holds, and only then frees the disk and `T`.
 
 use core::ffi::c_void;
 use core::fmt::{self, Write};
 use core::marker::PhantomData;
 use core::ptr::NonNull;
+use core::sync::atomic::{AtomicUsize, Ordering};
 use kernel::bindings;
 use kernel::error::{from_err_ptr, to_result, Result};
 use kernel::page::PAGE_SIZE;
@@ -26,10 +28,17 @@ use super::ffi;
 use super::sysfs::{AttrOps, SysfsDir};
 
 /// What a disk does with its bios.
-pub(crate) trait DiskOps: Send + Sync {
-    /// Handles `bio`, ending it now or later.
-    fn submit(&self, bio: Bio);
-    /// Waits until every bio handed to [`DiskOps::submit`] has ended.
+pub(crate) trait DiskOps: Send + Sync + Sized {
+    /// What a bio remapped by [`Remapper::read_from`] carries to its completion.
+    type Remap: Send;
+    /// Handles `bio`, ending it now or later; `remap` can send a read on to another device
+    /// without waiting for it.
+    fn submit(&self, bio: Bio, remap: Remapper<'_, Self>);
+    /// Completes a read that [`Remapper::read_from`] sent on, with its result. Runs in the
+    /// clone's completion context (often an interrupt): it must not sleep, and must not drop
+    /// the last reference to anything whose release sleeps.
+    fn remapped(&self, ctx: Self::Remap, bio: Bio, result: Result);
+    /// Waits until every bio handed to [`DiskOps::submit`] (and not remapped) has ended.
     fn drain(&self);
 }
 
@@ -286,6 +295,8 @@ impl Drop for Bio {
 struct DiskData<T> {
     // Must stay first: the C-facing trampoline reads it through an untyped pointer.
     submit: unsafe fn(*const c_void, Bio),
+    /// Remapped reads not yet completed: the disk waits for them before it is freed.
+    remaps: AtomicUsize,
     ops: T,
 }
 
@@ -295,7 +306,99 @@ struct DiskData<T> {
 unsafe fn submit_typed<T: DiskOps>(data: *const c_void, bio: Bio) {
     // SAFETY: By the safety contract `data` is a live `DiskData<T>`.
     let data = unsafe { &*data.cast::<DiskData<T>>() };
-    data.ops.submit(bio);
+    data.ops.submit(bio, Remapper { data });
+}
+
+/// Sends reads of a disk's bios on to another block device, completing them from the
+/// clone's completion through [`DiskOps::remapped`] (no thread waits for them).
+#[derive(Clone, Copy)]
+pub(crate) struct Remapper<'a, T: DiskOps> {
+    data: &'a DiskData<T>,
+}
+
+/// A remapped read in flight: its bio, the disk's data, and what the completion needs.
+struct Remapped<T: DiskOps> {
+    data: *const DiskData<T>,
+    bio: Bio,
+    ctx: T::Remap,
+}
+
+impl<T: DiskOps> Remapper<'_, T> {
+    /// Reads the data of `bio` (a read submitted to this disk) from `sector` of `bdev`
+    /// straight into its pages, through a remapped clone; [`DiskOps::remapped`] gets `ctx`,
+    /// the bio and the result when it completes. Gives both back if the clone cannot be set
+    /// up.
+    pub(crate) fn read_from(
+        &self,
+        bio: Bio,
+        bdev: &BdevFile,
+        sector: u64,
+        ctx: T::Remap,
+    ) -> core::result::Result<(), (Bio, T::Remap)> {
+        if bio.op() != BioOp::Read {
+            return Err((bio, ctx));
+        }
+        let parent = bio.raw();
+        let Ok(slot) = KBox::<Remapped<T>>::new_uninit(GFP_KERNEL) else {
+            return Err((bio, ctx));
+        };
+        let remapped = KBox::write(
+            slot,
+            Remapped {
+                data: self.data,
+                bio,
+                ctx,
+            },
+        );
+        // SAFETY: `parent` is live (the box holds it, not ended) until the clone completes;
+        // `bdev` is open; `fs_bio_set` is set up at boot.
+        let clone = unsafe {
+            bindings::bio_alloc_clone(
+                bdev.bdev(),
+                parent,
+                ffi::rbcache_gfp_noio(),
+                &raw mut bindings::fs_bio_set,
+            )
+        };
+        if clone.is_null() {
+            let r = KBox::into_inner(remapped);
+            return Err((r.bio, r.ctx));
+        }
+        self.data.remaps.fetch_add(1, Ordering::AcqRel);
+        // SAFETY: `clone` is a new bio we own; its completion, `remap_end_io::<T>`, takes back
+        // the box it is given as `bi_private`.
+        unsafe {
+            (*clone).bi_iter.bi_sector = sector;
+            (*clone).bi_private = KBox::into_raw(remapped).cast::<c_void>();
+            (*clone).bi_end_io = Some(remap_end_io::<T>);
+            bindings::submit_bio(clone);
+        }
+        Ok(())
+    }
+}
+
+/// The completion of a clone sent by [`Remapper::read_from`].
+///
+/// # Safety
+///
+/// `clone` must be such a clone, completing once; its `bi_private` is the `Remapped<T>` box.
+unsafe extern "C" fn remap_end_io<T: DiskOps>(clone: *mut bindings::bio) {
+    // SAFETY: By the safety contract `bi_private` is the box `read_from` leaked, taken back
+    // once here; the clone is ours to put after reading its status.
+    let (remapped, status) = unsafe {
+        let r = KBox::from_raw((*clone).bi_private.cast::<Remapped<T>>());
+        let status = (*clone).bi_status;
+        bindings::bio_put(clone);
+        (r, status)
+    };
+    let Remapped { data, bio, ctx } = KBox::into_inner(remapped);
+    let result = if status == 0 { Ok(()) } else { Err(EIO) };
+    // SAFETY: The disk's data stays live until `remaps` is back to zero (see `GenDisk::drop`),
+    // and this remap is still counted.
+    let data = unsafe { &*data };
+    data.ops.remapped(ctx, bio, result);
+    // The last use of `data`: from here the disk may be freed.
+    data.remaps.fetch_sub(1, Ordering::AcqRel);
 }
 
 /// The `submit_bio` of every rbcache disk (called by the block layer through
@@ -369,6 +472,7 @@ impl<T: DiskOps> GenDisk<T> {
         let data = Arc::new(
             DiskData {
                 submit: submit_typed::<T>,
+                remaps: AtomicUsize::new(0),
                 ops,
             },
             GFP_KERNEL,
@@ -448,6 +552,13 @@ impl<T: DiskOps> Drop for GenDisk<T> {
         // SAFETY: By the type invariant the disk is added; after `del_gendisk` no bio is
         // submitted any more, then the handlers drain the bios they hold.
         unsafe { bindings::del_gendisk(self.disk.as_ptr()) };
+        // SAFETY: By the type invariant `data` is live while `self` is.
+        let remaps = unsafe { &(*self.data).remaps };
+        // Remapped reads complete without a thread to wait on: poll (teardown only).
+        while remaps.load(Ordering::Acquire) != 0 {
+            // SAFETY: Sleeping is fine here: the disk is dropped in process context.
+            unsafe { bindings::msleep(1) };
+        }
         self.ops().drain();
         // SAFETY: Nothing refers to the disk or `data` any more.
         unsafe {

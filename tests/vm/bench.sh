@@ -300,6 +300,9 @@ if slow_setup; then
 else
 	echo "# dm-delay setup failed: no backing device jobs"
 fi
+# ONLY (set by scripts/bench.sh): just these jobs.
+ONLY=
+[ -n "$ONLY" ] && JOBS=$ONLY
 # A job's time limit: its runtime and fill, with room for TCG.
 LIMIT=$((RUNTIME * 4 + 100))
 
