@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! A registered backing device: its [`CachedDev`], its `/dev/bcacheN` and its sysfs directory
-//! `/sys/block/<dev>/bcache/` (with `stats_total/`).
+//! `/sys/block/<dev>/bcache/` (with `stats_total/`, `stats_five_minute/`, `stats_hour/` and
+//! `stats_day/`).
 //!
 //! `/dev/bcacheN` appears when the device can run: at once if its superblock says it has no
 //! cache (state NONE), otherwise when it attaches to its cache set, or when `running` is set
@@ -21,6 +22,7 @@ use crate::cache_set::CacheSet;
 use crate::cached_dev::CachedDev;
 use crate::flash::{alloc_index, free_index};
 use crate::format::backing::{trim, BdevState, CacheMode};
+use crate::format::stats::{Span, BYPASS_HITS, BYPASS_MISSES, HITS, MISSES, MISS_COLLISIONS};
 use crate::format::superblock::{Superblock, UuidDisplay};
 use crate::format::units::{parse_size, parse_u64, Hprint};
 use crate::kabi::bdev::BdevFile;
@@ -45,7 +47,7 @@ impl Drop for Running {
 /// A registered backing device.
 pub(crate) struct BackingDev {
     // Dropped first: no sysfs callback runs once they are gone.
-    stats_dir: Option<SysfsDir<StatsAttrs>>,
+    stats_dirs: Option<StatsDirs>,
     dir: Option<SysfsDir<BackingAttrs>>,
     disk: Arc<Mutex<Option<Running>>>,
     dev: Arc<CachedDev>,
@@ -68,14 +70,9 @@ impl BackingDev {
                 reg: reg.clone(),
             },
         )?;
-        let stats_dir = SysfsDir::new_child(
-            &dir,
-            c_str!("stats_total"),
-            Group::Stats,
-            StatsAttrs { dev: dev.clone() },
-        )?;
+        let stats_dirs = stats_dirs(&dir, &dev)?;
         let b = BackingDev {
-            stats_dir: Some(stats_dir),
+            stats_dirs: Some(stats_dirs),
             dir: Some(dir),
             disk,
             dev,
@@ -145,7 +142,7 @@ impl BackingDev {
 
 impl Drop for BackingDev {
     fn drop(&mut self) {
-        drop(self.stats_dir.take());
+        drop(self.stats_dirs.take());
         drop(self.dir.take());
         drop(self.disk.lock().take());
         self.dev.release();
@@ -471,26 +468,51 @@ fn set32(v: &core::sync::atomic::AtomicU32, input: &[u8], lo: u32, hi: u32) -> R
     Ok(())
 }
 
-/// Handlers of `/sys/block/<dev>/bcache/stats_total/`.
+/// The stats directories of a backing device.
+type StatsDirs = [SysfsDir<StatsAttrs>; 4];
+
+/// Creates `stats_total/`, `stats_five_minute/`, `stats_hour/` and `stats_day/` in `dir`.
+fn stats_dirs(dir: &SysfsDir<BackingAttrs>, dev: &Arc<CachedDev>) -> Result<StatsDirs> {
+    let new = |name: &'static kernel::str::CStr, span: Span| {
+        SysfsDir::new_child(
+            dir,
+            name,
+            Group::Stats,
+            StatsAttrs {
+                dev: dev.clone(),
+                span,
+            },
+        )
+    };
+    Ok([
+        new(c_str!("stats_total"), Span::Total)?,
+        new(c_str!("stats_five_minute"), Span::FiveMinute)?,
+        new(c_str!("stats_hour"), Span::Hour)?,
+        new(c_str!("stats_day"), Span::Day)?,
+    ])
+}
+
+/// Handlers of `/sys/block/<dev>/bcache/stats_{total,five_minute,hour,day}/`.
 struct StatsAttrs {
     dev: Arc<CachedDev>,
+    span: Span,
 }
 
 impl AttrOps for StatsAttrs {
     fn show(&self, attr: &[u8], out: &mut ShowBuf<'_>) -> Result {
-        let s = &self.dev.stats;
-        let get = |c: &core::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+        let s = self.dev.stats.shown(self.span);
         match attr {
-            b"cache_hits" => writeln!(out, "{}", get(&s.hits)),
-            b"cache_misses" => writeln!(out, "{}", get(&s.misses)),
-            b"cache_bypass_hits" => writeln!(out, "{}", get(&s.bypass_hits)),
-            b"cache_bypass_misses" => writeln!(out, "{}", get(&s.bypass_misses)),
-            b"cache_miss_collisions" => writeln!(out, "{}", get(&s.miss_collisions)),
-            b"bypassed" => writeln!(out, "{}", Hprint((get(&s.sectors_bypassed) << 9) as i64)),
-            b"cache_hit_ratio" => {
-                let (h, m) = (get(&s.hits), get(&s.misses));
-                writeln!(out, "{}", (h * 100).checked_div(h + m).unwrap_or(0))
-            }
+            b"cache_hits" => writeln!(out, "{}", s.v[HITS]),
+            b"cache_misses" => writeln!(out, "{}", s.v[MISSES]),
+            b"cache_bypass_hits" => writeln!(out, "{}", s.v[BYPASS_HITS]),
+            b"cache_bypass_misses" => writeln!(out, "{}", s.v[BYPASS_MISSES]),
+            b"cache_miss_collisions" => writeln!(out, "{}", s.v[MISS_COLLISIONS]),
+            b"bypassed" => writeln!(
+                out,
+                "{}",
+                Hprint(i64::try_from(s.bypassed_bytes()).unwrap_or(i64::MAX))
+            ),
+            b"cache_hit_ratio" => writeln!(out, "{}", s.hit_ratio()),
             _ => return Err(EINVAL),
         }
         .map_err(|_| EINVAL)

@@ -349,9 +349,12 @@ impl CachedDev {
         Ok(true)
     }
 
-    /// Records foreground IO (the device is not idle).
+    /// Records foreground IO (the device is not idle), and runs the accounting ticks of the
+    /// stats directories that came due before the IO is counted.
     pub(crate) fn note_io(&self) {
-        self.policy.last_io.store(now_ns(), Ordering::Relaxed);
+        let now = now_ns();
+        self.policy.last_io.store(now, Ordering::Relaxed);
+        self.stats.tick(now);
     }
 
     fn idle(&self, now: u64, p: &RateParams) -> bool {

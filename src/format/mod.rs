@@ -13,6 +13,7 @@ pub(crate) mod crc64;
 pub(crate) mod gc_policy;
 pub(crate) mod gc_stats;
 mod le;
+pub(crate) mod stats;
 pub(crate) mod superblock;
 pub(crate) mod units;
 pub(crate) mod writeback;

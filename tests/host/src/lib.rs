@@ -30,6 +30,8 @@ mod init_test;
 #[cfg(test)]
 mod rng;
 #[cfg(test)]
+mod stats_test;
+#[cfg(test)]
 mod superblock_test;
 #[cfg(test)]
 mod units_test;
