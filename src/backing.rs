@@ -279,6 +279,13 @@ impl AttrOps for BackingAttrs {
             b"writeback_rate_p_term_inverse" => writeln!(out, "{}", get32(&dev.wb.p_inv)),
             b"writeback_rate_i_term_inverse" => writeln!(out, "{}", get32(&dev.wb.i_inv)),
             b"writeback_rate_minimum" => writeln!(out, "{}", get32(&dev.wb.minimum)),
+            b"writeback_rate_fp_term_low" => writeln!(out, "{}", get32(&dev.wb.fp_term[0])),
+            b"writeback_rate_fp_term_mid" => writeln!(out, "{}", get32(&dev.wb.fp_term[1])),
+            b"writeback_rate_fp_term_high" => writeln!(out, "{}", get32(&dev.wb.fp_term[2])),
+            b"writeback_consider_fragment" => {
+                writeln!(out, "{}", getb(&dev.wb.consider_fragment))
+            }
+            b"writeback_metadata" => writeln!(out, "{}", getb(&dev.wb.metadata)),
             b"readahead_cache_policy" => {
                 if dev.policy.readahead_meta_only.load(Ordering::Relaxed) {
                     writeln!(out, "all [meta-only]")
@@ -433,6 +440,11 @@ impl AttrOps for BackingAttrs {
             b"writeback_rate_p_term_inverse" => set32(&dev.wb.p_inv, input, 1, u32::MAX),
             b"writeback_rate_i_term_inverse" => set32(&dev.wb.i_inv, input, 1, u32::MAX),
             b"writeback_rate_minimum" => set32(&dev.wb.minimum, input, 1, u32::MAX),
+            b"writeback_rate_fp_term_low" => dev.set_fp_term(0, parse32(input)?),
+            b"writeback_rate_fp_term_mid" => dev.set_fp_term(1, parse32(input)?),
+            b"writeback_rate_fp_term_high" => dev.set_fp_term(2, parse32(input)?),
+            b"writeback_consider_fragment" => setb(&dev.wb.consider_fragment, input),
+            b"writeback_metadata" => setb(&dev.wb.metadata, input),
             b"readahead_cache_policy" => {
                 let meta_only = match trim(input) {
                     b"all" => false,
@@ -455,6 +467,26 @@ impl AttrOps for BackingAttrs {
 
 fn get32(v: &core::sync::atomic::AtomicU32) -> u32 {
     v.load(Ordering::Relaxed)
+}
+
+fn getb(v: &core::sync::atomic::AtomicBool) -> u8 {
+    u8::from(v.load(Ordering::Relaxed))
+}
+
+/// A `u32`; `EINVAL` for anything else.
+fn parse32(input: &[u8]) -> Result<u32> {
+    let n = parse_u64(input).ok_or(EINVAL)?;
+    u32::try_from(n).map_err(|_| EINVAL)
+}
+
+/// Stores a boolean (0 or 1) into `v`; `EINVAL` for anything else.
+fn setb(v: &core::sync::atomic::AtomicBool, input: &[u8]) -> Result {
+    match parse_u64(input).ok_or(EINVAL)? {
+        0 => v.store(false, Ordering::Relaxed),
+        1 => v.store(true, Ordering::Relaxed),
+        _ => return Err(EINVAL),
+    }
+    Ok(())
 }
 
 /// Stores a number in `lo..=hi` into `v`; `EINVAL` for anything else.

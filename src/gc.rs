@@ -300,6 +300,11 @@ impl Gc {
         (v != IN_USE_UNKNOWN).then_some(v)
     }
 
+    /// Free buckets the last btree GC found (what [`Gc::in_use`] is computed from).
+    pub(crate) fn last_free_buckets(&self) -> u64 {
+        self.stats.last_free.load(Ordering::Relaxed)
+    }
+
     /// The allocator's trigger: no bucket could be invalidated. Counted, then wakes the thread.
     pub(crate) fn allocator_wake(&self) {
         self.stats.wakeups_allocator.fetch_add(1, Ordering::Relaxed);

@@ -310,6 +310,11 @@ RB_RW(writeback_rate_update_seconds);
 RB_RW(writeback_rate_p_term_inverse);
 RB_RW(writeback_rate_i_term_inverse);
 RB_RW(writeback_rate_minimum);
+RB_RW(writeback_rate_fp_term_low);
+RB_RW(writeback_rate_fp_term_mid);
+RB_RW(writeback_rate_fp_term_high);
+RB_RW(writeback_consider_fragment);
+RB_RW(writeback_metadata);
 RB_RW(readahead_cache_policy);
 RB_RO(stripe_size);
 RB_RO(partial_stripes_expensive);
@@ -321,7 +326,10 @@ static struct attribute *rbcache_backing_attrs[] = {
 	RB_A(writeback_percent), RB_A(writeback_rate_debug), RB_A(writeback_rate),
 	RB_A(writeback_rate_update_seconds), RB_A(writeback_rate_p_term_inverse),
 	RB_A(writeback_rate_i_term_inverse), RB_A(writeback_rate_minimum),
-	RB_A(readahead_cache_policy), RB_A(stripe_size), RB_A(partial_stripes_expensive), NULL,
+	RB_A(readahead_cache_policy), RB_A(stripe_size), RB_A(partial_stripes_expensive),
+	RB_A(writeback_rate_fp_term_low), RB_A(writeback_rate_fp_term_mid),
+	RB_A(writeback_rate_fp_term_high), RB_A(writeback_consider_fragment),
+	RB_A(writeback_metadata), NULL,
 };
 
 const struct attribute_group rbcache_backing_group = { .attrs = rbcache_backing_attrs };

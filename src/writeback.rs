@@ -28,8 +28,10 @@
 //! device's dirty data tends to `writeback_percent` of the cache (its share of it, when
 //! several devices are attached), as 6.12's `update_writeback_rate()`. There is no wait when
 //! `writeback_percent` is 0, during a detach, or when the device has had no IO for six
-//! updates (then the rate is the maximum, as 6.12's `idle_max_writeback_rate`). 6.12's extra
-//! push when the cache is fragmented (`writeback_consider_fragment`) is not done.
+//! updates (then the rate is the maximum, as 6.12's `idle_max_writeback_rate`). With
+//! `writeback_consider_fragment` on and the cache more than half in use, the proportional term
+//! is pushed up when the dirty data is spread thin over the buckets in use
+//! ([`crate::format::writeback::fragment_term`], fed from the last btree GC's bucket count).
 //!
 //! **GC.** A pass that finds dirty data with the cache at least half in use arms
 //! `gc_after_writeback`; the pass that then finds the device clean runs it.
@@ -44,7 +46,9 @@ use crate::cached_dev::CachedDev;
 use crate::format::backing::BdevState;
 use crate::format::bkey::{Bkey, MAX_SIZE};
 use crate::format::extents::{self, Extent, INODE_SHIFT};
-use crate::format::writeback::{dirty_target, RateCtl, RateParams};
+use crate::format::writeback::{
+    dirty_target, fp_terms_ordered, Fragmentation, RateCtl, RateParams, FP_TERM_DEFAULT,
+};
 use crate::gc::{now_ns, AUTO_GC_DIRTY_THRESHOLD};
 use crate::kabi::kthread::Kthread;
 use crate::kabi::noio::NoIoScope;
@@ -74,6 +78,13 @@ pub(crate) struct WbSettings {
     pub(crate) i_inv: AtomicU32,
     /// `writeback_rate_minimum`, sectors per second.
     pub(crate) minimum: AtomicU32,
+    /// `writeback_consider_fragment`.
+    pub(crate) consider_fragment: AtomicBool,
+    /// `writeback_rate_fp_term_low`, `_mid`, `_high` (changed together under
+    /// [`CachedDev::set_fp_term`]'s lock, so they stay ordered).
+    pub(crate) fp_term: [AtomicU32; 3],
+    /// `writeback_metadata`: stored only; 6.12 does nothing with it either.
+    pub(crate) metadata: AtomicBool,
     /// Sectors written back.
     pub(crate) sectors: AtomicU64,
     /// Extents written back and marked clean.
@@ -98,6 +109,9 @@ impl Default for WbSettings {
             p_inv: AtomicU32::new(40),
             i_inv: AtomicU32::new(10000),
             minimum: AtomicU32::new(8),
+            consider_fragment: AtomicBool::new(true),
+            fp_term: FP_TERM_DEFAULT.map(AtomicU32::new),
+            metadata: AtomicBool::new(true),
             sectors: AtomicU64::new(0),
             keys: AtomicU64::new(0),
             races: AtomicU64::new(0),
@@ -117,6 +131,8 @@ impl WbSettings {
             p_term_inverse: self.p_inv.load(Ordering::Relaxed),
             i_term_inverse: self.i_inv.load(Ordering::Relaxed),
             minimum: self.minimum.load(Ordering::Relaxed),
+            consider_fragment: self.consider_fragment.load(Ordering::Relaxed),
+            fp_term: self.fp_term.each_ref().map(|t| t.load(Ordering::Relaxed)),
         }
     }
 }
@@ -378,6 +394,12 @@ impl CachedDev {
             .attached_set()
             .map_or(self.sectors, |s| s.cached_sectors());
         let target = dirty_target(io.writeback_room(), p.percent, self.sectors, all);
+        let nbuckets = io.layout.nbuckets;
+        let frag = Fragmentation {
+            in_use: io.gc.in_use().unwrap_or(0),
+            used_buckets: nbuckets.saturating_sub(io.gc.last_free_buckets().min(nbuckets)),
+            bucket_sectors: io.layout.bucket_size,
+        };
         let idle = self.idle(now, &p);
         let mut r = self.rate.lock();
         r.last_update = now;
@@ -386,7 +408,7 @@ impl CachedDev {
             r.ctl.rate = MAX_RATE;
             r.ctl.target = target;
         } else {
-            r.ctl.update(&p, dirty, target, now);
+            r.ctl.update(&p, dirty, target, &frag, now);
         }
     }
 
@@ -416,6 +438,24 @@ impl CachedDev {
     /// is 0).
     pub(crate) fn set_writeback_rate(&self, sectors_per_s: u64) {
         self.rate.lock().ctl.rate = sectors_per_s;
+    }
+
+    /// Sets `writeback_rate_fp_term_low` (`which` 0), `_mid` (1) or `_high` (2) to `v` if
+    /// the three stay ordered ([`fp_terms_ordered`]); `EINVAL` otherwise, with no change.
+    pub(crate) fn set_fp_term(&self, which: usize, v: u32) -> Result {
+        // The rate lock serializes the check and the store against another term's store.
+        let _r = self.rate.lock();
+        let mut t = self.wb.params().fp_term;
+        *t.get_mut(which).ok_or(EINVAL)? = v;
+        if !fp_terms_ordered(t) {
+            return Err(EINVAL);
+        }
+        self.wb
+            .fp_term
+            .get(which)
+            .ok_or(EINVAL)?
+            .store(v, Ordering::Relaxed);
+        Ok(())
     }
 
     /// The controller's state, for `writeback_rate_debug`.

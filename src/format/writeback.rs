@@ -69,6 +69,63 @@ pub(crate) struct RateParams {
     pub(crate) i_term_inverse: u32,
     /// `writeback_rate_minimum`, sectors per second.
     pub(crate) minimum: u32,
+    /// `writeback_consider_fragment`: push harder when dirty data is spread thin over many
+    /// buckets of a fairly full cache.
+    pub(crate) consider_fragment: bool,
+    /// `writeback_rate_fp_term_low`, `_mid`, `_high`: the fragmentation push per percent of
+    /// use above [`FRAGMENT_LOW`], [`FRAGMENT_MID`], [`FRAGMENT_HIGH`].
+    pub(crate) fp_term: [u32; 3],
+}
+
+/// Above this percent of buckets in use the controller considers fragmentation
+/// (`BCH_WRITEBACK_FRAGMENT_THRESHOLD_LOW`).
+pub(crate) const FRAGMENT_LOW: u32 = 50;
+/// `BCH_WRITEBACK_FRAGMENT_THRESHOLD_MID`.
+pub(crate) const FRAGMENT_MID: u32 = 57;
+/// `BCH_WRITEBACK_FRAGMENT_THRESHOLD_HIGH`.
+pub(crate) const FRAGMENT_HIGH: u32 = 64;
+/// Default `writeback_rate_fp_term_low`, `_mid`, `_high`.
+pub(crate) const FP_TERM_DEFAULT: [u32; 3] = [1, 10, 1000];
+
+/// Whether `fp_term` (low, mid, high) is a setting 6.12 keeps as written: at least 1 and
+/// strictly increasing (its stores clamp each term between its neighbours, exclusive).
+pub(crate) fn fp_terms_ordered(fp_term: [u32; 3]) -> bool {
+    let [low, mid, high] = fp_term;
+    low >= 1 && low < mid && mid < high
+}
+
+/// How the cache set's buckets are used, for the fragmentation term.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Fragmentation {
+    /// Percent of buckets in use (`gc_stats.in_use`).
+    pub(crate) in_use: u32,
+    /// Buckets in use (`nbuckets - avail_nbuckets`).
+    pub(crate) used_buckets: u64,
+    /// Sectors per bucket.
+    pub(crate) bucket_sectors: u64,
+}
+
+/// The fragmentation term of `__update_writeback_rate()`, when it applies: with
+/// `writeback_consider_fragment` on, the cache more than [`FRAGMENT_LOW`] percent in use and
+/// `dirty` sectors that fill fewer than a third of the buckets in use (fragment > 3), the
+/// dirty sectors per bucket in use times the `fp_term` of the use band times how far use is
+/// into that band. The controller takes it when it is above the proportional term.
+pub(crate) fn fragment_term(p: &RateParams, dirty: u64, f: &Fragmentation) -> Option<i64> {
+    if !p.consider_fragment || f.in_use <= FRAGMENT_LOW || dirty == 0 {
+        return None;
+    }
+    let fragment = f.used_buckets.saturating_mul(f.bucket_sectors) / dirty;
+    let [low, mid, high] = p.fp_term.map(i64::from);
+    let in_use = i64::from(f.in_use);
+    let fp_term = if f.in_use <= FRAGMENT_MID {
+        low.saturating_mul(in_use - i64::from(FRAGMENT_LOW))
+    } else if f.in_use <= FRAGMENT_HIGH {
+        mid.saturating_mul(in_use - i64::from(FRAGMENT_MID))
+    } else {
+        high.saturating_mul(in_use - i64::from(FRAGMENT_HIGH))
+    };
+    let per_bucket = i64::try_from(dirty.checked_div(f.used_buckets)?).unwrap_or(i64::MAX);
+    (fragment > 3).then(|| per_bucket.saturating_mul(fp_term))
 }
 
 impl Default for RateParams {
@@ -79,6 +136,8 @@ impl Default for RateParams {
             p_term_inverse: 40,
             i_term_inverse: 10000,
             minimum: 8,
+            consider_fragment: true,
+            fp_term: FP_TERM_DEFAULT,
         }
     }
 }
@@ -133,16 +192,27 @@ impl Default for RateCtl {
 }
 
 impl RateCtl {
-    /// One controller step (`__update_writeback_rate()`): `dirty` sectors against `target`.
+    /// One controller step (`__update_writeback_rate()`): `dirty` sectors against `target`,
+    /// the proportional term pushed up by [`fragment_term`] on a fragmented cache (`frag`).
     /// The integral only grows while writeback keeps up with the rate (`now` is not past
     /// `next`), so it does not wind up while the backing device is the limit.
-    pub(crate) fn update(&mut self, p: &RateParams, dirty: u64, target: u64, now: u64) {
+    pub(crate) fn update(
+        &mut self,
+        p: &RateParams,
+        dirty: u64,
+        target: u64,
+        frag: &Fragmentation,
+        now: u64,
+    ) {
         let error = i64::try_from(dirty)
             .unwrap_or(i64::MAX)
             .saturating_sub(i64::try_from(target).unwrap_or(i64::MAX));
-        let proportional = error
+        let mut proportional = error
             .checked_div(i64::from(p.p_term_inverse.max(1)))
             .unwrap_or(0);
+        if let Some(fps) = fragment_term(p, dirty, frag) {
+            proportional = proportional.max(fps);
+        }
         let keeping_up = now < self.next.saturating_add(1_000_000);
         if (error < 0 && self.integral > 0) || (error > 0 && keeping_up) {
             self.integral = self
