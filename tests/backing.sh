@@ -7,7 +7,7 @@
 . ./lib.sh
 
 ktap_print_header
-ktap_set_plan 32
+ktap_set_plan 35
 
 BK=/dev/vdb
 CA=/dev/vdc
@@ -97,6 +97,57 @@ misses() {
 	[ "$(cat $S/cache_hits)" -gt "$h" ]
 }
 check "written-around data misses, is filled, then hits" misses
+
+# stats_five_minute/, stats_hour/, stats_day/: 6.12's decaying averages, updated every
+# 300/22 s from what was counted since.
+SPANS="total five_minute hour day"
+STATS="cache_hits cache_misses cache_bypass_hits cache_bypass_misses cache_hit_ratio cache_miss_collisions bypassed"
+dirs() {
+	for d in $SPANS; do
+		for f in $STATS; do
+			v=$(cat $B/stats_$d/$f) || return 1
+			case "$f:$v" in
+			bypassed:[0-9]*) ;;
+			bypassed:*) echo "# stats_$d/$f: $v"; return 1 ;;
+			*:*[!0-9]* | *:) echo "# stats_$d/$f: $v"; return 1 ;;
+			esac
+		done
+	done
+}
+check "stats_total, stats_five_minute, stats_hour and stats_day hold all seven files" dirs
+st() { cat $B/stats_$1/$2; }
+# The hits and misses reach the intervals at the next tick; an interval that decays less often
+# holds at least as much, and none holds more than the total.
+avg() {
+	[ "$(st five_minute cache_hits)" -gt 0 ] && [ "$(st five_minute cache_misses)" -gt 0 ] &&
+		[ "$(st hour cache_hits)" -ge "$(st five_minute cache_hits)" ] &&
+		[ "$(st day cache_hits)" -ge "$(st hour cache_hits)" ] &&
+		[ "$(st total cache_hits)" -ge "$(st day cache_hits)" ] &&
+		[ "$(st total cache_misses)" -ge "$(st day cache_misses)" ]
+}
+ratio() {
+	h=$(st five_minute cache_hits) m=$(st five_minute cache_misses) r=$(st five_minute cache_hit_ratio)
+	[ "$r" -eq $((h * 100 / (h + m))) ] || { echo "# hits $h misses $m ratio $r"; return 1; }
+}
+decaying() {
+	wait_for 40 avg || {
+		for d in $SPANS; do echo "# stats_$d: hits $(st $d cache_hits) misses $(st $d cache_misses)"; done
+		return 1
+	}
+	wait_for 5 ratio
+}
+check "after an accounting tick the decaying averages count the hits and misses, consistently" decaying
+zeroed() {
+	for d in $SPANS; do
+		for f in cache_hits cache_misses cache_bypass_hits cache_bypass_misses cache_hit_ratio \
+			cache_miss_collisions; do
+			[ "$(st $d $f)" = 0 ] || { echo "# stats_$d/$f: $(st $d $f)"; return 1; }
+		done
+		[ "$(st $d bypassed)" = 0.0k ] || { echo "# stats_$d/bypassed: $(st $d bypassed)"; return 1; }
+	done
+}
+cleared() { sysfs_write $B/clear_stats 1 && zeroed && sleep 15 && zeroed; }
+check "clear_stats zeroes every interval, and a tick later they stay zero" cleared
 none() { mode none && vfio --rw=randwrite --randseed=3 --do_verify=1 && ondisk; }
 check "none: random writes verify" none
 switch() {

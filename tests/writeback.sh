@@ -9,7 +9,7 @@
 . ./lib.sh
 
 ktap_print_header
-ktap_set_plan 23
+ktap_set_plan 25
 
 BK=/dev/vdb
 truncate -s 16M /tmp/cache16.img
@@ -51,6 +51,45 @@ junk() {
 		test "$(cat $I/gc_after_writeback)" = 0
 }
 check "junk to the writeback tunables is refused; the defaults stay" junk
+fp_is() {
+	got="$(cat $B/writeback_rate_fp_term_low) $(cat $B/writeback_rate_fp_term_mid) $(cat $B/writeback_rate_fp_term_high)"
+	[ "$got" = "$1" ] || { echo "# fp_term $got, want $1"; return 1; }
+}
+fpjunk() {
+	for f in writeback_rate_fp_term_low writeback_rate_fp_term_mid writeback_rate_fp_term_high \
+		writeback_consider_fragment writeback_metadata; do
+		expect_errno $B/$f junk "Invalid argument" && expect_errno $B/$f -1 "Invalid argument" &&
+			expect_errno $B/$f 4294967296 "Invalid argument" || return 1
+	done
+	expect_errno $B/writeback_rate_fp_term_low 0 "Invalid argument" &&
+		expect_errno $B/writeback_consider_fragment 2 "Invalid argument" &&
+		expect_errno $B/writeback_metadata 2 "Invalid argument" &&
+		fp_is "1 10 1000" && test "$(cat $B/writeback_consider_fragment)" = 1 &&
+		test "$(cat $B/writeback_metadata)" = 1
+}
+check "junk to fp_term, consider_fragment and metadata is refused; the defaults (1 10 1000, 1, 1) stay" fpjunk
+fporder() {
+	# Each term must stay strictly between its neighbours (what 6.12 keeps as written).
+	expect_errno $B/writeback_rate_fp_term_low 10 "Invalid argument" &&
+		expect_errno $B/writeback_rate_fp_term_mid 1 "Invalid argument" &&
+		expect_errno $B/writeback_rate_fp_term_mid 1000 "Invalid argument" &&
+		expect_errno $B/writeback_rate_fp_term_high 10 "Invalid argument" &&
+		expect_errno $B/writeback_rate_fp_term_high 5 "Invalid argument" && fp_is "1 10 1000" &&
+		sysfs_write $B/writeback_rate_fp_term_high 4000 &&
+		sysfs_write $B/writeback_rate_fp_term_mid 3000 &&
+		sysfs_write $B/writeback_rate_fp_term_low 2999 && fp_is "2999 3000 4000" &&
+		expect_errno $B/writeback_rate_fp_term_mid 2999 "Invalid argument" &&
+		expect_errno $B/writeback_rate_fp_term_high 3000 "Invalid argument" &&
+		fp_is "2999 3000 4000" &&
+		sysfs_write $B/writeback_rate_fp_term_low 1 && sysfs_write $B/writeback_rate_fp_term_mid 10 &&
+		sysfs_write $B/writeback_rate_fp_term_high 1000 && fp_is "1 10 1000" &&
+		sysfs_write $B/writeback_consider_fragment 0 &&
+		test "$(cat $B/writeback_consider_fragment)" = 0 &&
+		sysfs_write $B/writeback_consider_fragment 1 && sysfs_write $B/writeback_metadata 0 &&
+		test "$(cat $B/writeback_metadata)" = 0 && sysfs_write $B/writeback_metadata 1 &&
+		test "$(cat $B/writeback_metadata)" = 1
+}
+check "fp_term stays ordered low < mid < high; the booleans take 0 and 1" fporder
 valid() {
 	sysfs_write $B/readahead_cache_policy meta-only &&
 		test "$(cat $B/readahead_cache_policy)" = "all [meta-only]" &&
