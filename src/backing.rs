@@ -8,7 +8,11 @@
 //! cache (state NONE), otherwise when it attaches to its cache set, or when `running` is set
 //! (then without its cache: state STALE), as 6.12's `bch_cached_dev_run()`.
 //!
-//! Teardown: the sysfs directories go first, then the disk (which drains its bios), then the
+//! While attached, the directory and the set's are linked as 6.12 links them (`cache` here,
+//! `bdev<slot>` there; [`BackingDev::sync_links`]). The links follow the attachment: made at
+//! attach, removed at detach, before the set stops and before this directory goes.
+//!
+//! Teardown: the links go first, then the sysfs directories, then the disk (which drains its bios), then the
 //! cache is released; the backing device closes when the last reference goes.
 
 use core::fmt::Write;
@@ -44,12 +48,17 @@ impl Drop for Running {
     }
 }
 
+/// The set whose directory is linked with a backing device's, and the device's slot there.
+type Linked = Option<(Arc<CacheSet>, u64)>;
+
 /// A registered backing device.
 pub(crate) struct BackingDev {
     // Dropped first: no sysfs callback runs once they are gone.
     stats_dirs: Option<StatsDirs>,
     dir: Option<SysfsDir<BackingAttrs>>,
     disk: Arc<Mutex<Option<Running>>>,
+    /// The set `dir` is linked with. Lock order: before `CacheSet::running`.
+    linked: Arc<Mutex<Linked>>,
     dev: Arc<CachedDev>,
 }
 
@@ -71,10 +80,12 @@ impl BackingDev {
             },
         )?;
         let stats_dirs = stats_dirs(&dir, &dev)?;
+        let linked = Arc::pin_init(new_mutex!(None, "BackingDev::linked"), GFP_KERNEL)?;
         let b = BackingDev {
             stats_dirs: Some(stats_dirs),
             dir: Some(dir),
             disk,
+            linked,
             dev,
         };
         if b.dev.state() == BdevState::None {
@@ -87,6 +98,64 @@ impl BackingDev {
     /// the two sysfs directories (`/sys/block/bcacheN/bcache` and `.../bcache/dev`).
     pub(crate) fn run(&self) -> Result {
         run(&self.dev, &self.disk, self.dir.as_ref())
+    }
+
+    /// Makes the links between the sysfs directory and the cache set's follow the attachment:
+    /// removes those to a set the device left, makes those to the set it is attached to. A
+    /// link that cannot be made is logged; the device stays attached without it.
+    pub(crate) fn sync_links(&self) {
+        let Some(dir) = self.dir.as_ref() else {
+            return;
+        };
+        let want = self.dev.attached_slot();
+        let mut linked = self.linked.lock();
+        let same = match (linked.as_ref(), want.as_ref()) {
+            (Some((a, x)), Some((b, y))) => Arc::ptr_eq(a, b) && x == y,
+            (None, None) => true,
+            _ => false,
+        };
+        if same {
+            return;
+        }
+        if let Some((set, slot)) = linked.take() {
+            set.unlink_backing(dir, slot);
+        }
+        let Some((set, slot)) = want else {
+            return;
+        };
+        match set.link_backing(dir, slot) {
+            Ok(()) => *linked = Some((set, slot)),
+            Err(e) => {
+                // Leave nothing half made.
+                set.unlink_backing(dir, slot);
+                pr_err!(
+                    "backing device {}:{}: cannot link it with cache set {}'s sysfs directory ({})\n",
+                    self.dev.dev() >> 20,
+                    self.dev.dev() & 0xfffff,
+                    UuidDisplay(set.set_uuid()),
+                    e.to_errno()
+                );
+            }
+        }
+    }
+
+    /// Removes the links with `set`'s directory (the set is stopping), or with any set's if
+    /// `set` is `None`.
+    pub(crate) fn unlink(&self, set: Option<&CacheSet>) {
+        let Some(dir) = self.dir.as_ref() else {
+            return;
+        };
+        let mut linked = self.linked.lock();
+        let matches = match (linked.as_ref(), set) {
+            (Some((l, _)), Some(s)) => core::ptr::eq(&**l, s),
+            (Some(_), None) => true,
+            (None, _) => false,
+        };
+        if matches {
+            if let Some((l, slot)) = linked.take() {
+                l.unlink_backing(dir, slot);
+            }
+        }
     }
 
     /// Returns the data offset in sectors: where the cached data starts on the device.
@@ -106,6 +175,7 @@ impl BackingDev {
         }
         match self.dev.attach(set) {
             Ok(()) => {
+                self.sync_links();
                 if let Err(e) = self.run() {
                     pr_err!(
                         "backing device {}:{}: cannot create its bcache device ({})\n",
@@ -142,6 +212,8 @@ impl BackingDev {
 
 impl Drop for BackingDev {
     fn drop(&mut self) {
+        // The set's link to the directory goes before the directory.
+        self.unlink(None);
         drop(self.stats_dirs.take());
         drop(self.dir.take());
         drop(self.disk.lock().take());
@@ -256,6 +328,8 @@ impl AttrOps for BackingAttrs {
                 }
                 writeln!(out)
             }
+            b"backing_dev_name" => writeln!(out, "{}", dev.bdev.name()),
+            b"backing_dev_uuid" => writeln!(out, "{}", UuidDisplay(&dev.sb().uuid)),
             b"state" => writeln!(out, "{}", dev.state().name()),
             b"running" => writeln!(out, "{}", u8::from(self.disk.lock().is_some())),
             b"label" => {

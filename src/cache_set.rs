@@ -60,6 +60,12 @@ struct Running {
     bdev: Arc<BdevFile>,
 }
 
+/// The name of a device's link in the set directory: `bdev<slot>`, `volume<slot>`,
+/// `cache<nr_this_dev>`.
+fn link_name(prefix: &str, n: u64) -> Result<CString> {
+    CString::try_from_fmt(fmt!("{}{}", prefix, n))
+}
+
 /// A flash volume with its sysfs directory (dropped first).
 struct VolumeEntry {
     // Held for its lifetime only; declared first so it is removed before the disk.
@@ -75,6 +81,7 @@ impl VolumeEntry {
         vol: FlashVolume,
         slot: u64,
         sectors: u64,
+        set_dir: &SysfsDir<SetAttrs>,
     ) -> Result<Self> {
         let disk = vol.disk().ok_or(EINVAL)?;
         let dir = SysfsDir::new_under_disk(
@@ -88,11 +95,32 @@ impl VolumeEntry {
                 sectors,
             },
         )?;
+        // 6.12's `bcache_device_link()`: `volume<slot>` in the set directory and `cache` in
+        // the volume's; a failure is logged and the volume runs without them.
+        let name = link_name("volume", slot)?;
+        let linked = dir
+            .link_to_dir(c_str!("cache"), set_dir)
+            .and_then(|()| set_dir.link_to_dir(&name, &dir));
+        if let Err(e) = linked {
+            pr_err!(
+                "flash volume {} (/dev/bcache{}): cannot link it with its cache set's sysfs directory ({})\n",
+                slot,
+                vol.index(),
+                e.to_errno()
+            );
+        }
         Ok(VolumeEntry {
             _dir: dir,
             vol,
             slot,
         })
+    }
+
+    /// Removes the set directory's `volume<slot>` link (before the volume's directory goes).
+    fn unlink(&self, set_dir: &SysfsDir<SetAttrs>) {
+        if let Ok(name) = link_name("volume", self.slot) {
+            set_dir.remove_link(&name);
+        }
     }
 }
 
@@ -218,10 +246,9 @@ impl CacheSet {
                 sectors,
                 v.index()
             );
-            volumes.push(
-                Some(VolumeEntry::new(&set, reg, v, slot, sectors)?),
-                GFP_KERNEL,
-            )?;
+            let entry = VolumeEntry::new(&set, reg, v, slot, sectors, &dir)?;
+            // Cannot fail: the capacity is there.
+            volumes.push(Some(entry), GFP_KERNEL)?;
         }
         let cache_dir = SysfsDir::new_under_bdev(
             &bdev,
@@ -232,6 +259,21 @@ impl CacheSet {
                 set: set.clone(),
             },
         )?;
+        // 6.12's `register_cache_set()`: `set` in the cache's directory, `cache<n>` in the
+        // set's; a failure is logged and the set runs without them.
+        let cache_name = link_name("cache", u64::from(set.sb.nr_this_dev))?;
+        let linked = cache_dir
+            .link_to_dir(c_str!("set"), &dir)
+            .and_then(|()| dir.link_to_dir(&cache_name, &cache_dir));
+        if let Err(e) = linked {
+            pr_err!(
+                "cache device {}:{}: cannot link it with cache set {}'s sysfs directory ({})\n",
+                dev >> 20,
+                dev & 0xfffff,
+                UuidDisplay(&set.sb.set_uuid),
+                e.to_errno()
+            );
+        }
         *set.running.lock() = Some(Running {
             io,
             volumes,
@@ -268,7 +310,10 @@ impl CacheSet {
             sectors,
             v.index()
         );
-        let entry = VolumeEntry::new(self, reg, v, slot, sectors)?;
+        // Room first: once linked, the entry must not be dropped by a failed push.
+        running.volumes.reserve(1, GFP_KERNEL)?;
+        let entry = VolumeEntry::new(self, reg, v, slot, sectors, &running.dir)?;
+        // Cannot fail: the capacity is there.
         running.volumes.push(Some(entry), GFP_KERNEL)?;
         Ok(())
     }
@@ -284,8 +329,12 @@ impl CacheSet {
             let found = running
                 .volumes
                 .iter_mut()
-                .find(|e| e.as_ref().is_some_and(|e| e.slot == slot));
-            (found.and_then(Option::take), running.io.clone())
+                .find(|e| e.as_ref().is_some_and(|e| e.slot == slot))
+                .and_then(Option::take);
+            if let Some(entry) = found.as_ref() {
+                entry.unlink(&running.dir);
+            }
+            (found, running.io.clone())
         };
         let Some(entry) = entry else {
             return;
@@ -315,6 +364,27 @@ impl CacheSet {
     /// The cache's block size in sectors.
     pub(crate) fn block_sectors(&self) -> u16 {
         self.sb.block_size
+    }
+
+    /// Links the sysfs directory `dev_dir` of an attached backing device with the set's, as
+    /// 6.12's `bcache_device_link()`: `cache` in `dev_dir` and `bdev<slot>` in the set's.
+    pub(crate) fn link_backing<A: AttrOps>(&self, dev_dir: &SysfsDir<A>, slot: u64) -> Result {
+        let name = link_name("bdev", slot)?;
+        let running = self.running.lock();
+        let running = running.as_ref().ok_or(EINTR)?;
+        dev_dir.link_to_dir(c_str!("cache"), &running.dir)?;
+        running.dir.link_to_dir(&name, dev_dir)
+    }
+
+    /// Removes the links [`CacheSet::link_backing`] made (those that are there).
+    pub(crate) fn unlink_backing<A: AttrOps>(&self, dev_dir: &SysfsDir<A>, slot: u64) {
+        dev_dir.remove_link(c_str!("cache"));
+        let Ok(name) = link_name("bdev", slot) else {
+            return;
+        };
+        if let Some(running) = self.running.lock().as_ref() {
+            running.dir.remove_link(&name);
+        }
     }
 
     /// Records an attached backing device.
@@ -395,6 +465,14 @@ impl CacheSet {
         } = running;
         // No more reclaim callbacks into the set.
         drop(shrinker);
+        // Links before the directories they point at.
+        for entry in volumes.iter().flatten() {
+            entry.unlink(&dir);
+        }
+        cache_dir.remove_link(c_str!("set"));
+        if let Ok(name) = link_name("cache", u64::from(self.sb.nr_this_dev)) {
+            dir.remove_link(&name);
+        }
         // Volumes first: their disks go away and their IO drains before the cache closes.
         drop(volumes);
         drop(internal);

@@ -411,6 +411,15 @@ impl CachedDev {
         self.link.lock().attached.as_ref().map(|a| a.set.clone())
     }
 
+    /// The set the device is attached to, and its uuid slot there.
+    pub(crate) fn attached_slot(&self) -> Option<(Arc<CacheSet>, u64)> {
+        self.link
+            .lock()
+            .attached
+            .as_ref()
+            .map(|a| (a.set.clone(), a.inode))
+    }
+
     /// Attaches to `set` (see the module documentation).
     pub(crate) fn attach(self: &Arc<Self>, set: &Arc<CacheSet>) -> Result {
         let mut link = self.link.lock();

@@ -318,8 +318,11 @@ RB_RW(writeback_metadata);
 RB_RW(readahead_cache_policy);
 RB_RO(stripe_size);
 RB_RO(partial_stripes_expensive);
+RB_RO(backing_dev_name);
+RB_RO(backing_dev_uuid);
 
 static struct attribute *rbcache_backing_attrs[] = {
+	RB_A(backing_dev_name), RB_A(backing_dev_uuid),
 	RB_A(cache_mode), RB_A(state), RB_A(running), RB_A(label), RB_A(sequential_cutoff),
 	RB_A(dirty_data), RB_A(data_offset), RB_A(attach), RB_A(detach), RB_A(stop),
 	RB_A(clear_stats), RB_A(writeback_running), RB_A(writeback_delay),

@@ -130,17 +130,28 @@ impl Registry {
 
     /// Runs registered backing device `dev` (creates its `/dev/bcacheN`), for its sysfs files
     /// (which cannot reach the directory they are in).
+    /// Its sysfs links follow its attachment ([`BackingDev::sync_links`]).
     pub(crate) fn run_backing(&self, dev: u32) -> Result {
         match self.lock().devices.get(&dev) {
-            Some(Device::Backing(b)) => b.run(),
+            Some(Device::Backing(b)) => {
+                b.sync_links();
+                b.run()
+            }
             _ => Err(ENODEV),
+        }
+    }
+
+    /// Makes the sysfs links of backing device `dev` follow its attachment (after a detach).
+    fn sync_backing_links(&self, dev: u32) {
+        if let Some(Device::Backing(b)) = self.lock().devices.get(&dev) {
+            b.sync_links();
         }
     }
 
     /// `detach` of a backing device: starts it at once (new writes stop adding dirty data),
     /// and writes back and detaches from the workqueue, so the sysfs write returns at once,
     /// as 6.12's asynchronous detach. A detach already under way is left to finish.
-    pub(crate) fn queue_detach(&self, dev: Arc<CachedDev>) -> Result {
+    pub(crate) fn queue_detach(self: &Arc<Self>, dev: Arc<CachedDev>) -> Result {
         if dev.attached_set().is_none() {
             return Err(ENOENT);
         }
@@ -148,10 +159,12 @@ impl Registry {
             return Ok(());
         }
         let d = dev.clone();
+        let reg = self.clone();
         self.wq
             .queue()
             .try_spawn(GFP_KERNEL, move || {
                 let _ = d.detach();
+                reg.sync_backing_links(d.dev());
             })
             .inspect_err(|_| {
                 dev.detaching
@@ -164,10 +177,19 @@ impl Registry {
     fn remove_and_stop(&self, set: &Arc<CacheSet>, kind: StopKind) {
         let removed = {
             let mut inner = self.inner.lock();
-            match inner.devices.get(&set.dev()) {
+            let removed = match inner.devices.get(&set.dev()) {
                 Some(Device::Cache(s)) if Arc::ptr_eq(s, set) => inner.devices.remove(&set.dev()),
                 _ => None,
+            };
+            if removed.is_some() {
+                // The backing devices' links to the set's directory go before it does.
+                for d in inner.devices.values() {
+                    if let Device::Backing(b) = d {
+                        b.unlink(Some(&**set));
+                    }
+                }
             }
+            removed
         };
         // Not there: module exit or another request already took it, and tears it down.
         if removed.is_some() {
@@ -208,8 +230,13 @@ impl Registry {
                 inner.root.take(),
             )
         };
-        // Sets first: each releases its backing devices (they go to their backing devices
-        // directly from then on), then every device is dropped.
+        // Links first, then sets: each releases its backing devices (they go to their backing
+        // devices directly from then on), then every device is dropped.
+        for device in devices.values() {
+            if let Device::Backing(b) = device {
+                b.unlink(None);
+            }
+        }
         for device in devices.values() {
             if let Device::Cache(set) = device {
                 set.stop(StopKind::Stop);

@@ -77,6 +77,15 @@ impl BdevFile {
         unsafe { ffi::rbcache_bdev_kobj(self.bdev()) }
     }
 
+    /// The block device's name as `%pg` prints it (`vdb`, `vdb1`): the name of its device
+    /// in sysfs.
+    pub(crate) fn name(&self) -> &CStr {
+        // SAFETY: The kobject of an open block device is live and named (`device_add` names
+        // it) for as long as the device is open, which is at least as long as `self` lives;
+        // its name does not change while it is added.
+        unsafe { CStr::from_char_ptr((*self.kobj()).name) }
+    }
+
     /// Returns the device number.
     pub(crate) fn dev(&self) -> u32 {
         // SAFETY: The block device of an open file is live; `bd_dev` never changes.

@@ -278,6 +278,28 @@ impl<T: AttrOps> SysfsDir<T> {
         })
     }
 
+    /// Adds a symbolic link `name` in this directory to the directory `target` (6.12's links
+    /// between a cache set and its devices, such as `bdev0` or `cache`). A name already taken
+    /// gives `EEXIST`, without the warning `sysfs_create_link` would print.
+    ///
+    /// Remove it with [`SysfsDir::remove_link`] before `target` goes away; links left in this
+    /// directory go with it.
+    pub(crate) fn link_to_dir<U: AttrOps>(&self, name: &CStr, target: &SysfsDir<U>) -> Result {
+        // SAFETY: Both kobjects are live and added (type invariants), and `name` is
+        // NUL-terminated. The link takes its own reference to the target's sysfs node, so a
+        // link outliving `target` dangles in sysfs but refers to no freed memory.
+        to_result(unsafe {
+            bindings::sysfs_create_link_nowarn(self.kobj(), target.kobj(), name.as_char_ptr())
+        })
+    }
+
+    /// Removes the link `name` from this directory; does nothing if there is none.
+    pub(crate) fn remove_link(&self, name: &CStr) {
+        // SAFETY: The kobject is live and added (type invariant), so its sysfs directory is
+        // there; removing a name that is not in it only returns `ENOENT`, which is ignored.
+        unsafe { bindings::sysfs_remove_link(self.kobj(), name.as_char_ptr()) };
+    }
+
     pub(super) fn kobj(&self) -> *mut bindings::kobject {
         // SAFETY: By the type invariant `inner` points to a live `DirInner<T>`.
         Opaque::raw_get(unsafe { &raw const (*self.inner.as_ptr()).kobj })
