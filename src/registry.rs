@@ -5,8 +5,8 @@
 //! # Locking
 //!
 //! One mutex, [`Registry::inner`], serialises registration, unregistration and module exit, as
-//! bcache's `bch_register_lock` does. Lock order: `Registry::inner` → `CacheSet::running` →
-//! `Gc::wake` (a spinlock, innermost) and `Gc::times`.
+//! bcache's `bch_register_lock` does. Lock order: `Registry::inner` → `BackingDev::linked` →
+//! `CacheSet::running` → `Gc::wake` (a spinlock, innermost) and `Gc::times`.
 //!
 //! Nothing waits for a sysfs callback while holding `Registry::inner`: directories are removed
 //! only after the device was taken out of the registry and the lock dropped, because removal

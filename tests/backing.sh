@@ -7,7 +7,7 @@
 . ./lib.sh
 
 ktap_print_header
-ktap_set_plan 35
+ktap_set_plan 45
 
 BK=/dev/vdb
 CA=/dev/vdc
@@ -21,6 +21,25 @@ S=$B/stats_total
 up() { rb_load && sysfs_write $RB/register $BK && wait_for 10 test -b /dev/bcache0; }
 check "a backing device without a cache runs at once as /dev/bcache0" up
 check "its state is 'no cache'" test "$(cat $B/state)" = "no cache"
+ident() {
+	u=$(bcache-super-show $BK | awk '$1 == "dev.uuid" { print $2 }')
+	# rbcache writes the superblock underneath the page cache: later reads must not see this.
+	echo 3 >/proc/sys/vm/drop_caches
+	n=$(cat $B/backing_dev_name)
+	id=$(cat $B/backing_dev_uuid)
+	echo "# backing_dev_name $n, backing_dev_uuid $id, dev.uuid $u"
+	[ "${#u}" -eq 36 ] && [ "$id" = "$u" ] && [ "$n" = "$(basename $BK)" ]
+}
+check "backing_dev_name is vdb, backing_dev_uuid the superblock's dev.uuid" ident
+# The links 6.12 makes while a backing device is attached: $B/cache to the set's directory and
+# $SET/bdev<slot> back; and the cache device's: $SET/cache0 and its bcache/set.
+blinks() {
+	set -- $SET/bdev*
+	[ $# -eq 1 ] || { echo "# bdev links: $*"; return 1; }
+	linked "$1" $B && linked $B/cache $SET
+}
+nolinks() { [ ! -L $B/cache ] && ! ls -d $SET/bdev* >/dev/null 2>&1; }
+check "not attached: no cache link" nolinks
 links() {
 	[ "$(cat /sys/block/bcache0/bcache/state)" = "no cache" ] &&
 		[ "$(cat $B/dev/size)" = "$(cat /sys/block/bcache0/size)" ] &&
@@ -54,6 +73,9 @@ att() {
 		test "$(cat $B/state)" = clean || { echo "# $RB_ERR"; return 1; }
 }
 check "register the cache and attach: state clean" att
+check "attached: $B/cache and $SET/bdevN link the two directories" blinks
+clinks() { linked $SET/cache0 /sys/block/vdc/bcache && linked /sys/block/vdc/bcache/set $SET; }
+check "the cache device: $SET/cache0 and /sys/block/vdc/bcache/set link its directories" clinks
 sbset() { bcache-super-show $BK | grep -q "cset.uuid.*$CSET"; }
 check "the backing superblock names the set" sbset
 check "attaching again is refused" expect_errno $B/attach "$CSET" "Device or resource busy"
@@ -188,6 +210,7 @@ det() {
 		! bcache-super-show $BK | grep -q "cset.uuid.*$CSET"
 }
 check "detach: state no cache, set_uuid cleared, same data" det
+check "detach removes both links" wait_for 10 nolinks
 
 wb() {
 	sysfs_write $B/attach "$CSET" && mode writeback &&
@@ -196,6 +219,7 @@ wb() {
 		test "$(cat $B/state)" = dirty
 }
 check "attach again, writeback: random writes verify, state dirty" wb
+check "attaching again links the directories again" blinks
 dirty() { d=$(cat $B/dirty_data); echo "# dirty_data $d"; [ "$d" != "0.0k" ] && [ "$d" != 0 ]; }
 check "dirty_data counts the dirty sectors" dirty
 check "dirty data stays while writeback_running is 0" test "$(cat $B/state)" = dirty
@@ -204,11 +228,10 @@ keep() { WB_MD5=$(dmd5 /dev/bcache0); }
 check "record the volume's md5" keep
 
 # Stop the set and unload; the C module reads the dirty data back, then writes it back.
-down() {
-	sysfs_write $SET/stop 1 && wait_for 20 test ! -e $SET && sysfs_write $B/stop 1 &&
-		wait_for 20 test ! -e $B && rb_unload
-}
-check "stop the set and the backing device, rmmod" down
+set_gone() { sysfs_write $SET/$1 1 && wait_for 20 test ! -e $SET && [ ! -L $B/cache ]; }
+check "stop the set: its directory and the backing device's cache link go" set_gone stop
+down() { sysfs_write $B/stop 1 && wait_for 20 test ! -e $B && rb_unload; }
+check "stop the backing device, rmmod" down
 wb_same() { [ "$(dmd5 /dev/bcache0)" = "$WB_MD5" ]; }
 check "the C bcache.ko reads rbcache's dirty data and writes it back" c_writeback $CA $BK wb_same
 cleanraw() {
@@ -226,6 +249,7 @@ again() {
 		vfio --rw=randwrite --randseed=6 --do_verify=1 && test "$(cat $B/state)" = dirty
 }
 check "rbcache again: it attaches by itself; writeback writes leave it dirty" again
+check "attaching by itself links the directories" blinks
 wbdet() {
 	m=$(dmd5 /dev/bcache0)
 	detach_wait $B || return 1
@@ -234,6 +258,8 @@ wbdet() {
 		vfio --rw=randwrite --randseed=6 --verify_only
 }
 check "detach writes the dirty data back first; the backing device holds it" wbdet
-fin() { sysfs_write $SET/unregister 1 && wait_for 20 test ! -e $SET && sysfs_write $B/stop 1 && wait_for 20 test ! -e $B && rb_unload; }
-check "unregister the set, stop the backing device, rmmod" fin
+wb_again() { sysfs_write $B/attach "$CSET" && blinks; }
+check "attach once more: linked" wb_again
+check "unregister the set: its directory and the backing device's cache link go" set_gone unregister
+check "stop the backing device, rmmod" down
 ktap_finished

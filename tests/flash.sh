@@ -5,7 +5,7 @@
 . ./lib.sh
 
 ktap_print_header
-ktap_set_plan 25
+ktap_set_plan 27
 
 save_first_mib() {
 	wait_for 10 test -b /dev/bcache0 &&
@@ -86,6 +86,13 @@ check "rmmod once it is closed" rb_unload
 # The volume's own sysfs, and unregistering it: its uuid slot is invalidated for good.
 vol_up() { rb_load && sysfs_write $RB/register /dev/vdc && wait_for 5 test -b /dev/bcache0; }
 check "register again" vol_up
+vlinks() {
+	set -- $SET/volume*
+	[ $# -eq 1 ] || { echo "# volume links: $*"; return 1; }
+	linked "$1" /sys/block/bcache0/bcache && linked /sys/block/bcache0/bcache/cache $SET &&
+		linked $SET/cache0 /sys/block/vdc/bcache && linked /sys/block/vdc/bcache/set $SET
+}
+check "links: $SET/volumeN and bcache0's cache, $SET/cache0 and vdc's set" vlinks
 check "/sys/block/bcache0/bcache/size is 16.0M" test "$(cat /sys/block/bcache0/bcache/size)" = 16.0M
 L=/sys/block/bcache0/bcache/label
 set_label() { sysfs_write $L scratch && [ "$(cat $L)" = scratch ]; }
@@ -104,6 +111,7 @@ label_kept() {
 check "the label and the policy (in the superblock) are kept across re-registration" label_kept
 vol_unreg() { sysfs_write /sys/block/bcache0/bcache/unregister 1 && wait_for 10 test ! -e /dev/bcache0; }
 check "unregistering the volume removes /dev/bcache0" vol_unreg
+check "and the set's volume link" sh -c "! ls -d $SET/volume* 2>/dev/null"
 vol_gone() {
 	sysfs_write "$SET/unregister" 1 && wait_for 10 test ! -e "$SET" && dmesg_mark &&
 		sysfs_write $RB/register /dev/vdc && logged "0 flash volumes" && test ! -e /dev/bcache0 &&

@@ -262,6 +262,14 @@ state_is() { [ "$(cat "$1/state")" = "$2" ]; }
 # file_gt FILE N: the number in FILE is greater than N (read at each try under wait_for).
 file_gt() { [ "$(cat "$1")" -gt "$2" ]; }
 
+# linked LINK DIR: LINK is a symbolic link that resolves to the existing directory DIR.
+linked() {
+	[ -L "$1" ] && [ -d "$1" ] && [ "$(readlink -f "$1")" = "$(readlink -f "$2")" ] || {
+		echo "# $1 -> $(readlink -f "$1" 2>/dev/null), expected $(readlink -f "$2" 2>/dev/null)"
+		return 1
+	}
+}
+
 # detach_wait B: writes B/detach and waits until the device has no cache: as in 6.12, the
 # write only starts the detach.
 detach_wait() {
