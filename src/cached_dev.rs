@@ -216,9 +216,9 @@ impl CacheUse<'_> {
     /// Keeps the use after this guard is gone, for a bio that completes later: its
     /// completion ends it with [`CachedDev::end_use`].
     pub(crate) fn keep(self) -> Arc<SetIo> {
-        let io = self.io.clone();
-        core::mem::forget(self);
-        io
+        // One more use, so the count never drops to zero as this guard goes.
+        self.dev.users.fetch_add(1, Ordering::AcqRel);
+        self.io.clone()
     }
 }
 

@@ -13,13 +13,11 @@
 //! items inside a [`NoIoScope`]; `drain` waits for outstanding bios before the disk is freed.
 
 use core::sync::atomic::{AtomicU64, Ordering};
-use kernel::alloc::Flags;
 use kernel::fmt;
 use kernel::prelude::*;
-use kernel::sync::{new_condvar, new_mutex, Arc, CondVar, Mutex};
-use kernel::time::msecs_to_jiffies;
-use kernel::workqueue;
+use kernel::sync::Arc;
 
+use crate::handoff::{Handler, Handoff};
 use crate::kabi::disk::{Bio, BioOp, DiskOps, GenDisk, Remapper, Segment};
 use crate::kabi::noio::NoIoScope;
 use crate::set_io::{Direct, Hit, SetIo, Source};
@@ -53,38 +51,11 @@ struct VolumeState {
     inode: u64,
     sectors: u64,
     io: Arc<SetIo>,
-    /// Bios handed to work items and not yet ended.
-    pending: AtomicU64,
-    /// For waiting on `idle`.
     #[pin]
-    lock: Mutex<()>,
-    #[pin]
-    idle: CondVar,
+    handoff: Handoff,
 }
 
 impl VolumeState {
-    /// Hands `bio` to a `system_unbound` work item (allocating with `flags`), which handles
-    /// it synchronously; a bio that cannot be handed on ends with `EIO`.
-    fn spawn(self: &Arc<Self>, bio: Bio, flags: Flags) {
-        self.pending.fetch_add(1, Ordering::AcqRel);
-        let state = self.clone();
-        let spawned = workqueue::system_unbound().try_spawn(flags, move || {
-            state.handle(bio);
-            state.done();
-        });
-        if spawned.is_err() {
-            // The closure, and with it the bio, was dropped: the bio ended with EIO.
-            self.done();
-        }
-    }
-
-    /// A bio handed on by [`VolumeState::spawn`] has ended.
-    fn done(&self) {
-        if self.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.idle.notify_all();
-        }
-    }
-
     /// Sends a read that one live extent serves entirely on to the cache device, completed by
     /// [`VolumeIo::remapped`]; gives the bio back when it cannot.
     fn read_hit_async(&self, bio: Bio, remap: &Remapper<'_, VolumeIo>) -> Option<Bio> {
@@ -110,7 +81,7 @@ impl VolumeState {
             .map(|(bio, _)| bio)
     }
 
-    fn handle(&self, mut bio: Bio) {
+    fn handle_bio(&self, mut bio: Bio) {
         let _noio = NoIoScope::new();
         let mut result = match bio.op() {
             BioOp::Read => self.read_into(&mut bio),
@@ -179,6 +150,16 @@ impl VolumeState {
     }
 }
 
+impl Handler for VolumeState {
+    fn handoff(&self) -> &Handoff {
+        &self.handoff
+    }
+
+    fn handle(&self, bio: Bio) {
+        self.handle_bio(bio);
+    }
+}
+
 struct VolumeIo {
     state: Arc<VolumeState>,
 }
@@ -189,7 +170,7 @@ impl DiskOps for VolumeIo {
     fn submit(&self, bio: Bio, remap: Remapper<'_, Self>) {
         let _noio = NoIoScope::new();
         if let Some(bio) = self.state.read_hit_async(bio, &remap) {
-            self.state.spawn(bio, GFP_KERNEL);
+            Handoff::spawn(&self.state, bio, GFP_KERNEL);
         }
     }
 
@@ -198,19 +179,12 @@ impl DiskOps for VolumeIo {
             bio.end(Ok(()));
         } else {
             // A cache read error, or a bucket reused meanwhile: read it again the slow way.
-            self.state.spawn(bio, GFP_ATOMIC);
+            Handoff::spawn(&self.state, bio, GFP_ATOMIC);
         }
     }
 
     fn drain(&self) {
-        let st = &self.state;
-        let mut g = st.lock.lock();
-        // `done` notifies without the lock: wait in short steps.
-        while st.pending.load(Ordering::Acquire) > 0 {
-            let _ = st
-                .idle
-                .wait_interruptible_timeout(&mut g, msecs_to_jiffies(10));
-        }
+        self.state.handoff.drain();
     }
 }
 
@@ -230,9 +204,7 @@ impl FlashVolume {
                 inode,
                 sectors,
                 io,
-                pending: AtomicU64::new(0),
-                lock <- new_mutex!((), "VolumeState::lock"),
-                idle <- new_condvar!("VolumeState::idle"),
+                handoff <- Handoff::new(),
             }),
             GFP_KERNEL,
         );

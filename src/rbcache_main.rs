@@ -15,6 +15,7 @@ mod flash;
 mod format;
 mod gc;
 mod gc_work;
+mod handoff;
 mod helper_thread;
 mod index;
 mod journal;

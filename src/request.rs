@@ -34,16 +34,14 @@
 //!
 //! Not attached (or mode none), everything goes to the backing device.
 
-use core::sync::atomic::{AtomicU64, Ordering};
-use kernel::alloc::Flags;
+use core::sync::atomic::Ordering;
 use kernel::prelude::*;
-use kernel::sync::{new_condvar, new_mutex, Arc, CondVar, Mutex};
-use kernel::time::msecs_to_jiffies;
-use kernel::workqueue;
+use kernel::sync::Arc;
 
 use crate::cached_dev::{CacheUse, CachedDev};
 use crate::format::backing::{BdevState, CacheMode};
 use crate::gc::CUTOFF_CACHE_ADD;
+use crate::handoff::{Handler, Handoff};
 use crate::kabi::disk::{Bio, BioOp, DiskOps, Remapper, Segment};
 use crate::kabi::noio::NoIoScope;
 use crate::set_io::{Direct, Found, Hit, SetIo, Source};
@@ -59,13 +57,8 @@ const CUTOFF_WRITEBACK_SYNC: u32 = 70;
 #[pin_data]
 pub(crate) struct CachedIo {
     dev: Arc<CachedDev>,
-    /// Bios handed to work items and not yet ended.
-    pending: AtomicU64,
-    /// For waiting on `idle`.
     #[pin]
-    lock: Mutex<()>,
-    #[pin]
-    idle: CondVar,
+    handoff: Handoff,
 }
 
 impl CachedIo {
@@ -73,32 +66,18 @@ impl CachedIo {
     pub(crate) fn new(dev: Arc<CachedDev>) -> impl PinInit<Self> {
         pin_init!(CachedIo {
             dev,
-            pending: AtomicU64::new(0),
-            lock <- new_mutex!((), "CachedIo::lock"),
-            idle <- new_condvar!("CachedIo::idle"),
+            handoff <- Handoff::new(),
         })
     }
+}
 
-    /// Hands `bio` to a `system_unbound` work item (allocating with `flags`), which handles
-    /// it synchronously; a bio that cannot be handed on ends with `EIO`.
-    fn spawn(self: &Arc<Self>, bio: Bio, flags: Flags) {
-        self.pending.fetch_add(1, Ordering::AcqRel);
-        let me = self.clone();
-        let spawned = workqueue::system_unbound().try_spawn(flags, move || {
-            me.dev.handle(bio);
-            me.done();
-        });
-        if spawned.is_err() {
-            // The closure, and with it the bio, was dropped: the bio ended with EIO.
-            self.done();
-        }
+impl Handler for CachedIo {
+    fn handoff(&self) -> &Handoff {
+        &self.handoff
     }
 
-    /// A bio handed on by [`CachedIo::spawn`] has ended.
-    fn done(&self) {
-        if self.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.idle.notify_all();
-        }
+    fn handle(&self, bio: Bio) {
+        self.dev.handle(bio);
     }
 }
 
@@ -119,7 +98,7 @@ impl DiskOps for CachedDisk {
     fn submit(&self, bio: Bio, remap: Remapper<'_, Self>) {
         let _noio = NoIoScope::new();
         if let Some(bio) = self.0.dev.read_hit_async(bio, &remap) {
-            self.0.spawn(bio, GFP_KERNEL);
+            Handoff::spawn(&self.0, bio, GFP_KERNEL);
         }
     }
 
@@ -141,19 +120,12 @@ impl DiskOps for CachedDisk {
         } else {
             // A cache read error, or a bucket reused meanwhile: read it again the slow way
             // (from the backing device if the cache no longer holds it).
-            self.0.spawn(bio, GFP_ATOMIC);
+            Handoff::spawn(&self.0, bio, GFP_ATOMIC);
         }
     }
 
     fn drain(&self) {
-        let io = &self.0;
-        let mut g = io.lock.lock();
-        // `done` notifies without the lock: wait in short steps.
-        while io.pending.load(Ordering::Acquire) > 0 {
-            let _ = io
-                .idle
-                .wait_interruptible_timeout(&mut g, msecs_to_jiffies(10));
-        }
+        self.0.handoff.drain();
     }
 }
 

@@ -153,14 +153,11 @@ impl Bio {
         self.submit_to(bdev, sector)
     }
 
-    /// Reads or writes the bio's data at `sector` of `bdev` straight from or into its pages,
-    /// with its own flags (`REQ_FUA`, `REQ_PREFLUSH`), through a remapped clone; waits for it.
-    pub(crate) fn submit_to(&mut self, bdev: &BdevFile, sector: u64) -> Result {
-        if !matches!(self.op(), BioOp::Read | BioOp::Write) {
-            return Err(EINVAL);
-        }
-        // SAFETY: By the type invariant the bio is live, and it stays live (we hold it) until
-        // the clone has completed below; `bdev` is open; `fs_bio_set` is set up at boot.
+    /// A clone of the bio on `bdev`, sharing its pages, for the caller to submit; the caller
+    /// must keep the bio live (not ended) until the clone has completed.
+    fn clone_to(&self, bdev: &BdevFile) -> Result<*mut bindings::bio> {
+        // SAFETY: By the type invariant the bio is live; `bdev` is open; `fs_bio_set` is set
+        // up at boot; the helper only returns `GFP_NOIO`.
         let clone = unsafe {
             bindings::bio_alloc_clone(
                 bdev.bdev(),
@@ -172,6 +169,16 @@ impl Bio {
         if clone.is_null() {
             return Err(ENOMEM);
         }
+        Ok(clone)
+    }
+
+    /// Reads or writes the bio's data at `sector` of `bdev` straight from or into its pages,
+    /// with its own flags (`REQ_FUA`, `REQ_PREFLUSH`), through a remapped clone; waits for it.
+    pub(crate) fn submit_to(&mut self, bdev: &BdevFile, sector: u64) -> Result {
+        if !matches!(self.op(), BioOp::Read | BioOp::Write) {
+            return Err(EINVAL);
+        }
+        let clone = self.clone_to(bdev)?;
         // SAFETY: `clone` is a new bio we own; it is submitted, waited for, then put.
         let ret = unsafe {
             (*clone).bi_iter.bi_sector = sector;
@@ -196,19 +203,7 @@ impl Bio {
         if len == 0 || skip % 512 != 0 || len % 512 != 0 || end > self.len() {
             return Err(EINVAL);
         }
-        // SAFETY: By the type invariant the bio is live, and it stays live (we hold it) until
-        // the clone has completed below; `bdev` is open; `fs_bio_set` is set up at boot.
-        let clone = unsafe {
-            bindings::bio_alloc_clone(
-                bdev.bdev(),
-                self.raw(),
-                ffi::rbcache_gfp_noio(),
-                &raw mut bindings::fs_bio_set,
-            )
-        };
-        if clone.is_null() {
-            return Err(ENOMEM);
-        }
+        let clone = self.clone_to(bdev)?;
         // SAFETY: `clone` is a new bio we own, covering the whole bio; the trimmed range lies
         // within it (checked above). It is submitted, waited for, then put.
         let ret = unsafe {
@@ -338,8 +333,12 @@ impl<T: DiskOps> Remapper<'_, T> {
         if bio.op() != BioOp::Read {
             return Err((bio, ctx));
         }
-        let parent = bio.raw();
+        let Ok(clone) = bio.clone_to(bdev) else {
+            return Err((bio, ctx));
+        };
         let Ok(slot) = KBox::<Remapped<T>>::new_uninit(GFP_KERNEL) else {
+            // SAFETY: The clone is ours and was never submitted.
+            unsafe { bindings::bio_put(clone) };
             return Err((bio, ctx));
         };
         let remapped = KBox::write(
@@ -350,23 +349,10 @@ impl<T: DiskOps> Remapper<'_, T> {
                 ctx,
             },
         );
-        // SAFETY: `parent` is live (the box holds it, not ended) until the clone completes;
-        // `bdev` is open; `fs_bio_set` is set up at boot.
-        let clone = unsafe {
-            bindings::bio_alloc_clone(
-                bdev.bdev(),
-                parent,
-                ffi::rbcache_gfp_noio(),
-                &raw mut bindings::fs_bio_set,
-            )
-        };
-        if clone.is_null() {
-            let r = KBox::into_inner(remapped);
-            return Err((r.bio, r.ctx));
-        }
         self.data.remaps.fetch_add(1, Ordering::AcqRel);
         // SAFETY: `clone` is a new bio we own; its completion, `remap_end_io::<T>`, takes back
-        // the box it is given as `bi_private`.
+        // the box it is given as `bi_private`, which holds the bio (live, not ended) until
+        // then.
         unsafe {
             (*clone).bi_iter.bi_sector = sector;
             (*clone).bi_private = KBox::into_raw(remapped).cast::<c_void>();

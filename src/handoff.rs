@@ -1,0 +1,81 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Bios handed to work items: a disk's handlers run each on a `system_unbound` work item,
+//! synchronously, and count them so that the disk can wait for them before it goes.
+//!
+//! A bio is handed on from `submit_bio` (process context) or from a remapped read's
+//! completion (any context: the count, its wakeup and the allocation there do not sleep).
+
+use core::sync::atomic::{AtomicU64, Ordering};
+use kernel::alloc::Flags;
+use kernel::prelude::*;
+use kernel::sync::{new_condvar, new_mutex, Arc, CondVar, Mutex};
+use kernel::time::msecs_to_jiffies;
+use kernel::workqueue;
+
+use crate::kabi::disk::Bio;
+
+/// The bios of one disk that are on work items.
+#[pin_data]
+pub(crate) struct Handoff {
+    /// Bios handed on and not yet ended.
+    count: AtomicU64,
+    /// For waiting on `idle`.
+    #[pin]
+    lock: Mutex<()>,
+    #[pin]
+    idle: CondVar,
+}
+
+/// What handles the bios a [`Handoff`] hands on.
+pub(crate) trait Handler: Send + Sync + 'static {
+    /// The handler's handoff.
+    fn handoff(&self) -> &Handoff;
+    /// Handles `bio` synchronously and ends it.
+    fn handle(&self, bio: Bio);
+}
+
+impl Handoff {
+    /// No bio handed on yet.
+    pub(crate) fn new() -> impl PinInit<Self> {
+        pin_init!(Handoff {
+            count: AtomicU64::new(0),
+            lock <- new_mutex!((), "Handoff::lock"),
+            idle <- new_condvar!("Handoff::idle"),
+        })
+    }
+
+    /// Hands `bio` to a work item (allocating with `flags`) that runs `owner`'s handler on
+    /// it; a bio that cannot be handed on ends with `EIO`.
+    pub(crate) fn spawn<H: Handler>(owner: &Arc<H>, bio: Bio, flags: Flags) {
+        let h = owner.handoff();
+        h.count.fetch_add(1, Ordering::AcqRel);
+        let me = owner.clone();
+        let spawned = workqueue::system_unbound().try_spawn(flags, move || {
+            me.handle(bio);
+            me.handoff().done();
+        });
+        if spawned.is_err() {
+            // The closure, and with it the bio, was dropped: the bio ended with EIO.
+            h.done();
+        }
+    }
+
+    /// A bio handed on has ended.
+    fn done(&self) {
+        if self.count.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.idle.notify_all();
+        }
+    }
+
+    /// Waits until every bio handed on has ended.
+    pub(crate) fn drain(&self) {
+        let mut g = self.lock.lock();
+        // `done` notifies without the lock: wait in short steps.
+        while self.count.load(Ordering::Acquire) > 0 {
+            let _ = self
+                .idle
+                .wait_interruptible_timeout(&mut g, msecs_to_jiffies(10));
+        }
+    }
+}
