@@ -234,7 +234,12 @@ def main():
           f"{'met' if r['goal_rb_p99_gc_within_2x_of_nogc'] else 'NOT met'}); "
           f"C: {c.get('p99_gc_over_nogc')}")
     bk = [k for k in HIGHER + LOWER_C_OVER_RB if k.startswith("bk_")]
-    info = ["bk_zipf_hit_pct", "bk_seqwrite_cache_mib"]
+    info = [
+        "bk_zipf_hit_pct",
+        "bk_seqwrite_cache_mib",
+        "bk_btree_bytes_per_user_byte",
+        "bk_metadata_bytes_per_user_byte",
+    ]
     if any(rb.get(k) is not None or c.get(k) is not None for k in bk):
         print("backing device (dm-delay), medians; ratio > 1.0 means rbcache is better:")
         print(f"  {'key':32} {'rbcache':>10} {'C':>10} {'ratio':>7}")

@@ -69,6 +69,11 @@ busy_jiffies() {
 	awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat
 }
 
+# cache_counter FILE: the cache device's FILE (btree_written, metadata_written) in bytes.
+cache_counter() {
+	bytes <"/sys/block/$(basename $DEV)/bcache/$1"
+}
+
 # Sectors written to the cache device so far (/sys/block/vda/stat field 7).
 cache_sectors_written() {
 	awk '{ print $7 }' /sys/block/$(basename $DEV)/stat
@@ -242,6 +247,8 @@ bk_zipf_read() {
 bk_randwrite() {
 	j0=$(busy_jiffies)
 	s0=$(cache_sectors_written)
+	b0=$(cache_counter btree_written)
+	m0=$(cache_counter metadata_written)
 	fio_terse --name=brw --rw=randwrite --bs=4k --size=$BK_REGION --io_size=24M --runtime=$RUNTIME
 	j1=$(busy_jiffies)
 	sleep 1
@@ -252,6 +259,14 @@ bk_randwrite() {
 		'BEGIN { if (kb > 0) printf "%.1f\n", j * 10000 / (kb / 4) }')"
 	out bk_cache_bytes_per_user_byte "$(awk -v s=$((s1 - s0)) -v kb="$kb" \
 		'BEGIN { if (kb > 0) printf "%.3f\n", s * 512 / (kb * 1024) }')"
+	# Of which btree nodes and other metadata (journal, prios, uuids), per user byte (the
+	# counters are rounded: hprint).
+	for f in btree_written metadata_written; do
+		c1=$(cache_counter $f)
+		[ $f = btree_written ] && c0=$b0 || c0=$m0
+		out "bk_${f%_written}_bytes_per_user_byte" "$(awk -v d=$((c1 - c0)) -v kb="$kb" \
+			'BEGIN { if (kb > 0) printf "%.3f\n", d / (kb * 1024) }')"
+	done
 }
 
 # 70/30 random read/write mix (4 KiB) in writeback mode on a region written into the cache
