@@ -104,6 +104,11 @@ bool rbcache_bio_readahead(struct bio *bio)
 	       !(bio->bi_opf & (REQ_META | REQ_PRIO));
 }
 
+void rbcache_init_completion(struct completion *done)
+{
+	init_completion(done);
+}
+
 gfp_t rbcache_gfp_noio(void)
 {
 	return GFP_NOIO;

@@ -30,6 +30,7 @@ bool rbcache_bio_sync(struct bio *bio);
 gfp_t rbcache_gfp_noio(void);
 unsigned int rbcache_memalloc_noio_save(void);
 void rbcache_memalloc_noio_restore(unsigned int flags);
+void rbcache_init_completion(struct completion *done);
 
 /* Implemented in Rust (kabi/disk.rs): the submit_bio entry of rbcache's disks. */
 void rbcache_disk_submit_bio(struct bio *bio);

@@ -17,7 +17,8 @@
 //!   older data cached. A bio counts as a hit if no sector missed.
 //! - **Writes**, by `cache_mode`: writethrough writes the backing device, then inserts the
 //!   data clean; writeback writes only the cache, dirty; writearound and none write the
-//!   backing device and invalidate the range in the cache. A write that bypasses (sequential
+//!   backing device and invalidate the range in the cache while that write is in flight (no
+//!   fill of the device is inserted until it has completed: [`SetIo::invalidate_around`]). A write that bypasses (sequential
 //!   beyond `sequential_cutoff`, or not aligned to the cache's blocks) is written around.
 //!   If the clean insert fails, the range is invalidated instead, so the cache never holds
 //!   older data than the backing device. Writeback gives way to writethrough as the cache
@@ -352,9 +353,14 @@ impl CachedDev {
             self.stats
                 .sectors_bypassed
                 .fetch_add(sectors, Ordering::Relaxed);
+            // The older cached copies are invalidated while the write is in flight.
             let _range = self.lock_range(sector, sector.wrapping_add(sectors));
-            bio.submit_to(&self.bdev, sector)?;
-            c.io.discard(c.inode, sector, sectors)?;
+            let (written, around) = bio.submit_to_while(&self.bdev, sector, || {
+                c.io.invalidate_around(c.inode, sector, sectors)
+            });
+            // Dropping the guard (the write has completed) lets fills in again.
+            drop(around?);
+            written?;
             if fua {
                 c.io.flush_journal()?;
             }

@@ -145,6 +145,9 @@ pub(crate) struct IoState {
     pub(crate) sb: Superblock,
     /// Write sequence numbers by inode slot, for the fill check.
     pub(crate) write_seqs: [u64; WRITE_SEQ_SLOTS],
+    /// Writes around the cache in flight by inode slot ([`SetIo::invalidate_around`]): no
+    /// fill of the slot's inodes is inserted while there are any.
+    around: [u32; WRITE_SEQ_SLOTS],
     /// Dirty sectors per stripe of each attached cached device.
     pub(crate) dirty: KVec<Option<DirtyCounts>>,
 }
@@ -257,6 +260,22 @@ impl NodeSource for NotResident {
     }
 }
 
+/// A write around the cache in flight ([`SetIo::invalidate_around`]); dropping it, once the
+/// write completed, lets fills of the inode in again, and fails those that began before.
+pub(crate) struct AroundWrite<'a> {
+    io: &'a SetIo,
+    inode: u64,
+}
+
+impl Drop for AroundWrite<'_> {
+    fn drop(&mut self) {
+        let mut st = self.io.state.lock();
+        let a = &mut st.around[(self.inode % WRITE_SEQ_SLOTS as u64) as usize];
+        *a = a.saturating_sub(1);
+        st.bump_write_seq(self.inode);
+    }
+}
+
 /// A read hit on one live extent ([`SetIo::locate_hit`]).
 pub(crate) struct Hit {
     /// The cache sector of the data.
@@ -360,6 +379,7 @@ impl SetIo {
             jpending: KVec::new(),
             sb,
             write_seqs: [0; WRITE_SEQ_SLOTS],
+            around: [0; WRITE_SEQ_SLOTS],
             dirty: KVec::new(),
         };
         st.initial_free(&layout);
@@ -688,7 +708,7 @@ impl SetIo {
         res?;
         let keys = keys?;
         if let WriteMode::Fill(seq) = mode {
-            if st.write_seq(inode) != seq {
+            if st.write_seq(inode) != seq || st.around(inode) > 0 {
                 self.stats.fill_collisions.fetch_add(1, Ordering::Relaxed);
                 return Ok(0);
             }
@@ -703,6 +723,10 @@ impl SetIo {
     pub(crate) fn discard(&self, inode: u64, sector: u64, sectors: u64) -> Result {
         let _inflight = InFlight::new(&self.fg_inflight);
         let mut st = self.state.lock();
+        self.discard_locked(&mut st, inode, sector, sectors)
+    }
+
+    fn discard_locked(&self, st: &mut IoState, inode: u64, sector: u64, sectors: u64) -> Result {
         let mut keys = KVec::new();
         let mut done = 0;
         while done < sectors {
@@ -710,7 +734,25 @@ impl SetIo {
             keys.push(Bkey::new(inode, sector + done + n, n), GFP_KERNEL)?;
             done += n;
         }
-        self.commit(&mut st, &keys)
+        self.commit(st, &keys)
+    }
+
+    /// Invalidates `sectors` at `sector` of `inode` for a write around the cache that is in
+    /// flight to the backing device meanwhile (6.12 invalidates in parallel with that write
+    /// too). Until the returned guard goes (once the write has completed), no fill of the
+    /// inode is inserted: a read that missed could have read the older data.
+    pub(crate) fn invalidate_around(
+        &self,
+        inode: u64,
+        sector: u64,
+        sectors: u64,
+    ) -> Result<AroundWrite<'_>> {
+        let _inflight = InFlight::new(&self.fg_inflight);
+        let mut st = self.state.lock();
+        self.discard_locked(&mut st, inode, sector, sectors)?;
+        let a = &mut st.around[(inode % WRITE_SEQ_SLOTS as u64) as usize];
+        *a = a.saturating_add(1);
+        Ok(AroundWrite { io: self, inode })
     }
 
     /// The open bucket with room left (moving GC's if `moving`), taking a new one from the
@@ -943,6 +985,11 @@ impl IoState {
     /// The write sequence number of `inode`.
     pub(crate) fn write_seq(&self, inode: u64) -> u64 {
         self.write_seqs[(inode % WRITE_SEQ_SLOTS as u64) as usize]
+    }
+
+    /// Writes around the cache in flight to the slot of `inode`.
+    fn around(&self, inode: u64) -> u32 {
+        self.around[(inode % WRITE_SEQ_SLOTS as u64) as usize]
     }
 
     fn bump_write_seq(&mut self, inode: u64) {

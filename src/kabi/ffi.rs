@@ -48,6 +48,8 @@ extern "C" {
     );
     /// `GFP_NOIO`.
     pub(crate) fn rbcache_gfp_noio() -> bindings::gfp_t;
+    /// `init_completion()`.
+    pub(crate) fn rbcache_init_completion(done: *mut bindings::completion);
     /// `memalloc_noio_save()`.
     pub(crate) fn rbcache_memalloc_noio_save() -> core::ffi::c_uint;
     /// `memalloc_noio_restore(flags)`.
