@@ -19,6 +19,7 @@ blk_opf_t rbcache_req_read_meta(void);
 blk_opf_t rbcache_req_write(void);
 blk_opf_t rbcache_req_write_meta(void);
 blk_opf_t rbcache_req_write_meta_flush_fua(void);
+blk_opf_t rbcache_req_preflush(void);
 
 struct gendisk *rbcache_alloc_disk(unsigned int block_bytes);
 void rbcache_bio_iter_bvec(struct bio *bio, struct bvec_iter *iter, struct bio_vec *bv);

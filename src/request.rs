@@ -212,11 +212,13 @@ impl CachedDev {
         let cache = self.cache();
         if bio.wants_flush() || op == BioOp::Flush {
             // Everything completed before this bio becomes durable: the backing device's
-            // cache, and the journal (dirty data may be in the cache).
-            self.bdev.flush()?;
-            if let Some(c) = &cache {
-                c.io.flush_journal()?;
-            }
+            // cache, and meanwhile the journal (dirty data may be in the cache).
+            let (flushed, journal) = self.bdev.flush_while(|| match &cache {
+                Some(c) => c.io.flush_journal(),
+                None => Ok(()),
+            });
+            flushed?;
+            journal?;
         }
         match op {
             BioOp::Flush => Ok(()),

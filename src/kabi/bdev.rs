@@ -130,6 +130,13 @@ impl BdevFile {
         to_result(unsafe { bindings::blkdev_issue_flush(self.bdev()) })
     }
 
+    /// Flushes the device's volatile write cache while `f` runs; returns the flush's result
+    /// and `f`'s.
+    pub(crate) fn flush_while<R>(&self, f: impl FnOnce() -> R) -> (Result, R) {
+        // SAFETY: The block device stays open, and so valid, for the whole call.
+        unsafe { bio::flush_while(self.bdev(), f) }
+    }
+
     /// Discards `sectors` at `sector` (`blkdev_issue_discard`); a device without discard
     /// support has nothing to do.
     pub(crate) fn discard(&self, sector: u64, sectors: u64) -> Result {

@@ -12,6 +12,7 @@ use kernel::error::{
 };
 use kernel::page::{Page, PAGE_SIZE};
 use kernel::prelude::*;
+use kernel::types::Opaque;
 
 use super::ffi;
 
@@ -179,4 +180,74 @@ unsafe fn one_bio(bdev: *mut bindings::block_device, sector: u64, mut data: Data
         }
     }
     Ok(())
+}
+
+/// Submits `bio`, runs `f` while it is in flight, then waits for it and puts it; returns its
+/// result and `f`'s.
+///
+/// # Safety
+///
+/// `bio` must be a fully set up bio that we own and have not submitted; whatever its pages
+/// and device are must stay valid until this function returns.
+pub(crate) unsafe fn submit_while<R>(
+    bio: *mut bindings::bio,
+    f: impl FnOnce() -> R,
+) -> (Result, R) {
+    let done = Opaque::<bindings::completion>::uninit();
+    // SAFETY: `done` is initialised in place and stays where it is until this function
+    // returns, after the bio has completed; `end_io_complete` only completes it. The bio is
+    // ours to submit (safety contract).
+    unsafe {
+        ffi::rbcache_init_completion(done.get());
+        (*bio).bi_private = done.get().cast::<core::ffi::c_void>();
+        (*bio).bi_end_io = Some(end_io_complete);
+        bindings::submit_bio(bio);
+    }
+    let r = f();
+    // SAFETY: Waits for `end_io_complete`; then the bio is ours again, to read and put.
+    let errno = unsafe {
+        bindings::wait_for_completion_io(done.get());
+        let status = (*bio).bi_status;
+        bindings::bio_put(bio);
+        bindings::blk_status_to_errno(status)
+    };
+    (to_result(errno), r)
+}
+
+/// The completion of a bio sent by [`submit_while`]: wakes its waiter.
+///
+/// # Safety
+///
+/// `bio`'s `bi_private` must be the initialised completion its sender waits on.
+unsafe extern "C" fn end_io_complete(bio: *mut bindings::bio) {
+    // SAFETY: By the safety contract `bi_private` is a live completion.
+    unsafe { bindings::complete((*bio).bi_private.cast::<bindings::completion>()) };
+}
+
+/// Flushes `bdev`'s volatile write cache (an empty `REQ_PREFLUSH` write) while `f` runs;
+/// returns the flush's result and `f`'s.
+///
+/// # Safety
+///
+/// `bdev` must be a block device that stays open until this function returns.
+pub(crate) unsafe fn flush_while<R>(
+    bdev: *mut bindings::block_device,
+    f: impl FnOnce() -> R,
+) -> (Result, R) {
+    // SAFETY: `bdev` is open (safety contract); `fs_bio_set` is set up at boot; the helpers
+    // only return constants.
+    let bio = unsafe {
+        bindings::bio_alloc_bioset(
+            bdev,
+            0,
+            ffi::rbcache_req_preflush(),
+            ffi::rbcache_gfp_noio(),
+            &raw mut bindings::fs_bio_set,
+        )
+    };
+    if bio.is_null() {
+        return (Err(ENOMEM), f());
+    }
+    // SAFETY: A new empty flush bio we own, for an open device.
+    unsafe { submit_while(bio, f) }
 }

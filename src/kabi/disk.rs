@@ -22,7 +22,6 @@ use kernel::page::PAGE_SIZE;
 use kernel::prelude::*;
 use kernel::str::CStr;
 use kernel::sync::Arc;
-use kernel::types::Opaque;
 
 use super::bdev::BdevFile;
 use super::ffi;
@@ -205,28 +204,12 @@ impl Bio {
             Ok(c) => c,
             Err(e) => return (Err(e), f()),
         };
-        let done = Opaque::<bindings::completion>::uninit();
-        // SAFETY: `done` is initialised in place and stays where it is until this function
-        // returns, after the clone has completed; `clone_done` only completes it. The bio is
-        // borrowed (so not ended) for all that time.
+        // SAFETY: `clone` is a new bio we own; the bio is borrowed (so not ended) until the
+        // clone has completed, inside `submit_while`.
         unsafe {
-            ffi::rbcache_init_completion(done.get());
             (*clone).bi_iter.bi_sector = sector;
-            (*clone).bi_private = done.get().cast::<c_void>();
-            (*clone).bi_end_io = Some(clone_done);
-            bindings::submit_bio(clone);
+            super::bio::submit_while(clone, f)
         }
-        let r = f();
-        // SAFETY: Waits for `clone_done`; then the clone is ours again, to read and put.
-        let status = unsafe {
-            bindings::wait_for_completion_io(done.get());
-            let status = (*clone).bi_status;
-            bindings::bio_put(clone);
-            status
-        };
-        // SAFETY: Only maps a status to an errno.
-        let ret = unsafe { bindings::blk_status_to_errno(status) };
-        (to_result(ret), r)
     }
 
     /// Writes `len` bytes of the bio's data, from byte `skip`, at `sector` of `bdev`, straight
@@ -401,16 +384,6 @@ impl<T: DiskOps> Remapper<'_, T> {
         }
         Ok(())
     }
-}
-
-/// The completion of a clone sent by [`Bio::submit_to_while`]: wakes its waiter.
-///
-/// # Safety
-///
-/// `clone`'s `bi_private` must be the initialised completion its sender waits on.
-unsafe extern "C" fn clone_done(clone: *mut bindings::bio) {
-    // SAFETY: By the safety contract `bi_private` is a live completion.
-    unsafe { bindings::complete((*clone).bi_private.cast::<bindings::completion>()) };
 }
 
 /// The completion of a clone sent by [`Remapper::read_from`].

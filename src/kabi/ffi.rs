@@ -31,6 +31,8 @@ extern "C" {
     pub(crate) fn rbcache_req_write_meta() -> bindings::blk_opf_t;
     /// `REQ_OP_WRITE | REQ_SYNC | REQ_META | REQ_PREFLUSH | REQ_FUA`.
     pub(crate) fn rbcache_req_write_meta_flush_fua() -> bindings::blk_opf_t;
+    /// `REQ_OP_WRITE | REQ_PREFLUSH`: an empty flush.
+    pub(crate) fn rbcache_req_preflush() -> bindings::blk_opf_t;
 
     /// `blk_alloc_disk()` of a bio-based disk with `block_bytes` logical blocks.
     pub(crate) fn rbcache_alloc_disk(block_bytes: core::ffi::c_uint) -> *mut bindings::gendisk;
