@@ -9,13 +9,7 @@
 ktap_print_header
 ktap_set_plan 45
 
-BK=/dev/vdb
-CA=/dev/vdc
-fmt_backing $BK
-fmt_cache $CA
-CSET=$(cset_uuid $CA)
-SET=$RB/$CSET
-B=/sys/block/vdb/bcache
+backing_setup /dev/vdb /dev/vdc
 S=$B/stats_total
 
 up() { rb_load && sysfs_write $RB/register $BK && wait_for 10 test -b /dev/bcache0; }

@@ -27,19 +27,11 @@ data_off() { bcache-super-show $BK | awk '$1 == "dev.data.first_sector" { print 
 BK=/dev/vdb
 CA=/dev/vda
 B=/sys/block/vdb/bcache
-mkdir -p /mnt
-# e2fsprogs, not busybox's applets of the same names.
-MKE2FS=$(ls /usr/sbin/mke2fs /sbin/mke2fs 2>/dev/null | head -n 1)
-E2FSCK=$(ls /usr/sbin/e2fsck /sbin/e2fsck 2>/dev/null | head -n 1)
-[ -n "$MKE2FS" ] && [ -n "$E2FSCK" ] || die "e2fsprogs missing from the initramfs"
+need_e2fsprogs
 
 if [ "${PHASE:-1}" = 1 ]; then
-	fmt_backing $BK
-	fmt_cache $CA
-	load || exit 1
-	echo $BK >$RB/register && echo $CA >$RB/register || exit 1
+	register_fresh $BK $CA load
 	# Writeback running with no delay and no rate limit when the power goes.
-	wait_for 10 test -e $B/attach || exit 1
 	echo 0 >$B/writeback_delay && echo 0 >$B/writeback_percent || exit 1
 	echo "$(cset_uuid $CA)" >$B/attach || exit 1
 	# Every write through the cache (no sequential bypass): more dirty data to write back.
@@ -47,13 +39,7 @@ if [ "${PHASE:-1}" = 1 ]; then
 	wait_for 5 test -b /dev/bcache0 || exit 1
 	$MKE2FS -q -t ext4 -F /dev/bcache0 || exit 1
 	mount -t ext4 /dev/bcache0 /mnt || exit 1
-	i=0
-	while [ $i -lt 40 ]; do
-		mkdir -p /mnt/d$((i % 5))
-		dd if=/dev/urandom of=/mnt/d$((i % 5))/f$i bs=4k count=$((1 + i * 7 % 64)) 2>/dev/null || exit 1
-		i=$((i + 1))
-	done
-	(cd /mnt && find . -type f -name 'f*' | sort | xargs md5sum) >/tmp/sums
+	ext4_tree /mnt || exit 1
 	cp /tmp/sums /mnt/sums
 	sync
 	{
@@ -73,10 +59,7 @@ if [ "${PHASE:-1}" = 1 ]; then
 			i=$((i + 1))
 		done
 	) &
-	usleep 1500000
-	echo b >/proc/sysrq-trigger
-	sleep 10
-	exit 1
+	power_cut 1500000
 fi
 
 ktap_print_header

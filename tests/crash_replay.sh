@@ -9,14 +9,7 @@
 . ./lib.sh
 
 # 16 MiB at 8 MiB in random 4 KiB blocks with crc32c headers (the same blocks every time).
-fio_region() {
-	fio --name=split --filename=/dev/bcache0 --offset=8M --size=16M --bs=4k --rw=randwrite \
-		--direct=1 --ioengine=psync --verify=crc32c --randseed=11 --allow_file_create=0 \
-		--thread --output=/tmp/fio.out "$@" >/dev/null 2>&1 || {
-		tail -n 20 /tmp/fio.out
-		return 1
-	}
-}
+region() { fio_region /dev/bcache0 8M 16M 11 "$@"; }
 
 if [ "${PHASE:-1}" = 1 ]; then
 	fmt_cache /dev/vda
@@ -24,16 +17,13 @@ if [ "${PHASE:-1}" = 1 ]; then
 	echo /dev/vda >$RB/register || exit 1
 	echo 32M >"$RB/$(cset_uuid /dev/vda)/flash_vol_create" || exit 1
 	wait_for 5 test -b /dev/bcache0 || exit 1
-	fio_region --do_verify=0 --sync=1 || exit 1
+	region --do_verify=0 --sync=1 || exit 1
 	dd if=/dev/urandom of=/tmp/a bs=1M count=4 2>/dev/null
 	dd if=/tmp/a of=/dev/bcache0 bs=1M oflag=direct conv=fsync 2>/dev/null || exit 1
 	# Remember the checksum on another disk, durably.
 	md5sum </tmp/a | cut -d' ' -f1 | dd of=/dev/vdd bs=512 count=1 conv=sync,fsync 2>/dev/null
 	dd if=/dev/urandom of=/dev/bcache0 bs=64k seek=100 count=64 2>/dev/null &
-	usleep 300000
-	echo b >/proc/sysrq-trigger
-	sleep 10
-	exit 1
+	power_cut 300000
 fi
 
 ktap_print_header
@@ -49,12 +39,12 @@ check "the region of the interrupted burst reads without error" \
 	dd if=/dev/bcache0 of=/dev/null bs=64k skip=100 count=64
 depth() { [ "$(cat $SET/tree_depth)" -ge 1 ] || { echo "# tree_depth $(cat $SET/tree_depth)"; return 1; }; }
 check "the btree on disk had split (tree_depth >= 1)" depth
-check "every block of the 16 MiB random region verifies (crc32c)" fio_region --verify_only
+check "every block of the 16 MiB random region verifies (crc32c)" region --verify_only
 down() { sysfs_write "$SET/unregister" 1 && wait_for 10 test ! -e "$SET" && rb_unload; }
 check "unregister and rmmod" down
 c_synced() { wait_for 10 test -b /dev/bcache0 && synced; }
 check "the C module registers it too and reads the same data (md5)" with_c_module /dev/vda c_synced
-c_region() { wait_for 10 test -b /dev/bcache0 && fio_region --verify_only; }
+c_region() { wait_for 10 test -b /dev/bcache0 && region --verify_only; }
 check "the C module verifies every block of the random region too" with_c_module /dev/vda c_region
 check "no bcache_gc thread is left" no_gc_threads
 ktap_finished

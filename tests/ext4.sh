@@ -8,18 +8,8 @@
 ktap_print_header
 ktap_set_plan 9
 
-BK=/dev/vdb
-CA=/dev/vdc
-fmt_backing $BK
-fmt_cache $CA
-CSET=$(cset_uuid $CA)
-SET=$RB/$CSET
-B=/sys/block/vdb/bcache
-mkdir -p /mnt
-# e2fsprogs, not busybox's applets of the same names.
-MKE2FS=$(ls /usr/sbin/mke2fs /sbin/mke2fs 2>/dev/null | head -n 1)
-E2FSCK=$(ls /usr/sbin/e2fsck /sbin/e2fsck 2>/dev/null | head -n 1)
-[ -n "$MKE2FS" ] && [ -n "$E2FSCK" ] || die "e2fsprogs missing from the initramfs"
+backing_setup /dev/vdb /dev/vdc
+need_e2fsprogs
 
 up() {
 	rb_load && sysfs_write $RB/register $BK && sysfs_write $RB/register $CA &&
@@ -31,13 +21,7 @@ mkfs() { $MKE2FS -q -t ext4 -F /dev/bcache0 >/tmp/mkfs.out 2>&1 || { sed 's/^/# 
 check "mke2fs -t ext4 on /dev/bcache0" mkfs
 tree() {
 	mount -t ext4 /dev/bcache0 /mnt || return 1
-	i=0
-	while [ $i -lt 40 ]; do
-		mkdir -p /mnt/d$((i % 5))
-		dd if=/dev/urandom of=/mnt/d$((i % 5))/f$i bs=4k count=$((1 + i * 7 % 64)) 2>/dev/null || return 1
-		i=$((i + 1))
-	done
-	(cd /mnt && find . -type f | sort | xargs md5sum) >/tmp/sums
+	ext4_tree /mnt || return 1
 	sync && umount /mnt
 }
 check "a tree of 40 files written, checksummed and unmounted" tree

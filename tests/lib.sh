@@ -126,6 +126,79 @@ cset_uuid() {
 	bcache-super-show "$1" 2>/dev/null | awk '$1 == "cset.uuid" { print $2 }'
 }
 
+# backing_setup BK CA: formats BK as a backing device and CA as a cache (as fmt_backing and
+# fmt_cache) and sets BK, CA, CSET (the set's UUID), SET (its sysfs directory) and B (BK's
+# bcache sysfs directory).
+backing_setup() {
+	BK=$1
+	CA=$2
+	fmt_backing "$BK"
+	fmt_cache "$CA"
+	CSET=$(cset_uuid "$CA")
+	SET=$RB/$CSET
+	B=/sys/block/$(basename "$BK")/bcache
+}
+
+# register_fresh BK CA CMD...: phase 1 of a power-cut test in writeback mode: formats BK as a
+# backing device and CA as a cache, runs CMD to load the module under test, registers both and
+# waits until BK can be attached. Exits the script on failure (phase 1 reports nothing).
+register_fresh() {
+	local bk=$1 ca=$2
+	shift 2
+	fmt_backing "$bk"
+	fmt_cache "$ca"
+	"$@" || exit 1
+	echo "$bk" >$RB/register && echo "$ca" >$RB/register || exit 1
+	wait_for 10 test -e "/sys/block/$(basename "$bk")/bcache/attach" || exit 1
+}
+
+# power_cut USEC: the end of phase 1 of a power-cut test: lets the writes started in the
+# background run for USEC microseconds, then resets the machine (sysrq b: nothing is synced,
+# so whatever is not yet on the virtual disks is lost).
+power_cut() {
+	usleep "$1"
+	echo b >/proc/sysrq-trigger
+	sleep 10
+	exit 1
+}
+
+# fio_region DEV OFFSET SIZE SEED [FIO OPTION...]: random 4 KiB O_DIRECT writes with crc32c
+# headers over SIZE bytes of DEV from OFFSET, the same blocks for the same SEED; the options
+# choose the rest (--do_verify=0 --sync=1 to write durably, --verify_only to check them).
+# fio's output goes to /tmp/fio.out, its last lines to the test log on failure.
+fio_region() {
+	local dev=$1 off=$2 size=$3 seed=$4
+	shift 4
+	fio --name=region --filename="$dev" --offset="$off" --size="$size" --bs=4k \
+		--rw=randwrite --direct=1 --ioengine=psync --verify=crc32c --randseed="$seed" \
+		--allow_file_create=0 --thread --output=/tmp/fio.out "$@" >/dev/null 2>&1 || {
+		tail -n 20 /tmp/fio.out
+		return 1
+	}
+}
+
+# need_e2fsprogs: sets MKE2FS and E2FSCK to e2fsprogs' programs (not busybox's applets of the
+# same names) and makes /mnt; bails out if they are missing from the initramfs.
+need_e2fsprogs() {
+	mkdir -p /mnt
+	MKE2FS=$(ls /usr/sbin/mke2fs /sbin/mke2fs 2>/dev/null | head -n 1)
+	E2FSCK=$(ls /usr/sbin/e2fsck /sbin/e2fsck 2>/dev/null | head -n 1)
+	[ -n "$MKE2FS" ] && [ -n "$E2FSCK" ] || die "e2fsprogs missing from the initramfs"
+}
+
+# ext4_tree MNT: writes a tree of 40 files of random data (4 KiB to 256 KiB, in directories
+# d0..d4) under the mounted filesystem MNT, and their md5sums (paths relative to MNT, sorted)
+# to /tmp/sums.
+ext4_tree() {
+	local i=0
+	while [ $i -lt 40 ]; do
+		mkdir -p "$1/d$((i % 5))" || return 1
+		dd if=/dev/urandom of="$1/d$((i % 5))/f$i" bs=4k count=$((1 + i * 7 % 64)) 2>/dev/null || return 1
+		i=$((i + 1))
+	done
+	(cd "$1" && find . -type f -name 'f*' | sort | xargs md5sum) >/tmp/sums
+}
+
 rb_load() {
 	insmod $MODDIR/rbcache.ko
 }
