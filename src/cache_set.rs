@@ -648,6 +648,7 @@ impl AttrOps for InternalAttrs {
                     b"prio_writes" => &s.prio_writes,
                     b"buckets_invalidated" => &s.invalidated,
                     b"read_races" => &s.read_races,
+                    b"fast_read_retries" => &s.fast_read_retries,
                     b"journal_flushes" => &s.journal_flushes,
                     b"journal_writes" => &s.journal_writes,
                     b"shrinker_scans" => &s.shrinker_scans,

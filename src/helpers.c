@@ -215,6 +215,7 @@ RB_RO(btree_nodes_written);
 RB_RO(prio_writes);
 RB_RO(buckets_invalidated);
 RB_RO(read_races);
+RB_RO(fast_read_retries);
 RB_RO(journal_flushes);
 RB_RO(journal_writes);
 RB_RW(btree_cache_limit);
@@ -261,6 +262,7 @@ static struct attribute *rbcache_internal_attrs[] = {
 	RB_A(prio_writes),
 	RB_A(buckets_invalidated),
 	RB_A(read_races),
+	RB_A(fast_read_retries),
 	RB_A(journal_flushes),
 	RB_A(journal_writes),
 	RB_A(btree_cache_limit),

@@ -177,6 +177,9 @@ pub(crate) struct IoStats {
     pub(crate) meta_sectors: AtomicU64,
     /// Reads done again because their bucket was reused meanwhile.
     pub(crate) read_races: AtomicU64,
+    /// Read hits sent on without the state lock ([`SetIo::locate_hit`]) that had to be read
+    /// again the slow way because a bucket was invalidated meanwhile.
+    pub(crate) fast_read_retries: AtomicU64,
     /// Sectors read from the cache.
     pub(crate) cache_reads: AtomicU64,
     /// Fills dropped because a write came first.
@@ -481,6 +484,7 @@ impl SetIo {
     /// context.
     pub(crate) fn hit_is_live(&self, hit: &Hit) -> bool {
         if self.reuse_epoch.load(Ordering::Acquire) != hit.epoch {
+            self.stats.fast_read_retries.fetch_add(1, Ordering::Relaxed);
             return false;
         }
         self.stats
