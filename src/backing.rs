@@ -12,8 +12,8 @@
 //! `bdev<slot>` there; [`BackingDev::sync_links`]). The links follow the attachment: made at
 //! attach, removed at detach, before the set stops and before this directory goes.
 //!
-//! Teardown: the links go first, then the sysfs directories, then the disk (which drains its bios), then the
-//! cache is released; the backing device closes when the last reference goes.
+//! Teardown: the links go first, then the sysfs directories, then the disk (which drains its
+//! bios), then the cache is released; the backing device closes when the last reference goes.
 
 use core::fmt::Write;
 use core::sync::atomic::Ordering;

@@ -18,8 +18,9 @@
 //! - **Writes**, by `cache_mode`: writethrough writes the backing device, then inserts the
 //!   data clean; writeback writes only the cache, dirty; writearound and none write the
 //!   backing device and invalidate the range in the cache while that write is in flight (no
-//!   fill of the device is inserted until it has completed: [`SetIo::invalidate_around`]). A write that bypasses (sequential
-//!   beyond `sequential_cutoff`, or not aligned to the cache's blocks) is written around.
+//!   fill of the device is inserted until it has completed: [`SetIo::invalidate_around`]).
+//!   A write that bypasses (sequential beyond `sequential_cutoff`, or not aligned to the
+//!   cache's blocks) is written around.
 //!   If the clean insert fails, the range is invalidated instead, so the cache never holds
 //!   older data than the backing device. Writeback gives way to writethrough as the cache
 //!   fills (6.12's `should_writeback()`: above 40% in use only synchronous writes stay in
