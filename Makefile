@@ -6,6 +6,8 @@
 #   make check        host tests, build with warnings as errors + clippy + rustfmt, VM kselftests
 #   make check T=gc   the same, VM tests limited to tests/gc.sh (comma-separated list)
 #   make demo         boot the VM and show rbcache at work
+#   make bench        rbcache against the C bcache.ko, as ratios (build/bench/)
+#   make profile      where the guest's CPUs spend a bench job, per function (build/profile/)
 #   make -s kdir      print the kernel build directory
 #   make host-test    host unit tests only
 #   make vm-test      VM kselftests only (T= as for check)
@@ -14,7 +16,7 @@
 T ?=
 export T
 
-.PHONY: all modules kdir check demo bench host-test vm-test fmt clean
+.PHONY: all modules kdir check demo bench profile host-test vm-test fmt clean
 
 all: modules
 
@@ -32,6 +34,9 @@ demo:
 
 bench:
 	scripts/bench.sh
+
+profile:
+	scripts/profile.sh
 
 host-test:
 	@cd tests/host && cargo test --offline

@@ -3,7 +3,8 @@
 # kernel (RBCACHE_KERNEL=bench, built and cached like the test kernel). The guest side is
 # tests/vm/bench.sh; scripts/bench-report.py turns its numbers into ratios, a JSON results file
 # and a PNG plot in build/bench/. REPS and RUNTIME (seconds per job) pass through; ONLY="job ..."
-# runs just those jobs (a quick look while developing, not a full comparison).
+# runs just those jobs and SYSTEMS="rb" just that module (a quick look while developing, not a
+# full comparison).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export RBCACHE_KERNEL=bench
@@ -24,8 +25,9 @@ fi
 REPS=${REPS:-2}
 RUNTIME=${RUNTIME:-6}
 ONLY=${ONLY:-}
+SYSTEMS=${SYSTEMS:-rb c}
 sed -e "s/^REPS=.*/REPS=$REPS/" -e "s/^RUNTIME=.*/RUNTIME=$RUNTIME/" -e "s/^ONLY=.*/ONLY=\"$ONLY\"/" \
-	tests/vm/bench.sh >"$OUT/bench.sh"
+	-e "s/^SYSTEMS=.*/SYSTEMS=\"$SYSTEMS\"/" tests/vm/bench.sh >"$OUT/bench.sh"
 RBCACHE_MODULE="$PWD/$MOD/rbcache.ko" RBCACHE_RUN_DIR="$PWD/$OUT/vm" RBCACHE_VM_TIMEOUT=1500 \
 	scripts/vm.sh script "$OUT/bench.sh" | tee "$OUT/raw.txt"
 python3 scripts/bench-report.py "$OUT/raw.txt" "$OUT/results.json" "$OUT/latency.png"

@@ -18,7 +18,8 @@
 #
 # Environment: RBCACHE_KERNEL=bench boots the benchmark kernel (scripts/kernel.sh);
 # RBCACHE_MODULE is the rbcache.ko to load (default ./rbcache.ko); RBCACHE_VM_TIMEOUT overrides
-# the guest timeout in seconds for `script`.
+# the guest timeout in seconds for `script`; RBCACHE_QEMU_MONITOR=PATH puts QEMU's monitor on
+# that unix socket (scripts/profile.sh samples the guest's instruction pointers through it).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -124,6 +125,8 @@ done
 # interrupt). Such a boot is shown and retried, at most twice; anything later counts.
 # boot FRESH: boots the VM once (plus retries); FRESH=1 gives it new empty disks.
 splat_pat=$(cat scripts/splat.pattern)
+monitor=none
+[ -z "${RBCACHE_QEMU_MONITOR:-}" ] || monitor="unix:$RBCACHE_QEMU_MONITOR,server,nowait"
 boot() {
 	local fresh=$1 attempt i boot_lines
 	for attempt in 1 2 3; do
@@ -140,7 +143,7 @@ boot() {
 			-machine pc -cpu max -smp 2 -m 2048 -accel tcg,thread=multi \
 			-kernel "$KDIR/arch/x86/boot/bzImage" -initrd "$RUN/initrd.cpio" \
 			-append "console=ttyS0 loglevel=7 panic=-1 oops=panic kmemleak=on tsc=reliable rdinit=/init" \
-			-display none -monitor none -no-reboot \
+			-display none -monitor "$monitor" -no-reboot \
 			-serial "file:$RUN/console.log" -serial "file:$RUN/ktap.log" \
 			"${drives[@]}" </dev/null
 		qrc=$?

@@ -242,14 +242,25 @@ impl Source<'_> {
         }
     }
 
-    /// Writes `len` bytes from byte `at` of what is left at `sector` of `bdev`.
-    fn write(&self, bdev: &BdevFile, sector: u64, at: usize, len: usize) -> Result {
+    /// Writes parts of what is left to `bdev`, each `(sector, at, len)`: `len` bytes from
+    /// byte `at` at `sector`. From a bio, all are in flight together.
+    fn write_parts(
+        &self,
+        bdev: &BdevFile,
+        parts: impl Iterator<Item = (u64, usize, usize)>,
+    ) -> Result {
         match self {
             Source::Buf(b) => {
-                let end = at.checked_add(len).ok_or(EINVAL)?;
-                bdev.write_sync(sector, b.get(at..end).ok_or(EINVAL)?, WriteKind::Data)
+                for (sector, at, len) in parts {
+                    let end = at.checked_add(len).ok_or(EINVAL)?;
+                    bdev.write_sync(sector, b.get(at..end).ok_or(EINVAL)?, WriteKind::Data)?;
+                }
+                Ok(())
             }
-            Source::Bio(b, off) => b.write_part_to(bdev, sector, off.saturating_add(at), len),
+            Source::Bio(b, off) => b.write_parts_to(
+                bdev,
+                parts.map(|(sector, at, len)| (sector, off.saturating_add(at), len)),
+            ),
         }
     }
 }
@@ -672,15 +683,15 @@ impl SetIo {
             }
         }
 
-        let mut res = Ok(());
+        // All pieces in flight together.
         let mut off = from;
-        for &(_, at, n) in pieces.iter() {
+        let parts = pieces.iter().map(|&(_, at, n)| {
             let len = (n << 9) as usize;
-            if res.is_ok() {
-                res = data.write(&self.bdev, at, off, len);
-            }
+            let part = (at, off, len);
             off = off.saturating_add(len);
-        }
+            part
+        });
+        let mut res = data.write_parts(&self.bdev, parts);
 
         let mut st = self.state.lock();
         let mut keys = KVec::with_capacity(pieces.len(), GFP_KERNEL);

@@ -112,9 +112,16 @@ impl Geometry {
         fifo_size(if njournal == 0 { 8 } else { njournal })
     }
 
-    /// Size of the `free_inc` fifo: four times the free size before rounding.
+    /// Size of the `free_inc` fifo, the batch one prio write makes durable: 6.12's (four times
+    /// the free size before rounding), or 1/64 of the cache up to 64 buckets if that is more.
+    ///
+    /// Each refill writes all prio buckets whole, so on a small cache 6.12's batch (4 buckets
+    /// for 1024) spends a quarter of the data written on prio writes. A batch of 1/64 of the
+    /// cache holds a little more of it invalidated ahead of use, and writes a quarter as many
+    /// prios; on large caches 6.12's batch is already bigger.
     pub(crate) fn free_inc_size(&self) -> u64 {
-        fifo_size((self.nbuckets.next_power_of_two() >> 10) * 4)
+        let upstream = (self.nbuckets.next_power_of_two() >> 10) * 4;
+        fifo_size(upstream.max((self.nbuckets / 64).min(64)))
     }
 }
 

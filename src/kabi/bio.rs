@@ -5,6 +5,7 @@
 //! C header: [`include/linux/bio.h`](srctree/include/linux/bio.h)
 
 use core::ptr::NonNull;
+use core::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
 use kernel::bindings;
 use kernel::error::{
     code::{EINVAL, EIO, ENOMEM},
@@ -222,6 +223,81 @@ pub(crate) unsafe fn submit_while<R>(
 unsafe extern "C" fn end_io_complete(bio: *mut bindings::bio) {
     // SAFETY: By the safety contract `bi_private` is a live completion.
     unsafe { bindings::complete((*bio).bi_private.cast::<bindings::completion>()) };
+}
+
+/// Bios in flight together, waited for together ([`in_group`]).
+pub(crate) struct Group {
+    /// Bios not yet completed, plus one while the group is still being filled.
+    left: AtomicUsize,
+    /// The first error of any of them (a negative errno), or 0.
+    err: AtomicI32,
+    /// Completed by the bio that brings `left` to 0.
+    done: Opaque<bindings::completion>,
+}
+
+impl Group {
+    /// Submits `bio` as one of the group.
+    ///
+    /// # Safety
+    ///
+    /// `bio` must be a fully set up bio that we own and have not submitted; whatever its
+    /// pages and device are must stay valid until [`in_group`] returns. The group takes its
+    /// reference (it is put on completion).
+    pub(crate) unsafe fn submit(&self, bio: *mut bindings::bio) {
+        self.left.fetch_add(1, Ordering::AcqRel);
+        // SAFETY: The group outlives the bio: `in_group` waits for `left` to reach 0 before
+        // it returns. The bio is ours to submit (safety contract).
+        unsafe {
+            (*bio).bi_private = (self as *const Group)
+                .cast_mut()
+                .cast::<core::ffi::c_void>();
+            (*bio).bi_end_io = Some(end_io_group);
+            bindings::submit_bio(bio);
+        }
+    }
+}
+
+/// Runs `f`, which may submit bios to the group it is given, then waits for all of them;
+/// returns the first error any of them had, and `f`'s result.
+pub(crate) fn in_group<R>(f: impl FnOnce(&Group) -> R) -> (Result, R) {
+    let group = Group {
+        left: AtomicUsize::new(1),
+        err: AtomicI32::new(0),
+        done: Opaque::uninit(),
+    };
+    // SAFETY: `done` is initialised in place before any bio can complete it, and `group`
+    // stays where it is until every bio has completed (waited for below).
+    unsafe { ffi::rbcache_init_completion(group.done.get()) };
+    let r = f(&group);
+    if group.left.fetch_sub(1, Ordering::AcqRel) != 1 {
+        // SAFETY: The last bio to complete completes `done`, and touches the group no more.
+        unsafe { bindings::wait_for_completion_io(group.done.get()) };
+    }
+    (to_result(group.err.load(Ordering::Acquire)), r)
+}
+
+/// The completion of a bio of a [`Group`]: notes its error, puts it, and completes the group
+/// if it was the last one.
+///
+/// # Safety
+///
+/// `bio`'s `bi_private` must be the live [`Group`] that submitted it.
+unsafe extern "C" fn end_io_group(bio: *mut bindings::bio) {
+    // SAFETY: By the safety contract `bi_private` is a live group, which stays live until
+    // `left` drops to 0 below; the bio's reference is ours (taken by `Group::submit`).
+    unsafe {
+        let group = &*((*bio).bi_private as *const Group);
+        let errno = bindings::blk_status_to_errno((*bio).bi_status);
+        bindings::bio_put(bio);
+        if errno != 0 {
+            let _ = group
+                .err
+                .compare_exchange(0, errno, Ordering::AcqRel, Ordering::Acquire);
+        }
+        if group.left.fetch_sub(1, Ordering::AcqRel) == 1 {
+            bindings::complete(group.done.get());
+        }
+    }
 }
 
 /// Flushes `bdev`'s volatile write cache (an empty `REQ_PREFLUSH` write) while `f` runs;

@@ -212,32 +212,37 @@ impl Bio {
         }
     }
 
-    /// Writes `len` bytes of the bio's data, from byte `skip`, at `sector` of `bdev`, straight
-    /// from its pages through a trimmed clone (a plain synchronous write, whatever the bio's
-    /// own op and flags); waits for it. Both must be multiples of 512 within the bio.
-    pub(crate) fn write_part_to(
+    /// Writes parts of the bio's data to `bdev` straight from its pages, each `(sector, skip,
+    /// len)`: `len` bytes from byte `skip` of the bio at `sector`. Each goes through a trimmed
+    /// clone (a plain synchronous write, whatever the bio's own op and flags); all are in
+    /// flight together, and this waits for all of them. `skip` and `len` must be multiples of
+    /// 512 within the bio. Stops submitting at the first part that is not; returns the first
+    /// error.
+    pub(crate) fn write_parts_to(
         &self,
         bdev: &BdevFile,
-        sector: u64,
-        skip: usize,
-        len: usize,
+        parts: impl Iterator<Item = (u64, usize, usize)>,
     ) -> Result {
-        let end = skip.checked_add(len).ok_or(EINVAL)?;
-        if len == 0 || skip % 512 != 0 || len % 512 != 0 || end > self.len() {
-            return Err(EINVAL);
-        }
-        let clone = self.clone_to(bdev)?;
-        // SAFETY: `clone` is a new bio we own, covering the whole bio; the trimmed range lies
-        // within it (checked above). It is submitted, waited for, then put.
-        let ret = unsafe {
-            bindings::bio_trim(clone, (skip >> 9) as u64, (len >> 9) as u64);
-            (*clone).bi_iter.bi_sector = sector;
-            (*clone).bi_opf = ffi::rbcache_req_write();
-            let ret = bindings::submit_bio_wait(clone);
-            bindings::bio_put(clone);
-            ret
-        };
-        to_result(ret)
+        let (written, submitted) = super::bio::in_group(|group| -> Result {
+            for (sector, skip, len) in parts {
+                let end = skip.checked_add(len).ok_or(EINVAL)?;
+                if len == 0 || skip % 512 != 0 || len % 512 != 0 || end > self.len() {
+                    return Err(EINVAL);
+                }
+                let clone = self.clone_to(bdev)?;
+                // SAFETY: `clone` is a new bio we own, covering the whole bio; the trimmed
+                // range lies within it (checked above). The bio is borrowed, so not ended,
+                // until `in_group` has waited for the clone.
+                unsafe {
+                    bindings::bio_trim(clone, (skip >> 9) as u64, (len >> 9) as u64);
+                    (*clone).bi_iter.bi_sector = sector;
+                    (*clone).bi_opf = ffi::rbcache_req_write();
+                    group.submit(clone);
+                }
+            }
+            Ok(())
+        });
+        submitted.and(written)
     }
 
     /// First sector.

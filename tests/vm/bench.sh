@@ -318,15 +318,21 @@ fi
 # ONLY (set by scripts/bench.sh): just these jobs.
 ONLY=
 [ -n "$ONLY" ] && JOBS=$ONLY
+# SYSTEMS (set by scripts/bench.sh): the modules compared.
+SYSTEMS="rb c"
 # A job's time limit: its runtime and fill, with room for TCG.
 LIMIT=$((RUNTIME * 4 + 100))
 
 REP=0
 while [ $REP -lt "$REPS" ]; do
 	REP=$((REP + 1))
-	for SYS in rb c; do
+	for SYS in $SYSTEMS; do
 		for job in $JOBS; do
 			job_up $job || { echo "# setup of $SYS for $job failed"; out hung 1; echo "BENCH done"; exit 0; }
+			# Where the module's code is (scripts/profile.sh).
+			m=rbcache
+			[ $SYS = c ] && m=bcache
+			echo "# modtext $m $(cat /sys/module/$m/sections/.text 2>/dev/null)"
 			limited $LIMIT $job
 			[ $job = gc_latency ] && moving_gc
 			limited 60 job_down $job

@@ -177,7 +177,12 @@ fn geometry_matches_the_reference_table() {
     assert_eq!((g.prios_per_bucket, g.prio_buckets), ((65536 - 40) / 3, 1));
     assert_eq!((g.fresh_journal_buckets(), g.free_fifo_size()), (8, 1));
     assert_eq!(g.btree_reserve_size(8), 7);
-    assert_eq!(g.free_inc_size(), 4);
+    // 16 (1/64 of the cache), rounded as fifos are: 15, against 6.12's 4.
+    assert_eq!(g.free_inc_size(), 15);
+    // 6.12's size where it is larger, 1/64 capped at 64 where that is.
+    assert_eq!(Geometry::new(&sb_with(128, 513)).free_inc_size(), 7);
+    assert_eq!(Geometry::new(&sb_with(1024, 524_288)).free_inc_size(), 2047);
+    assert_eq!(Geometry::new(&sb_with(128, 16384)).free_inc_size(), 63);
 }
 
 fn node_keys(seed: &mut u64, n: usize) -> Vec<Bkey> {
