@@ -649,6 +649,7 @@ impl AttrOps for InternalAttrs {
                     b"buckets_invalidated" => &s.invalidated,
                     b"read_races" => &s.read_races,
                     b"fast_read_retries" => &s.fast_read_retries,
+                    b"fast_writes" => &s.fast_writes,
                     b"journal_flushes" => &s.journal_flushes,
                     b"journal_writes" => &s.journal_writes,
                     b"shrinker_scans" => &s.shrinker_scans,

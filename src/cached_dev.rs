@@ -342,6 +342,12 @@ impl CachedDev {
         self.seq.lock().record(sector, bytes, now) >= cutoff
     }
 
+    /// What [`CachedDev::sequential`] would return for this IO, without recording it.
+    pub(crate) fn would_be_sequential(&self, sector: u64, bytes: u64) -> bool {
+        let cutoff = self.cutoff();
+        cutoff != 0 && self.seq.lock().peek(sector, bytes) >= cutoff
+    }
+
     /// Locks backing sectors `lo..hi` against the other writers of the backing device: a
     /// writeback batch must not write old data over a foreground write that went to the
     /// backing device meanwhile (6.12 forces such writes into the cache instead).
@@ -357,6 +363,23 @@ impl CachedDev {
             }
             self.range_free.wait(&mut r);
         }
+    }
+
+    /// [`CachedDev::lock_range`] without waiting: `None` if the range is busy (or every slot
+    /// is taken). Held until [`CachedDev::unlock_range`] with the slot returned.
+    pub(crate) fn try_lock_range(&self, lo: u64, hi: u64) -> Option<usize> {
+        let mut r = self.ranges.lock();
+        if r.iter().flatten().any(|&(a, b)| a < hi && lo < b) {
+            return None;
+        }
+        let slot = r.iter().position(Option::is_none)?;
+        *r.get_mut(slot)? = Some((lo, hi));
+        Some(slot)
+    }
+
+    /// Releases a range locked by [`CachedDev::try_lock_range`].
+    pub(crate) fn unlock_range(&self, slot: usize) {
+        drop(RangeGuard { dev: self, slot });
     }
 
     /// The control of the writeback thread, if the device is attached.

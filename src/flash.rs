@@ -18,9 +18,9 @@ use kernel::prelude::*;
 use kernel::sync::Arc;
 
 use crate::handoff::{Handler, Handoff};
-use crate::kabi::disk::{Bio, BioOp, DiskOps, GenDisk, Remapper, Segment};
+use crate::kabi::disk::{Bio, BioOp, DiskOps, GenDisk, Remapper, Segment, MAX_WRITE_PARTS};
 use crate::kabi::noio::NoIoScope;
-use crate::set_io::{Direct, Hit, SetIo, Source};
+use crate::set_io::{Direct, Hit, Reserved, SetIo, Source};
 
 /// Bitmap of `/dev/bcacheN` indices in use.
 static INDICES: AtomicU64 = AtomicU64::new(0);
@@ -44,6 +44,12 @@ pub(crate) fn alloc_index() -> Option<u32> {
 /// Gives index `i` back.
 pub(crate) fn free_index(i: u32) {
     INDICES.fetch_and(!(1u64 << i), Ordering::AcqRel);
+}
+
+/// A write whose data is in flight to the cache ([`VolumeState::write_async`]).
+struct VolumeWrite {
+    sector: u64,
+    reserved: Reserved,
 }
 
 #[pin_data]
@@ -102,6 +108,39 @@ impl VolumeState {
         match start.checked_add(len) {
             Some(end) if end <= self.sectors => Ok(()),
             _ => Err(EIO),
+        }
+    }
+
+    /// Sends a write that fits in room the cache already has on to the cache device from the
+    /// submitter's context; [`VolumeIo::written`] adds its keys once it has completed. Gives
+    /// the bio back for anything else (flushes and FUA too).
+    fn write_async(&self, bio: Bio, remap: &Remapper<'_, VolumeIo>) -> Option<Bio> {
+        let len = bio.len();
+        let sectors = (len >> 9) as u64;
+        let sector = bio.sector();
+        if bio.op() != BioOp::Write
+            || bio.wants_flush()
+            || sectors == 0
+            || len.checked_rem(self.io.layout.block_bytes) != Some(0)
+            || self.check_range(sector, sectors).is_err()
+        {
+            return Some(bio);
+        }
+        let Some(reserved) = self.io.reserve_nowait(sectors) else {
+            return Some(bio);
+        };
+        let mut parts = [(0u64, 0usize, 0usize); MAX_WRITE_PARTS];
+        let parts = reserved.parts(&mut parts);
+        let w = VolumeWrite { sector, reserved };
+        match remap.write_parts(bio, &self.io.bdev, parts, w) {
+            Ok(()) => None,
+            Err((bio, w)) => {
+                // Releases the room (nothing is added).
+                let _ = self
+                    .io
+                    .commit_reserved(self.inode, sector, &w.reserved, Err(ENOMEM));
+                Some(bio)
+            }
         }
     }
 
@@ -169,7 +208,10 @@ impl DiskOps for VolumeIo {
 
     fn submit(&self, bio: Bio, remap: Remapper<'_, Self>) {
         let _noio = NoIoScope::new();
-        if let Some(bio) = self.state.read_hit_async(bio, &remap) {
+        let Some(bio) = self.state.read_hit_async(bio, &remap) else {
+            return;
+        };
+        if let Some(bio) = self.state.write_async(bio, &remap) {
             Handoff::spawn(&self.state, bio, GFP_KERNEL);
         }
     }
@@ -180,6 +222,21 @@ impl DiskOps for VolumeIo {
         } else {
             // A cache read error, or a bucket reused meanwhile: read it again the slow way.
             Handoff::spawn(&self.state, bio, GFP_ATOMIC);
+        }
+    }
+
+    type Write = VolumeWrite;
+
+    fn written(&self, w: VolumeWrite, bio: Bio, result: Result) {
+        let _noio = NoIoScope::new();
+        let state = &self.state;
+        match state
+            .io
+            .commit_reserved(state.inode, w.sector, &w.reserved, result)
+        {
+            Ok(()) => bio.end(Ok(())),
+            // Nothing was added: the slow path does it all again.
+            Err(_) => Handoff::spawn(state, bio, GFP_KERNEL),
         }
     }
 

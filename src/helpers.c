@@ -216,6 +216,7 @@ RB_RO(prio_writes);
 RB_RO(buckets_invalidated);
 RB_RO(read_races);
 RB_RO(fast_read_retries);
+RB_RO(fast_writes);
 RB_RO(journal_flushes);
 RB_RO(journal_writes);
 RB_RW(btree_cache_limit);
@@ -263,6 +264,7 @@ static struct attribute *rbcache_internal_attrs[] = {
 	RB_A(buckets_invalidated),
 	RB_A(read_races),
 	RB_A(fast_read_retries),
+	RB_A(fast_writes),
 	RB_A(journal_flushes),
 	RB_A(journal_writes),
 	RB_A(btree_cache_limit),

@@ -6,8 +6,11 @@
 //! device's uuid slot as inode. A read that one live cached extent serves entirely is sent on
 //! to the cache device from the submitter's context and completed from the clone's
 //! completion ([`CachedDev::read_hit_async`]), as 6.12 does; if its bucket may have been
-//! reused meanwhile, or the cache read failed, it is read again the slow way. Every other
-//! bio runs on a `system_unbound` work item inside a [`NoIoScope`], synchronously. Data moves
+//! reused meanwhile, or the cache read failed, it is read again the slow way. Writeback
+//! writes that fit in room the cache already has ([`CachedDev::write_async`]), and writes
+//! around the cache ([`CachedDev::write_around_async`]), are sent on from the submitter's
+//! context too; a work item finishes them once they have completed. Every other bio runs on
+//! a `system_unbound` work item inside a [`NoIoScope`], synchronously. Data moves
 //! through the bio's own pages (clones remapped or trimmed to the device) wherever one
 //! extent or hole covers the IO, and through a bounce buffer where a read mixes several.
 //!
@@ -44,9 +47,9 @@ use crate::cached_dev::{CacheUse, CachedDev};
 use crate::format::backing::{BdevState, CacheMode};
 use crate::gc::CUTOFF_CACHE_ADD;
 use crate::handoff::{Handler, Handoff};
-use crate::kabi::disk::{Bio, BioOp, DiskOps, Remapper, Segment};
+use crate::kabi::disk::{Bio, BioOp, DiskOps, Remapper, Segment, MAX_WRITE_PARTS};
 use crate::kabi::noio::NoIoScope;
-use crate::set_io::{Direct, Found, Hit, SetIo, Source};
+use crate::set_io::{Direct, Found, Hit, Reserved, SetIo, Source};
 
 /// Bytes read from the cache or the backing device at a time.
 const CHUNK: usize = 256 << 10;
@@ -91,6 +94,27 @@ pub(crate) struct HitRead {
     len: usize,
 }
 
+/// A write sent on without a thread waiting for it.
+pub(crate) enum CacheWrite {
+    /// Dirty data in flight to the cache ([`CachedDev::write_async`]).
+    Dirty {
+        io: Arc<SetIo>,
+        inode: u64,
+        sector: u64,
+        reserved: Reserved,
+    },
+    /// A write in flight around the cache ([`CachedDev::write_around_async`]): its range is
+    /// locked (`slot`) and fills of the device are held off until it has completed and the
+    /// range is invalidated.
+    Around {
+        io: Arc<SetIo>,
+        inode: u64,
+        sector: u64,
+        sectors: u64,
+        slot: usize,
+    },
+}
+
 /// A pinned, shared [`CachedIo`], as the disk holds it.
 pub(crate) struct CachedDisk(pub(crate) Arc<CachedIo>);
 
@@ -99,8 +123,66 @@ impl DiskOps for CachedDisk {
 
     fn submit(&self, bio: Bio, remap: Remapper<'_, Self>) {
         let _noio = NoIoScope::new();
-        if let Some(bio) = self.0.dev.read_hit_async(bio, &remap) {
+        let Some(bio) = self.0.dev.read_hit_async(bio, &remap) else {
+            return;
+        };
+        let Some(bio) = self.0.dev.write_async(bio, &remap) else {
+            return;
+        };
+        if let Some(bio) = self.0.dev.write_around_async(bio, &remap) {
             Handoff::spawn(&self.0, bio, GFP_KERNEL);
+        }
+    }
+
+    type Write = CacheWrite;
+
+    fn written(&self, w: CacheWrite, bio: Bio, result: Result) {
+        let _noio = NoIoScope::new();
+        let dev = &self.0.dev;
+        let (io, inode, sector, reserved) = match w {
+            CacheWrite::Dirty {
+                io,
+                inode,
+                sector,
+                reserved,
+            } => (io, inode, sector, reserved),
+            CacheWrite::Around {
+                io,
+                inode,
+                sector,
+                sectors,
+                slot,
+            } => {
+                // Whether or not the write succeeded, the cached copy is older: it goes.
+                let invalidated = io.discard(inode, sector, sectors);
+                if invalidated.is_ok() && result.is_ok() {
+                    io.stats.fast_writes.fetch_add(1, Ordering::Relaxed);
+                }
+                io.end_around(inode);
+                // Never the last reference: the use, ended below, keeps the set attached.
+                drop(io);
+                dev.unlock_range(slot);
+                dev.end_use();
+                dev.stats
+                    .sectors_bypassed
+                    .fetch_add(sectors, Ordering::Relaxed);
+                bio.end(result.and(invalidated));
+                return;
+            }
+        };
+        let r = io.commit_reserved(inode, sector, &reserved, result);
+        // Never the last reference: the use, ended below, keeps the set attached.
+        drop(io);
+        dev.end_dirty_write();
+        dev.end_use();
+        match r {
+            Ok(()) => {
+                dev.ring_writeback();
+                bio.end(Ok(()));
+            }
+            // Nothing was added: the slow path does it all again, and handles what went
+            // wrong (no room, a cache error) as any write does.
+            Err(_) => Handoff::spawn(&self.0, bio, GFP_KERNEL),
         }
     }
 
@@ -185,6 +267,138 @@ impl CachedDev {
             Ok(()) => None,
             Err((bio, read)) => {
                 drop(read);
+                self.end_use();
+                Some(bio)
+            }
+        }
+    }
+
+    /// Sends a writeback write that fits in room the cache already has on to the cache
+    /// device from the submitter's context; [`CachedDisk::written`] adds its dirty keys once
+    /// it has completed, from a work item (6.12 likewise submits the data write at once and
+    /// inserts the keys from a work item). Gives the bio back for anything else: other modes
+    /// and ops, flushes and FUA, writes that bypass or that writeback would give way on, the
+    /// first dirty write (the superblock must say dirty first), and writes whose room would
+    /// take IO to make.
+    fn write_async(&self, bio: Bio, remap: &Remapper<'_, CachedDisk>) -> Option<Bio> {
+        if bio.op() != BioOp::Write
+            || bio.wants_flush()
+            || self.mode() != CacheMode::Writeback
+            || self.detaching.load(Ordering::Relaxed)
+        {
+            return Some(bio);
+        }
+        let len = bio.len();
+        let sectors = (len >> 9) as u64;
+        let start = bio.sector();
+        let sector = match start.checked_add(sectors) {
+            Some(end) if sectors > 0 && end <= self.sectors => start.checked_add(self.data_offset),
+            _ => None,
+        };
+        let Some(sector) = sector else {
+            return Some(bio);
+        };
+        let Some(c) = self.cache() else {
+            return Some(bio);
+        };
+        if len.checked_rem(c.io.layout.block_bytes) != Some(0)
+            || c.io.gc.in_use().is_some_and(|u| u > CUTOFF_WRITEBACK)
+            || self.state() != BdevState::Dirty
+            || self.would_be_sequential(sector, len as u64)
+        {
+            return Some(bio);
+        }
+        let Some(reserved) = c.io.reserve_nowait(sectors) else {
+            return Some(bio);
+        };
+        // Recorded only now: given back, the bio is recorded on the slow path.
+        let _ = self.sequential(sector, len as u64);
+        self.note_io();
+        self.start_dirty_write();
+        let mut parts = [(0u64, 0usize, 0usize); MAX_WRITE_PARTS];
+        let parts = reserved.parts(&mut parts);
+        let inode = c.inode;
+        let io = c.keep();
+        let bdev = io.bdev.clone();
+        let w = CacheWrite::Dirty {
+            io,
+            inode,
+            sector,
+            reserved,
+        };
+        match remap.write_parts(bio, &bdev, parts, w) {
+            Ok(()) => None,
+            Err((bio, w)) => {
+                if let CacheWrite::Dirty {
+                    io,
+                    inode,
+                    sector,
+                    reserved,
+                } = w
+                {
+                    // Releases the room (nothing is added).
+                    let _ = io.commit_reserved(inode, sector, &reserved, Err(ENOMEM));
+                }
+                self.end_dirty_write();
+                self.end_use();
+                Some(bio)
+            }
+        }
+    }
+
+    /// Sends a write that goes around the cache (mode writearound or none, sequential beyond
+    /// `sequential_cutoff`, or not aligned to the cache's blocks) on to the backing device
+    /// from the submitter's context, as 6.12 does; [`CachedDisk::written`] invalidates the
+    /// range in the cache once it has completed, and then ends it. Its range stays locked
+    /// against writeback, and fills of the device are held off, until then. Gives the bio
+    /// back for anything else, flushes and FUA, a range that writeback holds, and a cache
+    /// GC found full (the slow path wakes GC).
+    fn write_around_async(&self, bio: Bio, remap: &Remapper<'_, CachedDisk>) -> Option<Bio> {
+        if bio.op() != BioOp::Write || bio.wants_flush() {
+            return Some(bio);
+        }
+        let len = bio.len();
+        let sectors = (len >> 9) as u64;
+        let start = bio.sector();
+        let sector = match start.checked_add(sectors) {
+            Some(end) if sectors > 0 && end <= self.sectors => start.checked_add(self.data_offset),
+            _ => None,
+        };
+        let Some(sector) = sector else {
+            return Some(bio);
+        };
+        let Some(c) = self.cache() else {
+            return Some(bio);
+        };
+        let around = matches!(self.mode(), CacheMode::Writearound | CacheMode::None)
+            || len.checked_rem(c.io.layout.block_bytes) != Some(0)
+            || self.would_be_sequential(sector, len as u64);
+        if !around || c.io.gc.in_use().is_some_and(|u| u > CUTOFF_CACHE_ADD) {
+            return Some(bio);
+        }
+        let Some(slot) = self.try_lock_range(sector, sector.saturating_add(sectors)) else {
+            return Some(bio);
+        };
+        c.io.begin_around(c.inode);
+        // Recorded only now: given back, the bio is recorded on the slow path.
+        let _ = self.sequential(sector, len as u64);
+        self.note_io();
+        let inode = c.inode;
+        let io = c.keep();
+        let w = CacheWrite::Around {
+            io,
+            inode,
+            sector,
+            sectors,
+            slot,
+        };
+        match remap.write_to(bio, &self.bdev, sector, w) {
+            Ok(()) => None,
+            Err((bio, w)) => {
+                if let CacheWrite::Around { io, inode, .. } = w {
+                    io.end_around(inode);
+                }
+                self.unlock_range(slot);
                 self.end_use();
                 Some(bio)
             }

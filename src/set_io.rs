@@ -40,7 +40,7 @@ use crate::index::{Index, LeafKeys, Node, NodeSource};
 use crate::journal::JOURNAL_DELAY_MS;
 use crate::kabi::bdev::BdevFile;
 use crate::kabi::bio::WriteKind;
-use crate::kabi::disk::Bio;
+use crate::kabi::disk::{Bio, MAX_WRITE_PARTS};
 use crate::metadata::{write_superblock, JournalState, SetData, UuidTable};
 use crate::waker::Waker;
 
@@ -180,6 +180,9 @@ pub(crate) struct IoStats {
     /// Read hits sent on without the state lock ([`SetIo::locate_hit`]) that had to be read
     /// again the slow way because a bucket was invalidated meanwhile.
     pub(crate) fast_read_retries: AtomicU64,
+    /// Writes sent on from the submitter's context and finished by a work item: to the
+    /// cache ([`SetIo::commit_reserved`]) or around it.
+    pub(crate) fast_writes: AtomicU64,
     /// Sectors read from the cache.
     pub(crate) cache_reads: AtomicU64,
     /// Fills dropped because a write came first.
@@ -265,6 +268,37 @@ impl Source<'_> {
     }
 }
 
+/// Room reserved for a write ([`SetIo::reserve_nowait`]): its pieces, `(bucket, cache
+/// sector, sectors)`, each holding a writer on its bucket.
+pub(crate) struct Reserved {
+    pieces: [(u64, u64, u64); MAX_WRITE_PARTS],
+    n: usize,
+}
+
+impl Reserved {
+    /// The pieces, in order.
+    pub(crate) fn pieces(&self) -> &[(u64, u64, u64)] {
+        self.pieces.get(..self.n).unwrap_or(&[])
+    }
+
+    /// The pieces as parts of a write from byte 0 of a bio ([`Remapper::write_parts`]):
+    /// `(cache sector, byte offset, bytes)`, written to `out`.
+    ///
+    /// [`Remapper::write_parts`]: crate::kabi::disk::Remapper::write_parts
+    pub(crate) fn parts<'a>(
+        &self,
+        out: &'a mut [(u64, usize, usize); MAX_WRITE_PARTS],
+    ) -> &'a [(u64, usize, usize)] {
+        let mut off = 0usize;
+        for (part, &(_, at, n)) in out.iter_mut().zip(self.pieces()) {
+            let bytes = (n << 9) as usize;
+            *part = (at, off, bytes);
+            off = off.saturating_add(bytes);
+        }
+        out.get(..self.n).unwrap_or(&[])
+    }
+}
+
 /// A node source for lookups that must not do IO: every leaf not in memory is `EAGAIN`.
 struct NotResident;
 
@@ -283,10 +317,7 @@ pub(crate) struct AroundWrite<'a> {
 
 impl Drop for AroundWrite<'_> {
     fn drop(&mut self) {
-        let mut st = self.io.state.lock();
-        let a = &mut st.around[(self.inode % WRITE_SEQ_SLOTS as u64) as usize];
-        *a = a.saturating_sub(1);
-        st.bump_write_seq(self.inode);
+        self.io.end_around(self.inode);
     }
 }
 
@@ -651,7 +682,6 @@ impl SetIo {
         from: usize,
         mode: WriteMode,
     ) -> Result<u64> {
-        let dirty = mode == WriteMode::Dirty;
         let sectors = (data.len().saturating_sub(from) >> 9) as u64;
         let mut pieces: KVec<(u64, u64, u64)> = KVec::new();
         {
@@ -691,9 +721,25 @@ impl SetIo {
             off = off.saturating_add(len);
             part
         });
-        let mut res = data.write_parts(&self.bdev, parts);
+        let res = data.write_parts(&self.bdev, parts);
 
         let mut st = self.state.lock();
+        self.finish_pieces(&mut st, inode, sector, &pieces, res, mode)
+    }
+
+    /// The end of a write to `pieces` (`(bucket, cache sector, sectors)`, in order from
+    /// `sector` of `inode`), whose data write had result `res`: releases their writers and,
+    /// if it succeeded, accounts the data and adds the keys; returns the sectors added.
+    fn finish_pieces(
+        &self,
+        st: &mut IoState,
+        inode: u64,
+        sector: u64,
+        pieces: &[(u64, u64, u64)],
+        mut res: Result,
+        mode: WriteMode,
+    ) -> Result<u64> {
+        let dirty = mode == WriteMode::Dirty;
         let mut keys = KVec::with_capacity(pieces.len(), GFP_KERNEL);
         let mut done = 0u64;
         for &(bucket, at, n) in pieces.iter() {
@@ -727,11 +773,92 @@ impl SetIo {
                 self.stats.fill_collisions.fetch_add(1, Ordering::Relaxed);
                 return Ok(0);
             }
-            self.commit_keys(&mut st, &keys, false)?;
+            self.commit_keys(st, &keys, false)?;
         } else {
-            self.commit(&mut st, &keys)?;
+            self.commit(st, &keys)?;
         }
         Ok(done)
+    }
+
+    /// Reserves room for a dirty write of `sectors` without waiting for anything that may
+    /// do IO: in the open bucket and in buckets already on the free fifo, in at most
+    /// [`MAX_WRITE_PARTS`] pieces. `None` (with nothing changed) if that is not enough; the
+    /// write then takes the [`SetIo::write`] path. The reservation counts as a foreground
+    /// write until [`SetIo::commit_reserved`].
+    pub(crate) fn reserve_nowait(&self, sectors: u64) -> Option<Reserved> {
+        if sectors == 0 {
+            return None;
+        }
+        let bsize = self.layout.bucket_size;
+        let mut st = self.state.lock();
+        // First what it would take, so that a reservation that cannot be had wastes nothing.
+        let mut room = match st.open {
+            Some((_, used)) if used < bsize => bsize - used,
+            _ => 0,
+        };
+        let (mut done, mut count, mut fresh) = (0u64, 0usize, 0usize);
+        while done < sectors {
+            if room == 0 {
+                fresh += 1;
+                room = bsize;
+            }
+            let n = (sectors - done).min(room).min(MAX_SIZE);
+            room -= n;
+            done += n;
+            count += 1;
+        }
+        if count > MAX_WRITE_PARTS || fresh > st.free.available(Reserve::None) {
+            return None;
+        }
+        let mut r = Reserved {
+            pieces: [(0, 0, 0); MAX_WRITE_PARTS],
+            n: 0,
+        };
+        let mut done = 0u64;
+        while done < sectors {
+            // Cannot need a refill: the free fifo holds the buckets counted above.
+            let Ok((bucket, used)) = self.open_bucket(&mut st, false) else {
+                break;
+            };
+            let n = (sectors - done).min(bsize - used).min(MAX_SIZE);
+            let Some(slot) = r.pieces.get_mut(r.n) else {
+                break;
+            };
+            *slot = (bucket, bucket * bsize + used, n);
+            r.n += 1;
+            st.open = Some((bucket, used + n));
+            if let Some(b) = st.buckets.get_mut(bucket as usize) {
+                b.writers = b.writers.saturating_add(1);
+            }
+            done += n;
+        }
+        self.fg_inflight.fetch_add(1, Ordering::Relaxed);
+        if done < sectors {
+            // Not expected: give back what was taken (its room stays used).
+            let _ = self.finish_pieces(&mut st, 0, 0, r.pieces(), Err(ENOSPC), WriteMode::Dirty);
+            self.fg_inflight.fetch_sub(1, Ordering::Relaxed);
+            return None;
+        }
+        Some(r)
+    }
+
+    /// Ends a write reserved by [`SetIo::reserve_nowait`] at `sector` of `inode`, whose data
+    /// write had result `res`: adds its dirty keys if that succeeded.
+    pub(crate) fn commit_reserved(
+        &self,
+        inode: u64,
+        sector: u64,
+        r: &Reserved,
+        res: Result,
+    ) -> Result {
+        let out = {
+            let mut st = self.state.lock();
+            self.finish_pieces(&mut st, inode, sector, r.pieces(), res, WriteMode::Dirty)
+        };
+        self.fg_inflight.fetch_sub(1, Ordering::Relaxed);
+        self.gc.account_insert(out?);
+        self.stats.fast_writes.fetch_add(1, Ordering::Relaxed);
+        Ok(())
     }
 
     /// Discards `sectors` at `sector` of `inode`: zero-pointer keys, so the range reads as zeroes.
@@ -768,6 +895,23 @@ impl SetIo {
         let a = &mut st.around[(inode % WRITE_SEQ_SLOTS as u64) as usize];
         *a = a.saturating_add(1);
         Ok(AroundWrite { io: self, inode })
+    }
+
+    /// Starts a write around the cache to `inode` that invalidates its range only once it
+    /// has completed: until [`SetIo::end_around`], no fill of the inode is inserted.
+    pub(crate) fn begin_around(&self, inode: u64) {
+        let mut st = self.state.lock();
+        let a = &mut st.around[(inode % WRITE_SEQ_SLOTS as u64) as usize];
+        *a = a.saturating_add(1);
+    }
+
+    /// Ends a write around the cache ([`SetIo::begin_around`], [`SetIo::invalidate_around`]):
+    /// lets fills of the inode in again, and fails those that began before.
+    pub(crate) fn end_around(&self, inode: u64) {
+        let mut st = self.state.lock();
+        let a = &mut st.around[(inode % WRITE_SEQ_SLOTS as u64) as usize];
+        *a = a.saturating_sub(1);
+        st.bump_write_seq(inode);
     }
 
     /// The open bucket with room left (moving GC's if `moving`), taking a new one from the

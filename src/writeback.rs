@@ -312,6 +312,17 @@ impl CachedDev {
         DirtyWrite(&self.wb)
     }
 
+    /// [`CachedDev::begin_dirty_write`] for a write that ends later, elsewhere: with
+    /// [`CachedDev::end_dirty_write`].
+    pub(crate) fn start_dirty_write(&self) {
+        core::mem::forget(self.begin_dirty_write());
+    }
+
+    /// Ends a write begun by [`CachedDev::start_dirty_write`].
+    pub(crate) fn end_dirty_write(&self) {
+        drop(DirtyWrite(&self.wb));
+    }
+
     /// One pass over the device's keys; returns whether it found nothing dirty (the
     /// superblock is then CLEAN).
     fn writeback_pass(&self, io: &SetIo, inode: u64, ctl: &WbCtl) -> Result<bool> {

@@ -140,6 +140,14 @@ pub(crate) struct SeqTracker {
 }
 
 impl SeqTracker {
+    /// What [`SeqTracker::record`] would return for the same IO, without recording it.
+    pub(crate) fn peek(&self, sector: u64, bytes: u64) -> u64 {
+        self.streams
+            .iter()
+            .find(|s| s.bytes > 0 && s.next == sector)
+            .map_or(bytes, |s| s.bytes.saturating_add(bytes))
+    }
+
     /// Records an IO of `bytes` at `sector` at time `now`; returns the bytes of the stream it
     /// belongs to, itself included.
     pub(crate) fn record(&mut self, sector: u64, bytes: u64, now: u64) -> u64 {

@@ -15,20 +15,21 @@ use core::ffi::c_void;
 use core::fmt::{self, Write};
 use core::marker::PhantomData;
 use core::ptr::NonNull;
-use core::sync::atomic::{AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
 use kernel::bindings;
 use kernel::error::{from_err_ptr, to_result, Result};
 use kernel::page::PAGE_SIZE;
 use kernel::prelude::*;
 use kernel::str::CStr;
 use kernel::sync::Arc;
+use kernel::workqueue::{self, impl_has_work, new_work, Work, WorkItem};
 
 use super::bdev::BdevFile;
 use super::ffi;
 use super::sysfs::{AttrOps, SysfsDir};
 
 /// What a disk does with its bios.
-pub(crate) trait DiskOps: Send + Sync + Sized {
+pub(crate) trait DiskOps: Send + Sync + Sized + 'static {
     /// What a bio remapped by [`Remapper::read_from`] carries to its completion.
     type Remap: Send;
     /// Handles `bio`, ending it now or later; `remap` can send a read on to another device
@@ -38,6 +39,11 @@ pub(crate) trait DiskOps: Send + Sync + Sized {
     /// clone's completion context (often an interrupt): it must not sleep, and must not drop
     /// the last reference to anything whose release sleeps.
     fn remapped(&self, ctx: Self::Remap, bio: Bio, result: Result);
+    /// What a write sent by [`Remapper::write_parts`] carries to its completion.
+    type Write: Send;
+    /// Completes a write that [`Remapper::write_parts`] sent on, with the first error of its
+    /// parts, once all of them have completed. Runs on a work item (process context).
+    fn written(&self, ctx: Self::Write, bio: Bio, result: Result);
     /// Waits until every bio handed to [`DiskOps::submit`] (and not remapped) has ended.
     fn drain(&self);
 }
@@ -388,6 +394,191 @@ impl<T: DiskOps> Remapper<'_, T> {
             bindings::submit_bio(clone);
         }
         Ok(())
+    }
+}
+
+/// Most parts [`Remapper::write_parts`] sends at once.
+pub(crate) const MAX_WRITE_PARTS: usize = 4;
+
+/// A write sent on by [`Remapper::write_parts`]: its bio, the disk's data, what the
+/// completion needs, and the parts still in flight. The last part's completion queues it on
+/// a work item, which calls [`DiskOps::written`].
+#[pin_data]
+struct Written<T: DiskOps> {
+    #[pin]
+    work: Work<Written<T>>,
+    data: *const DiskData<T>,
+    bio: Bio,
+    ctx: T::Write,
+    /// Parts not yet completed.
+    left: AtomicUsize,
+    /// The first error of a part (a negative errno), or 0.
+    err: AtomicI32,
+}
+
+// SAFETY: The disk's data is shared (`T` is `Sync`) and outlives the write (see
+// `GenDisk::drop`: it waits for `remaps`); the rest is `Send`.
+unsafe impl<T: DiskOps> Send for Written<T> {}
+
+impl_has_work! {
+    impl{T: DiskOps} HasWork<Self> for Written<T> { self.work }
+}
+
+impl<T: DiskOps> WorkItem for Written<T> {
+    type Pointer = Pin<KBox<Self>>;
+
+    fn run(this: Pin<KBox<Self>>) {
+        // SAFETY: The work item is running: the workqueue no longer uses its `work_struct`,
+        // so the value may move out of the box.
+        let this = unsafe { Pin::into_inner_unchecked(this) };
+        let Written {
+            data,
+            bio,
+            ctx,
+            err,
+            ..
+        } = KBox::into_inner(this);
+        let result = to_result(err.load(Ordering::Acquire));
+        // SAFETY: The disk's data stays live until `remaps` is back to zero (see
+        // `GenDisk::drop`), and this write is still counted.
+        let data = unsafe { &*data };
+        data.ops.written(ctx, bio, result);
+        // The last use of `data`: from here the disk may be freed.
+        data.remaps.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl<T: DiskOps> Remapper<'_, T> {
+    /// Writes parts of `bio` (a write submitted to this disk) to `bdev` straight from its
+    /// pages, each `(sector, skip, len)`: `len` bytes from byte `skip` of the bio at `sector`
+    /// (multiples of 512 within the bio), through trimmed clones (plain writes, whatever the
+    /// bio's own flags), all in flight together. Nothing waits for them: once all have
+    /// completed, a work item calls [`DiskOps::written`] with `ctx`, the bio and the first
+    /// error. Gives both back, with nothing sent, if the parts cannot all be set up (or there
+    /// are none, or more than [`MAX_WRITE_PARTS`]).
+    pub(crate) fn write_parts(
+        &self,
+        bio: Bio,
+        bdev: &BdevFile,
+        parts: &[(u64, usize, usize)],
+        ctx: T::Write,
+    ) -> core::result::Result<(), (Bio, T::Write)> {
+        self.send_write(bio, bdev, parts, ctx, false)
+    }
+
+    /// Writes all of `bio` (a write submitted to this disk) at `sector` of `bdev` straight
+    /// from its pages, through a remapped clone with the bio's own flags, without waiting;
+    /// completes through [`DiskOps::written`] as [`Remapper::write_parts`] does.
+    pub(crate) fn write_to(
+        &self,
+        bio: Bio,
+        bdev: &BdevFile,
+        sector: u64,
+        ctx: T::Write,
+    ) -> core::result::Result<(), (Bio, T::Write)> {
+        let len = bio.len();
+        self.send_write(bio, bdev, &[(sector, 0, len)], ctx, true)
+    }
+
+    /// [`Remapper::write_parts`]; with `own_flags`, the clones keep the bio's op and flags.
+    fn send_write(
+        &self,
+        bio: Bio,
+        bdev: &BdevFile,
+        parts: &[(u64, usize, usize)],
+        ctx: T::Write,
+        own_flags: bool,
+    ) -> core::result::Result<(), (Bio, T::Write)> {
+        if bio.op() != BioOp::Write || parts.is_empty() || parts.len() > MAX_WRITE_PARTS {
+            return Err((bio, ctx));
+        }
+        let fits = |&(_, skip, len): &(u64, usize, usize)| {
+            len > 0
+                && skip % 512 == 0
+                && len % 512 == 0
+                && skip.checked_add(len).is_some_and(|end| end <= bio.len())
+        };
+        if !parts.iter().all(fits) {
+            return Err((bio, ctx));
+        }
+        let mut clones = [core::ptr::null_mut::<bindings::bio>(); MAX_WRITE_PARTS];
+        let put = |clones: &[*mut bindings::bio]| {
+            for &c in clones {
+                // SAFETY: Each is a clone we own that was never submitted.
+                unsafe { bindings::bio_put(c) };
+            }
+        };
+        for (i, slot) in clones.iter_mut().take(parts.len()).enumerate() {
+            match bio.clone_to(bdev) {
+                Ok(c) => *slot = c,
+                Err(_) => {
+                    put(&clones[..i]);
+                    return Err((bio, ctx));
+                }
+            }
+        }
+        let clones = &clones[..parts.len()];
+        let Ok(slot) = KBox::<Written<T>>::new_uninit(GFP_KERNEL) else {
+            put(clones);
+            return Err((bio, ctx));
+        };
+        let written = match slot.write_pin_init(pin_init!(Written {
+            work <- new_work!("Written::work"),
+            data: self.data as *const DiskData<T>,
+            bio,
+            ctx,
+            left: AtomicUsize::new(clones.len()),
+            err: AtomicI32::new(0),
+        })) {
+            Ok(w) => w,
+            Err(never) => match never {},
+        };
+        self.data.remaps.fetch_add(1, Ordering::AcqRel);
+        // SAFETY: The box is only moved again, re-pinned, by the last part's completion.
+        let raw = KBox::into_raw(unsafe { Pin::into_inner_unchecked(written) });
+        for (&clone, &(sector, skip, len)) in clones.iter().zip(parts) {
+            // SAFETY: `clone` is a new bio we own, covering the whole bio; the trimmed range
+            // lies within it (checked above). Its completion, `write_end_io::<T>`, finds the
+            // box through `bi_private`; the box holds the bio (live, not ended) until every
+            // part has completed. Once submitted, the clone is not touched here again.
+            unsafe {
+                bindings::bio_trim(clone, (skip >> 9) as u64, (len >> 9) as u64);
+                (*clone).bi_iter.bi_sector = sector;
+                if !own_flags {
+                    (*clone).bi_opf = ffi::rbcache_req_write();
+                }
+                (*clone).bi_private = raw.cast::<c_void>();
+                (*clone).bi_end_io = Some(write_end_io::<T>);
+                bindings::submit_bio(clone);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The completion of a part sent by [`Remapper::write_parts`]: notes its error, and the last
+/// part queues the write's work item.
+///
+/// # Safety
+///
+/// `clone` must be such a part, completing once; its `bi_private` is the `Written<T>` box,
+/// which the last part to complete takes back.
+unsafe extern "C" fn write_end_io<T: DiskOps>(clone: *mut bindings::bio) {
+    // SAFETY: By the safety contract `bi_private` is the live box (freed only after the last
+    // part, possibly this one, queued it); the clone is ours to put after reading its status.
+    unsafe {
+        let w = (*clone).bi_private.cast::<Written<T>>();
+        let errno = bindings::blk_status_to_errno((*clone).bi_status);
+        bindings::bio_put(clone);
+        if errno != 0 {
+            let _ = (*w)
+                .err
+                .compare_exchange(0, errno, Ordering::AcqRel, Ordering::Acquire);
+        }
+        if (*w).left.fetch_sub(1, Ordering::AcqRel) == 1 {
+            let boxed = Pin::new_unchecked(KBox::from_raw(w));
+            workqueue::system_unbound().enqueue(boxed);
+        }
     }
 }
 

@@ -50,3 +50,26 @@ fn sequential_streams() {
         assert_eq!(t.record(100_000 + i * 64, 4096, 10 + i), 4096);
     }
 }
+
+#[test]
+fn sequential_peek_matches_record() {
+    // Streams that continue, restart and interleave: peek always predicts record, and
+    // changes nothing.
+    let mut t = SeqTracker::default();
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = [0u64; 5];
+    for now in 0..2000u64 {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let s = (seed % 5) as usize;
+        if seed % 11 == 0 {
+            next[s] = (seed >> 20) % 1_000_000;
+        }
+        let bytes = 512 * (1 + (seed >> 40) % 64);
+        let p = t.peek(next[s], bytes);
+        assert_eq!(t.peek(next[s], bytes), p);
+        assert_eq!(t.record(next[s], bytes, now), p);
+        next[s] += bytes >> 9;
+    }
+}
