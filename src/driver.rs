@@ -7,11 +7,14 @@ use kernel::prelude::*;
 use kernel::sync::Arc;
 
 use crate::kabi::sysfs;
+use crate::kabi::workqueue::IoQueue;
 use crate::registry::Registry;
 
 /// The loaded module: owns the registry and, through it, `/sys/fs/bcache/`.
 pub(crate) struct RbCache {
     registry: Arc<Registry>,
+    // Dropped after the registry is shut down (every disk is gone): drains the queue.
+    _io: IoQueue,
 }
 
 impl kernel::Module for RbCache {
@@ -22,9 +25,10 @@ impl kernel::Module for RbCache {
             );
             return Err(EBUSY);
         }
+        let io = IoQueue::new()?;
         let registry = Registry::new()?;
         pr_info!("loaded\n");
-        Ok(Self { registry })
+        Ok(Self { registry, _io: io })
     }
 }
 

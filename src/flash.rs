@@ -9,7 +9,7 @@
 //!
 //! A read that one live extent serves entirely is sent on to the cache device from the
 //! submitter's context and completed from the clone's completion (read again the slow way
-//! if a bucket may have been reused meanwhile). Other bios run on `system_unbound` work
+//! if a bucket may have been reused meanwhile). Other bios run on `rbcache_io` work
 //! items inside a [`NoIoScope`]; `drain` waits for outstanding bios before the disk is freed.
 
 use core::sync::atomic::{AtomicU64, Ordering};

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Bios handed to work items: a disk's handlers run each on a `system_unbound` work item,
+//! Bios handed to work items: a disk's handlers run each on an `rbcache_io` work item,
 //! synchronously, and count them so that the disk can wait for them before it goes.
 //!
 //! A bio is handed on from `submit_bio` (process context) or from a remapped read's
@@ -11,9 +11,9 @@ use kernel::alloc::Flags;
 use kernel::prelude::*;
 use kernel::sync::{new_condvar, new_mutex, Arc, CondVar, Mutex};
 use kernel::time::msecs_to_jiffies;
-use kernel::workqueue;
 
 use crate::kabi::disk::Bio;
+use crate::kabi::workqueue::io_queue;
 
 /// The bios of one disk that are on work items.
 #[pin_data]
@@ -51,7 +51,7 @@ impl Handoff {
         let h = owner.handoff();
         h.count.fetch_add(1, Ordering::AcqRel);
         let me = owner.clone();
-        let spawned = workqueue::system_unbound().try_spawn(flags, move || {
+        let spawned = io_queue().try_spawn(flags, move || {
             me.handle(bio);
             me.handoff().done();
         });

@@ -22,7 +22,7 @@ use kernel::page::PAGE_SIZE;
 use kernel::prelude::*;
 use kernel::str::CStr;
 use kernel::sync::Arc;
-use kernel::workqueue::{self, impl_has_work, new_work, Work, WorkItem};
+use kernel::workqueue::{impl_has_work, new_work, Work, WorkItem};
 
 use super::bdev::BdevFile;
 use super::ffi;
@@ -577,7 +577,7 @@ unsafe extern "C" fn write_end_io<T: DiskOps>(clone: *mut bindings::bio) {
         }
         if (*w).left.fetch_sub(1, Ordering::AcqRel) == 1 {
             let boxed = Pin::new_unchecked(KBox::from_raw(w));
-            workqueue::system_unbound().enqueue(boxed);
+            super::workqueue::io_queue().enqueue(boxed);
         }
     }
 }

@@ -1,14 +1,58 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! A workqueue owned by the module.
+//! Workqueues owned by the module, and the one bios go through.
 //!
 //! C header: [`include/linux/workqueue.h`](srctree/include/linux/workqueue.h)
 
-use core::ptr::NonNull;
+use core::ptr::{null_mut, NonNull};
+use core::sync::atomic::{AtomicPtr, Ordering};
 use kernel::bindings;
+use kernel::c_str;
 use kernel::error::{code::ENOMEM, Result};
 use kernel::str::CStr;
-use kernel::workqueue::Queue;
+use kernel::workqueue::{self, Queue};
+
+/// The module's IO workqueue, published by [`IoQueue::new`] (null before and after).
+static IO_QUEUE: AtomicPtr<bindings::workqueue_struct> = AtomicPtr::new(null_mut());
+
+/// Owns `rbcache_io`, the workqueue every bio handed to a work item goes through
+/// ([`io_queue`]), from module load to unload: unbound, with a rescuer (`WQ_MEM_RECLAIM`), so
+/// that IO makes progress even when memory is too tight to start new workers (writing to a
+/// block device may be what frees memory). Dropping it drains it.
+pub(crate) struct IoQueue {
+    // Held for its drop.
+    _queue: OwnedQueue,
+}
+
+impl IoQueue {
+    /// Creates `rbcache_io` and publishes it.
+    pub(crate) fn new() -> Result<Self> {
+        let q = OwnedQueue::new(
+            c_str!("rbcache_io"),
+            bindings::wq_flags_WQ_UNBOUND | bindings::wq_flags_WQ_MEM_RECLAIM,
+        )?;
+        IO_QUEUE.store(q.ptr.as_ptr(), Ordering::Release);
+        Ok(IoQueue { _queue: q })
+    }
+}
+
+impl Drop for IoQueue {
+    fn drop(&mut self) {
+        IO_QUEUE.store(null_mut(), Ordering::Release);
+        // Then the queue drains and goes (`OwnedQueue::drop`).
+    }
+}
+
+/// The queue for bios handed to work items: `rbcache_io` while the module is loaded.
+pub(crate) fn io_queue() -> &'static Queue {
+    let p = IO_QUEUE.load(Ordering::Acquire);
+    if p.is_null() {
+        return workqueue::system_unbound();
+    }
+    // SAFETY: `p` was published by `IoQueue::new` and stays live until that `IoQueue` drops,
+    // which the module does only after every disk, the only user, is gone.
+    unsafe { Queue::from_raw(p) }
+}
 
 /// A workqueue created with `alloc_workqueue`, destroyed (after draining) on drop.
 ///
