@@ -239,6 +239,7 @@ def main():
         "bk_seqwrite_cache_mib",
         "bk_btree_bytes_per_user_byte",
         "bk_metadata_bytes_per_user_byte",
+        "bk_randwrite_writeback_kb",
     ]
     if any(rb.get(k) is not None or c.get(k) is not None for k in bk):
         print("backing device (dm-delay), medians; ratio > 1.0 means rbcache is better:")

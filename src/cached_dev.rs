@@ -149,6 +149,8 @@ pub(crate) struct IoPolicy {
     pub(crate) readahead_meta_only: AtomicBool,
     /// When the device last had foreground IO (ns), for the writeback rate.
     pub(crate) last_io: AtomicU64,
+    /// What a flush must make durable on the backing device ([`CachedDev::flush_backing_while`]).
+    flushes: BackingFlushes,
 }
 
 /// A registered backing device.
@@ -187,6 +189,16 @@ pub(crate) struct CachedDev {
     seq: Mutex<SeqTracker>,
     #[pin]
     pub(crate) rate: Mutex<RateState>,
+}
+
+/// Foreground writes that reached the backing device, and how many of them a flush has made
+/// durable.
+struct BackingFlushes {
+    /// Foreground writes to the backing device completed so far.
+    writes: AtomicU64,
+    /// `writes` as it was when the last completed flush of the backing device was sent: every
+    /// write counted up to there is durable.
+    flushed: AtomicU64,
 }
 
 /// Backing sectors `lo..hi` locked by [`CachedDev::lock_range`]; dropping it unlocks them.
@@ -247,6 +259,12 @@ impl CachedDev {
                     cutoff: AtomicU64::new(SEQUENTIAL_CUTOFF),
                     readahead_meta_only: AtomicBool::new(false),
                     last_io: AtomicU64::new(0),
+                    flushes: BackingFlushes {
+                        // Whatever the device holds from before may still be volatile: the
+                        // first flush goes through.
+                        writes: AtomicU64::new(1),
+                        flushed: AtomicU64::new(0),
+                    },
                 },
                 stripe,
                 detaching: AtomicBool::new(false),
@@ -363,6 +381,32 @@ impl CachedDev {
             }
             self.range_free.wait(&mut r);
         }
+    }
+
+    /// Counts a foreground write to the backing device that has completed (or failed: part
+    /// of it may have landed), before its bio completes.
+    pub(crate) fn backing_written(&self) {
+        self.policy.flushes.writes.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Flushes the backing device's volatile cache while `f` runs, as a `REQ_PREFLUSH` must,
+    /// unless no foreground write has reached the device since the last flush was sent: then
+    /// there is nothing for it to make durable, and only `f` runs. (6.12 always flushes it.
+    /// The writeback thread flushes after its own writes, before it marks them clean.)
+    /// Returns the flush's result and `f`'s.
+    pub(crate) fn flush_backing_while<R>(&self, f: impl FnOnce() -> R) -> (Result, R) {
+        let seen = self.policy.flushes.writes.load(Ordering::SeqCst);
+        if seen == self.policy.flushes.flushed.load(Ordering::SeqCst) {
+            return (Ok(()), f());
+        }
+        let (flushed, r) = self.bdev.flush_while(f);
+        if flushed.is_ok() {
+            self.policy
+                .flushes
+                .flushed
+                .fetch_max(seen, Ordering::SeqCst);
+        }
+        (flushed, r)
     }
 
     /// [`CachedDev::lock_range`] without waiting: `None` if the range is busy (or every slot

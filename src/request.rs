@@ -10,7 +10,7 @@
 //! writes that fit in room the cache already has ([`CachedDev::write_async`]), and writes
 //! around the cache ([`CachedDev::write_around_async`]), are sent on from the submitter's
 //! context too; a work item finishes them once they have completed. Every other bio runs on
-//! a `system_unbound` work item inside a [`NoIoScope`], synchronously. Data moves
+//! an `rbcache_io` work item inside a [`NoIoScope`], synchronously. Data moves
 //! through the bio's own pages (clones remapped or trimmed to the device) wherever one
 //! extent or hole covers the IO, and through a bounce buffer where a read mixes several.
 //!
@@ -33,8 +33,9 @@
 //!   and any IO while the last GC found the cache more than 95% in use; then, if the device
 //!   holds no dirty data, GC is woken ([`crate::gc::Gc::full_wake`]), or nothing would ever
 //!   make room again.
-//! - **Flushes**: `REQ_PREFLUSH` flushes the backing device (and, with dirty data possible,
-//!   the journal); `REQ_FUA` writes reach the backing device with FUA.
+//! - **Flushes**: `REQ_PREFLUSH` flushes the backing device if a foreground write reached it
+//!   since the last flush ([`CachedDev::flush_backing_while`]), and meanwhile, with dirty data
+//!   possible, writes the journal; `REQ_FUA` writes reach the backing device with FUA.
 //! - **Discards** invalidate the range in the cache and are passed down.
 //!
 //! Not attached (or mode none), everything goes to the backing device.
@@ -153,6 +154,7 @@ impl DiskOps for CachedDisk {
                 sectors,
                 slot,
             } => {
+                dev.backing_written();
                 // Whether or not the write succeeded, the cached copy is older: it goes.
                 let invalidated = io.discard(inode, sector, sectors);
                 if invalidated.is_ok() && result.is_ok() {
@@ -428,7 +430,7 @@ impl CachedDev {
         if bio.wants_flush() || op == BioOp::Flush {
             // Everything completed before this bio becomes durable: the backing device's
             // cache, and meanwhile the journal (dirty data may be in the cache).
-            let (flushed, journal) = self.bdev.flush_while(|| match &cache {
+            let (flushed, journal) = self.flush_backing_while(|| match &cache {
                 Some(c) => c.io.flush_journal(),
                 None => Ok(()),
             });
@@ -545,7 +547,9 @@ impl CachedDev {
         let Some(c) = cache else {
             // Straight from the bio's pages, with its own flags (FUA).
             let _range = self.lock_range(sector, sector.wrapping_add(sectors));
-            return bio.submit_to(&self.bdev, sector);
+            let written = bio.submit_to(&self.bdev, sector);
+            self.backing_written();
+            return written;
         };
         let mode = self.mode();
         // While a detach writes back, nothing new becomes dirty.
@@ -575,6 +579,7 @@ impl CachedDev {
             let (written, around) = bio.submit_to_while(&self.bdev, sector, || {
                 c.io.invalidate_around(c.inode, sector, sectors)
             });
+            self.backing_written();
             // Dropping the guard (the write has completed) lets fills in again.
             drop(around?);
             written?;
@@ -601,7 +606,9 @@ impl CachedDev {
                             .sectors_bypassed
                             .fetch_add(sectors, Ordering::Relaxed);
                         let _range = self.lock_range(sector, sector.wrapping_add(sectors));
-                        bio.submit_to(&self.bdev, sector)?;
+                        let written = bio.submit_to(&self.bdev, sector);
+                        self.backing_written();
+                        written?;
                         c.io.discard(c.inode, sector, sectors)?;
                         self.ring_writeback();
                     }
@@ -611,7 +618,9 @@ impl CachedDev {
             _ => {
                 // Writethrough.
                 let _range = self.lock_range(sector, sector.wrapping_add(sectors));
-                bio.submit_to(&self.bdev, sector)?;
+                let written = bio.submit_to(&self.bdev, sector);
+                self.backing_written();
+                written?;
                 if c.io
                     .write_data(c.inode, sector, Source::Bio(bio, 0), false)
                     .is_err()

@@ -8,9 +8,10 @@
 //! ([`CachedDev::lock_range`]):
 //!
 //! 1. the extents are read from the cache (without the state lock);
-//! 2. they are written to the backing device at their sectors, in order, and the backing
-//!    device's volatile cache is flushed (hardening 6.12, which clears dirty bits before the
-//!    backing write is durable);
+//! 2. those still in the index unchanged (a write around the cache may have invalidated one
+//!    between the batch's collection and the lock) are written to the backing device at their
+//!    sectors, in order, and the backing device's volatile cache is flushed (hardening 6.12,
+//!    which clears dirty bits before the backing write is durable);
 //! 3. under the state lock, each extent that is still exactly where it was read from is
 //!    inserted again, clean, with the same pointer (compare and replace); one that a
 //!    foreground write changed meanwhile is left dirty (newer data) and counted as a race.
@@ -492,12 +493,18 @@ impl CachedDev {
             io.bdev.read_sync(e.ptr, buf)?;
             off += len;
         }
+        // The batch was collected before the range was locked: a write around the cache may
+        // have reached the backing device and invalidated an extent meanwhile. Writing such
+        // an extent back would put older data over it; only those still unchanged go.
+        let unchanged = io.unchanged(batch)?;
         off = 0;
-        for e in batch {
+        for (e, &same) in batch.iter().zip(unchanged.iter()) {
             let len = ((e.end - e.start) << 9) as usize;
             let buf = data.get(off..off + len).ok_or(EIO)?;
-            self.bdev
-                .write_sync(e.start & mask, buf, crate::kabi::bio::WriteKind::Data)?;
+            if same {
+                self.bdev
+                    .write_sync(e.start & mask, buf, crate::kabi::bio::WriteKind::Data)?;
+            }
             off += len;
         }
         self.bdev.flush()?;
@@ -517,6 +524,25 @@ impl SetIo {
         self.collect_live(pos, hi, WB_BATCH, WB_BATCH_BYTES, &|e, _| e.dirty)
     }
 
+    /// Whether `e` is still in the index as it was collected: the same live, dirty data.
+    fn is_unchanged(&self, st: &mut IoState, e: &Extent) -> Result<bool> {
+        let len = e.end - e.start;
+        let IoState { index, buckets, .. } = st;
+        let now = index.lookup(e.start, len, &self.nodes(buckets))?;
+        Ok(matches!(now, (Some(h), n)
+            if h.ptr == e.ptr && h.gen == e.gen && h.dirty && n == len))
+    }
+
+    /// For each extent of `batch`, whether it is still unchanged ([`SetIo::is_unchanged`]).
+    pub(crate) fn unchanged(&self, batch: &[Extent]) -> Result<KVec<bool>> {
+        let mut out = KVec::with_capacity(batch.len(), GFP_KERNEL)?;
+        let mut st = self.state.lock();
+        for e in batch {
+            out.push(self.is_unchanged(&mut st, e)?, GFP_KERNEL)?;
+        }
+        Ok(out)
+    }
+
     /// Marks the extents of `batch` clean where they are unchanged (compare and replace);
     /// returns `(marked, changed meanwhile)`.
     pub(crate) fn mark_clean(&self, batch: &[Extent]) -> Result<(u64, u64)> {
@@ -526,13 +552,7 @@ impl SetIo {
         let mut races = 0;
         for e in batch {
             let len = e.end - e.start;
-            let now = {
-                let IoState { index, buckets, .. } = &mut *st;
-                index.lookup(e.start, len, &self.nodes(buckets))?
-            };
-            let same = matches!(now, (Some(h), n)
-                if h.ptr == e.ptr && h.gen == e.gen && h.dirty && n == len);
-            if !same {
+            if !self.is_unchanged(&mut st, e)? {
                 races += 1;
                 continue;
             }

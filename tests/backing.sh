@@ -7,7 +7,7 @@
 . ./lib.sh
 
 ktap_print_header
-ktap_set_plan 45
+ktap_set_plan 46
 
 backing_setup /dev/vdb /dev/vdc
 S=$B/stats_total
@@ -224,6 +224,19 @@ check "attaching again links the directories again" blinks
 dirty() { d=$(cat $B/dirty_data); echo "# dirty_data $d"; [ "$d" != "0.0k" ] && [ "$d" != 0 ]; }
 check "dirty_data counts the dirty sectors" dirty
 check "dirty data stays while writeback_running is 0" test "$(cat $B/state)" = dirty
+# A flush reaches the backing device only if a write reached it since the last flush (6.12
+# always sends one): flushes completed by the backing device, /sys/block/<dev>/stat field 16.
+bflush() { awk '{ print $16 }' /sys/block/$(basename $BK)/stat; }
+wrflush() { dd if=/tmp/pre of=/dev/bcache0 bs=4k count=4 seek="$1" oflag=direct conv=fsync 2>/dev/null; }
+flushes() {
+	# Writeback: cached. The first fsync may flush for writes that came before.
+	wrflush 5120 && f0=$(bflush) && wrflush 5124 && f1=$(bflush) || return 1
+	# Around the cache (the mode switch writes the superblock: count from after it).
+	mode writearound && f2=$(bflush) && wrflush 5128 && f3=$(bflush) && mode writeback || return 1
+	echo "# backing flushes: $f0 -> $f1 (cached write, fsync), $f2 -> $f3 (written around, fsync)"
+	[ "$f1" = "$f0" ] && [ "$f3" -gt "$f2" ]
+}
+check "fsync flushes the backing device only after writes that reached it" flushes
 WB_MD5=
 keep() { WB_MD5=$(dmd5 /dev/bcache0); }
 check "record the volume's md5" keep

@@ -246,6 +246,7 @@ bk_zipf_read() {
 # the cache device wrote per byte fio wrote (data, journal, btree; counted 1 s after the job).
 bk_randwrite() {
 	j0=$(busy_jiffies)
+	w0=$(slow_sectors 7)
 	s0=$(cache_sectors_written)
 	b0=$(cache_counter btree_written)
 	m0=$(cache_counter metadata_written)
@@ -255,6 +256,8 @@ bk_randwrite() {
 	s1=$(cache_sectors_written)
 	kb=$(tf 47)
 	out bk_randwrite_iops "$(tf 49)"
+	# What writeback wrote to the backing device meanwhile (KiB).
+	out bk_randwrite_writeback_kb "$((($(slow_sectors 7) - w0) / 2))"
 	out bk_randwrite_cpu_us_per_io "$(awk -v j=$((j1 - j0)) -v kb="$kb" \
 		'BEGIN { if (kb > 0) printf "%.1f\n", j * 10000 / (kb / 4) }')"
 	out bk_cache_bytes_per_user_byte "$(awk -v s=$((s1 - s0)) -v kb="$kb" \
