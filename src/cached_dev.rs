@@ -473,6 +473,15 @@ impl CachedDev {
         }
     }
 
+    /// Whether the device is attached to a set whose IO is disabled (`internal/io_disable`, set
+    /// by hand or after a key could not reach the index): its bios fail.
+    pub(crate) fn set_io_disabled(&self) -> bool {
+        let link = self.link.lock();
+        link.attached
+            .as_ref()
+            .is_some_and(|a| a.io.gc.io_disabled())
+    }
+
     /// The set the device is attached to.
     pub(crate) fn attached_set(&self) -> Option<Arc<CacheSet>> {
         self.link.lock().attached.as_ref().map(|a| a.set.clone())

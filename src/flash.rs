@@ -208,6 +208,11 @@ impl DiskOps for VolumeIo {
 
     fn submit(&self, bio: Bio, remap: Remapper<'_, Self>) {
         let _noio = NoIoScope::new();
+        // As 6.12 with `CACHE_SET_IO_DISABLE`: every bio fails.
+        if self.state.io.gc.io_disabled() {
+            bio.end(Err(EIO));
+            return;
+        }
         let Some(bio) = self.state.read_hit_async(bio, &remap) else {
             return;
         };

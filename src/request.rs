@@ -124,6 +124,11 @@ impl DiskOps for CachedDisk {
 
     fn submit(&self, bio: Bio, remap: Remapper<'_, Self>) {
         let _noio = NoIoScope::new();
+        // As 6.12 with `CACHE_SET_IO_DISABLE` on the attached set: every bio fails.
+        if self.0.dev.set_io_disabled() {
+            bio.end(Err(EIO));
+            return;
+        }
         let Some(bio) = self.0.dev.read_hit_async(bio, &remap) else {
             return;
         };

@@ -7,7 +7,7 @@
 . ./lib.sh
 
 ktap_print_header
-ktap_set_plan 46
+ktap_set_plan 47
 
 backing_setup /dev/vdb /dev/vdc
 S=$B/stats_total
@@ -237,6 +237,8 @@ flushes() {
 	[ "$f1" = "$f0" ] && [ "$f3" -gt "$f2" ]
 }
 check "fsync flushes the backing device only after writes that reached it" flushes
+check "with the set's internal/io_disable 1 reads and writes fail; with 0 the data is unchanged" \
+	io_disable_fails /dev/bcache0 $SET/internal
 WB_MD5=
 keep() { WB_MD5=$(dmd5 /dev/bcache0); }
 check "record the volume's md5" keep

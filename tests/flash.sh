@@ -5,7 +5,7 @@
 . ./lib.sh
 
 ktap_print_header
-ktap_set_plan 27
+ktap_set_plan 28
 
 save_first_mib() {
 	wait_for 10 test -b /dev/bcache0 &&
@@ -81,6 +81,8 @@ fio_verify() {
 	[ "$(cat $I/fast_writes)" -gt "$f" ]
 }
 check "fio random writes verify with crc32c, sent on from submit_bio" fio_verify
+check "with internal/io_disable 1 reads and writes fail; with 0 the data is unchanged" \
+	io_disable_fails /dev/bcache0 $I
 
 exec 3</dev/bcache0
 busy_rmmod() { ! rmmod rbcache 2>/dev/null; }

@@ -129,6 +129,22 @@ cset_uuid() {
 # backing_setup BK CA: formats BK as a backing device and CA as a cache (as fmt_backing and
 # fmt_cache) and sets BK, CA, CSET (the set's UUID), SET (its sysfs directory) and B (BK's
 # bcache sysfs directory).
+# io_disable_fails DEV INTERNAL: with INTERNAL/io_disable 1 (6.12's CACHE_SET_IO_DISABLE), a
+# read and a write of DEV fail; with 0 again its first 4 MiB read back unchanged.
+io_disable_fails() {
+	local dev=$1 i=$2 m
+	m=$(dd if="$dev" bs=64k count=64 iflag=direct 2>/dev/null | md5sum) &&
+		sysfs_write "$i/io_disable" 1 || return 1
+	if dd if="$dev" of=/dev/null bs=4k count=1 iflag=direct 2>/dev/null ||
+		dd if=/dev/zero of="$dev" bs=4k count=1 oflag=direct 2>/dev/null; then
+		sysfs_write "$i/io_disable" 0
+		echo "# IO went through with io_disable 1"
+		return 1
+	fi
+	sysfs_write "$i/io_disable" 0 &&
+		[ "$(dd if="$dev" bs=64k count=64 iflag=direct 2>/dev/null | md5sum)" = "$m" ]
+}
+
 backing_setup() {
 	BK=$1
 	CA=$2
