@@ -537,10 +537,10 @@ impl<T: DiskOps> Remapper<'_, T> {
         // SAFETY: The box is only moved again, re-pinned, by the last part's completion.
         let raw = KBox::into_raw(unsafe { Pin::into_inner_unchecked(written) });
         for (&clone, &(sector, skip, len)) in clones.iter().zip(parts) {
-            // SAFETY: `clone` is a new bio we own, covering the whole bio; the trimmed range
-            // lies within it (checked above). Its completion, `write_end_io::<T>`, finds the
-            // box through `bi_private`; the box holds the bio (live, not ended) until every
-            // part has completed. Once submitted, the clone is not touched here again.
+            // The box holds the bio (live, not ended) until every part has completed; once
+            // submitted, a clone is not touched here again.
+            // SAFETY: `clone` is a new bio we own, covering the bio; the trimmed range lies in
+            // it (checked above). `write_end_io::<T>` finds the box through `bi_private`.
             unsafe {
                 bindings::bio_trim(clone, (skip >> 9) as u64, (len >> 9) as u64);
                 (*clone).bi_iter.bi_sector = sector;
