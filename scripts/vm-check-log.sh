@@ -21,13 +21,19 @@ if [ "$mode" = test ]; then
 			on { print }' "$ktap")
 		inner_ok=$(printf '%s\n' "$block" | grep -cE '^# ok [0-9]+' | tr -d ' ')
 		inner_skip=$(printf '%s\n' "$block" | grep -cE '^# ok [0-9]+ .*# SKIP' | tr -d ' ')
+		# Known failures of the C module where it runs for comparison: neither passed nor failed.
+		inner_xfail=$(printf '%s\n' "$block" | grep -cE '^# ok [0-9]+ .*# XFAIL' | tr -d ' ')
 		inner_fail=$(printf '%s\n' "$block" | grep -cE '^# not ok [0-9]+' | tr -d ' ')
 		outer=$(printf '%s\n' "$block" | sed -n 's/^OUTER //p')
-		passed=$((passed + inner_ok - inner_skip))
-		skipped=$((skipped + inner_skip))
+		passed=$((passed + inner_ok - inner_skip - inner_xfail))
+		skipped=$((skipped + inner_skip + inner_xfail))
 		failed=$((failed + inner_fail))
 		case "$outer" in
-		"ok "*) echo "ok   $name ($((inner_ok - inner_skip)) passed, $inner_skip skipped)" ;;
+		"ok "*)
+			echo "ok   $name ($((inner_ok - inner_skip - inner_xfail)) passed, $inner_skip skipped$(
+				[ "$inner_xfail" -eq 0 ] || echo ", $inner_xfail known C failure")"
+			printf '%s\n' "$block" | grep -E '^# ok [0-9]+ .*# XFAIL' | sed 's/^/     | /'
+			;;
 		*)
 			[ "$inner_fail" -gt 0 ] || failed=$((failed + 1))
 			if [ -z "$outer" ]; then

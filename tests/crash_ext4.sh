@@ -106,8 +106,17 @@ clean_means_clean() {
 	[ "$d" -eq 0 ]
 }
 if [ "$(cat $B/state)" = clean ]; then
-	check "the backing superblock says clean: the raw backing device holds what /dev/bcache0 reads" \
-		clean_means_clean
+	desc="the backing superblock says clean: the raw backing device holds what /dev/bcache0 reads"
+	if clean_means_clean; then
+		ktap_test_pass "$desc"
+	elif [ "$SYS" = c ]; then
+		# 6.12 writes DIRTY to the backing superblock asynchronously, with no flush, when the
+		# first dirty write arrives (bcache-6.12.md §2.10 item 8): a power cut can leave CLEAN on
+		# disk under dirty cache data. rbcache writes DIRTY before the first dirty write.
+		ktap_test_xfail "$desc (the C module: its DIRTY superblock write is asynchronous)"
+	else
+		ktap_test_fail "$desc"
+	fi
 else
 	ktap_test_skip "the backing superblock says dirty: no promise about the raw backing device"
 fi
