@@ -232,6 +232,23 @@ fn scatter(bio: &mut Bio, data: &[u8]) -> Result {
 }
 
 impl CachedDev {
+    /// What the fast paths start from: where a bio lies on the backing device (its first
+    /// sector there, past `data_offset`, and its length in sectors) and a use of the attached
+    /// cache. `None` with no cache attached, and for an empty bio, one not made of whole
+    /// sectors, or one that does not lie wholly within the device (the slow path answers
+    /// those).
+    fn fast_target(&self, bio: &Bio) -> Option<(u64, u64, CacheUse<'_>)> {
+        let len = bio.len();
+        let sectors = (len >> 9) as u64;
+        let start = bio.sector();
+        let end = start.checked_add(sectors)?;
+        if sectors == 0 || len.checked_rem(512) != Some(0) || end > self.sectors {
+            return None;
+        }
+        let sector = start.checked_add(self.data_offset)?;
+        Some((sector, sectors, self.cache()?))
+    }
+
     /// Sends a read that one live cached extent serves entirely on to the cache device,
     /// completed by [`CachedDisk::remapped`] without a thread waiting for it (the fast path
     /// of read hits, from the submitter's context). Gives the bio back when it cannot.
@@ -240,18 +257,7 @@ impl CachedDev {
             return Some(bio);
         }
         let len = bio.len();
-        let sectors = (len >> 9) as u64;
-        let start = bio.sector();
-        let sector = match start.checked_add(sectors) {
-            Some(end) if sectors > 0 && len.checked_rem(512) == Some(0) && end <= self.sectors => {
-                start.checked_add(self.data_offset)
-            }
-            _ => None,
-        };
-        let Some(sector) = sector else {
-            return Some(bio);
-        };
-        let Some(c) = self.cache() else {
+        let Some((sector, sectors, c)) = self.fast_target(&bio) else {
             return Some(bio);
         };
         let Ok(Some(hit)) = c.io.locate_hit(c.inode, sector, sectors) else {
@@ -296,16 +302,7 @@ impl CachedDev {
             return Some(bio);
         }
         let len = bio.len();
-        let sectors = (len >> 9) as u64;
-        let start = bio.sector();
-        let sector = match start.checked_add(sectors) {
-            Some(end) if sectors > 0 && end <= self.sectors => start.checked_add(self.data_offset),
-            _ => None,
-        };
-        let Some(sector) = sector else {
-            return Some(bio);
-        };
-        let Some(c) = self.cache() else {
+        let Some((sector, sectors, c)) = self.fast_target(&bio) else {
             return Some(bio);
         };
         if len.checked_rem(c.io.layout.block_bytes) != Some(0)
@@ -365,16 +362,7 @@ impl CachedDev {
             return Some(bio);
         }
         let len = bio.len();
-        let sectors = (len >> 9) as u64;
-        let start = bio.sector();
-        let sector = match start.checked_add(sectors) {
-            Some(end) if sectors > 0 && end <= self.sectors => start.checked_add(self.data_offset),
-            _ => None,
-        };
-        let Some(sector) = sector else {
-            return Some(bio);
-        };
-        let Some(c) = self.cache() else {
+        let Some((sector, sectors, c)) = self.fast_target(&bio) else {
             return Some(bio);
         };
         let around = matches!(self.mode(), CacheMode::Writearound | CacheMode::None)
