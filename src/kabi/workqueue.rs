@@ -16,9 +16,11 @@ use kernel::workqueue::{self, Queue};
 static IO_QUEUE: AtomicPtr<bindings::workqueue_struct> = AtomicPtr::new(null_mut());
 
 /// Owns `rbcache_io`, the workqueue every bio handed to a work item goes through
-/// ([`io_queue`]), from module load to unload: unbound, with a rescuer (`WQ_MEM_RECLAIM`), so
-/// that IO makes progress even when memory is too tight to start new workers (writing to a
-/// block device may be what frees memory). Dropping it drains it.
+/// ([`io_queue`]), from module load to unload. It is per-CPU, as 6.12's `bcache` queue: work
+/// queued from a completion interrupt runs on that CPU, which is usually idle then, with no
+/// cross-CPU wakeup. It has a rescuer (`WQ_MEM_RECLAIM`), so that IO makes progress even when
+/// memory is too tight to start new workers (writing to a block device may be what frees
+/// memory). Dropping it drains it.
 pub(crate) struct IoQueue {
     // Held for its drop.
     _queue: OwnedQueue,
@@ -27,10 +29,7 @@ pub(crate) struct IoQueue {
 impl IoQueue {
     /// Creates `rbcache_io` and publishes it.
     pub(crate) fn new() -> Result<Self> {
-        let q = OwnedQueue::new(
-            c_str!("rbcache_io"),
-            bindings::wq_flags_WQ_UNBOUND | bindings::wq_flags_WQ_MEM_RECLAIM,
-        )?;
+        let q = OwnedQueue::new(c_str!("rbcache_io"), bindings::wq_flags_WQ_MEM_RECLAIM)?;
         IO_QUEUE.store(q.ptr.as_ptr(), Ordering::Release);
         Ok(IoQueue { _queue: q })
     }
