@@ -26,7 +26,6 @@ use crate::cache_set::CacheSet;
 use crate::cached_dev::CachedDev;
 use crate::flash::{alloc_index, free_index};
 use crate::format::backing::{trim, BdevState, CacheMode};
-use crate::format::stats::{Span, BYPASS_HITS, BYPASS_MISSES, HITS, MISSES, MISS_COLLISIONS};
 use crate::format::superblock::{Superblock, UuidDisplay};
 use crate::format::units::{parse_size, parse_u64, Hprint};
 use crate::kabi::bdev::BdevFile;
@@ -34,6 +33,7 @@ use crate::kabi::disk::GenDisk;
 use crate::kabi::sysfs::{AttrOps, Group, ShowBuf, SysfsDir};
 use crate::registry::Registry;
 use crate::request::{CachedDisk, CachedIo};
+use crate::stats::{stats_dirs, StatsDirs};
 
 /// The running disk of a backing device.
 struct Running {
@@ -54,7 +54,7 @@ type Linked = Option<(Arc<CacheSet>, u64)>;
 /// A registered backing device.
 pub(crate) struct BackingDev {
     // Dropped first: no sysfs callback runs once they are gone.
-    stats_dirs: Option<StatsDirs>,
+    stats_dirs: Option<StatsDirs<CachedDev>>,
     dir: Option<SysfsDir<BackingAttrs>>,
     disk: Arc<Mutex<Option<Running>>>,
     /// The set `dir` is linked with. Lock order: before `CacheSet::running`.
@@ -572,59 +572,4 @@ fn set32(v: &core::sync::atomic::AtomicU32, input: &[u8], lo: u32, hi: u32) -> R
     }
     v.store(n, Ordering::Relaxed);
     Ok(())
-}
-
-/// The stats directories of a backing device.
-type StatsDirs = [SysfsDir<StatsAttrs>; 4];
-
-/// Creates `stats_total/`, `stats_five_minute/`, `stats_hour/` and `stats_day/` in `dir`.
-fn stats_dirs(dir: &SysfsDir<BackingAttrs>, dev: &Arc<CachedDev>) -> Result<StatsDirs> {
-    let new = |name: &'static kernel::str::CStr, span: Span| {
-        SysfsDir::new_child(
-            dir,
-            name,
-            Group::Stats,
-            StatsAttrs {
-                dev: dev.clone(),
-                span,
-            },
-        )
-    };
-    Ok([
-        new(c_str!("stats_total"), Span::Total)?,
-        new(c_str!("stats_five_minute"), Span::FiveMinute)?,
-        new(c_str!("stats_hour"), Span::Hour)?,
-        new(c_str!("stats_day"), Span::Day)?,
-    ])
-}
-
-/// Handlers of `/sys/block/<dev>/bcache/stats_{total,five_minute,hour,day}/`.
-struct StatsAttrs {
-    dev: Arc<CachedDev>,
-    span: Span,
-}
-
-impl AttrOps for StatsAttrs {
-    fn show(&self, attr: &[u8], out: &mut ShowBuf<'_>) -> Result {
-        let s = self.dev.stats.shown(self.span);
-        match attr {
-            b"cache_hits" => writeln!(out, "{}", s.v[HITS]),
-            b"cache_misses" => writeln!(out, "{}", s.v[MISSES]),
-            b"cache_bypass_hits" => writeln!(out, "{}", s.v[BYPASS_HITS]),
-            b"cache_bypass_misses" => writeln!(out, "{}", s.v[BYPASS_MISSES]),
-            b"cache_miss_collisions" => writeln!(out, "{}", s.v[MISS_COLLISIONS]),
-            b"bypassed" => writeln!(
-                out,
-                "{}",
-                Hprint(i64::try_from(s.bypassed_bytes()).unwrap_or(i64::MAX))
-            ),
-            b"cache_hit_ratio" => writeln!(out, "{}", s.hit_ratio()),
-            _ => return Err(EINVAL),
-        }
-        .map_err(|_| EINVAL)
-    }
-
-    fn store(&self, _attr: &[u8], _input: &[u8]) -> Result {
-        Err(EINVAL)
-    }
 }

@@ -36,6 +36,7 @@ use crate::kabi::sysfs::{AttrOps, Group, ShowBuf, SysfsDir};
 use crate::metadata::{SetContents, SetMetadata};
 use crate::registry::{Registry, RootAttrs};
 use crate::set_io::{Layout, SetIo};
+use crate::stats::{stats_dirs, StatsDirs};
 
 /// Why a cache set is being torn down.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -51,6 +52,7 @@ struct Running {
     io: Arc<SetIo>,
     volumes: KVec<Option<VolumeEntry>>,
     internal: SysfsDir<InternalAttrs>,
+    stats_dirs: StatsDirs<SetIo>,
     dir: SysfsDir<SetAttrs>,
     cache_dir: SysfsDir<CacheAttrs>,
     gc_thread: GcThread,
@@ -232,6 +234,7 @@ impl CacheSet {
                 return Err(e);
             }
         }
+        let stats_dirs = stats_dirs(&dir, &io)?;
         let gc_thread = GcThread::start(gc, io.clone())?;
         let allocator = HelperThread::start(io.clone(), Helper::Allocator)?;
         let flusher = HelperThread::start(io.clone(), Helper::Journal)?;
@@ -278,6 +281,7 @@ impl CacheSet {
             io,
             volumes,
             internal,
+            stats_dirs,
             dir,
             cache_dir,
             gc_thread,
@@ -455,6 +459,7 @@ impl CacheSet {
             io,
             volumes,
             internal,
+            stats_dirs,
             dir,
             cache_dir,
             gc_thread,
@@ -476,6 +481,7 @@ impl CacheSet {
         // Volumes first: their disks go away and their IO drains before the cache closes.
         drop(volumes);
         drop(internal);
+        drop(stats_dirs);
         drop(dir);
         drop(cache_dir);
         drop(gc_thread);
@@ -569,6 +575,12 @@ impl AttrOps for SetAttrs {
                     return Err(EINVAL);
                 }
                 return self.set.io().ok_or(EIO)?.set_synchronous(v == 1);
+            }
+            // 6.12 also zeroes its GC statistics here, `in_use` among them, which the IO path
+            // decides by; rbcache leaves those to the next GC.
+            b"clear_stats" => {
+                self.set.io().ok_or(EIO)?.accounting.clear();
+                return Ok(());
             }
             _ => return Err(EINVAL),
         };

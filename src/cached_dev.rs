@@ -18,22 +18,18 @@
 
 use core::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use kernel::prelude::*;
-use kernel::sync::{new_condvar, new_mutex, new_spinlock, Arc, CondVar, Mutex, SpinLock};
+use kernel::sync::{new_condvar, new_mutex, Arc, CondVar, Mutex};
 use kernel::time::msecs_to_jiffies;
 
 use crate::cache_set::CacheSet;
 use crate::format::backing::{BdevState, CacheMode, SeqTracker};
-use crate::format::stats::{
-    Accounting, Shown, Span, BYPASS_HITS, BYPASS_MISSES, HITS, MISSES, MISS_COLLISIONS, NCOUNTERS,
-    SECTORS_BYPASSED,
-};
 use crate::format::superblock::{Superblock, UuidDisplay};
 use crate::format::writeback::stripe_sectors;
-use crate::gc::now_ns;
 use crate::kabi::bdev::BdevFile;
 use crate::kabi::random::real_seconds;
 use crate::metadata::write_superblock;
 use crate::set_io::SetIo;
+use crate::stats::{CacheStats, StatsOwner};
 use crate::writeback::{RateState, WbCtl, WbSettings, WbThread};
 
 /// Default `sequential_cutoff`: 4 MiB.
@@ -54,89 +50,6 @@ const RANGES: usize = 64;
 
 struct Link {
     attached: Option<Attached>,
-}
-
-/// Counters of `stats_total/`, and the decaying averages of `stats_five_minute/`,
-/// `stats_hour/` and `stats_day/` derived from them ([`Accounting`]).
-///
-/// The IO path counts into the plain atomics (what `stats_total/` shows at once). The
-/// accounting ticks run lazily: [`DevStats::tick`] (from the IO path, before it counts) and
-/// the stats directories run those that came due, under a spinlock that nothing else nests in.
-#[pin_data]
-pub(crate) struct DevStats {
-    pub(crate) hits: AtomicU64,
-    pub(crate) misses: AtomicU64,
-    pub(crate) bypass_hits: AtomicU64,
-    pub(crate) bypass_misses: AtomicU64,
-    /// Sectors that went straight to the backing device.
-    pub(crate) sectors_bypassed: AtomicU64,
-    /// Cache-miss fills dropped because a write came first.
-    pub(crate) miss_collisions: AtomicU64,
-    /// When the next accounting tick is due (ns): the IO path checks it without the lock.
-    next_tick: AtomicU64,
-    #[pin]
-    acc: SpinLock<Accounting>,
-}
-
-impl DevStats {
-    /// Zeroed counters; the first accounting tick is due one delay from now.
-    fn new() -> impl PinInit<Self> {
-        let acc = Accounting::new(now_ns(), &[0; NCOUNTERS]);
-        pin_init!(DevStats {
-            hits: AtomicU64::new(0),
-            misses: AtomicU64::new(0),
-            bypass_hits: AtomicU64::new(0),
-            bypass_misses: AtomicU64::new(0),
-            sectors_bypassed: AtomicU64::new(0),
-            miss_collisions: AtomicU64::new(0),
-            next_tick: AtomicU64::new(acc.next_tick),
-            acc <- new_spinlock!(acc, "DevStats::acc"),
-        })
-    }
-
-    fn counters(&self) -> [&AtomicU64; NCOUNTERS] {
-        let mut c = [&self.hits; NCOUNTERS];
-        c[HITS] = &self.hits;
-        c[MISSES] = &self.misses;
-        c[BYPASS_HITS] = &self.bypass_hits;
-        c[BYPASS_MISSES] = &self.bypass_misses;
-        c[MISS_COLLISIONS] = &self.miss_collisions;
-        c[SECTORS_BYPASSED] = &self.sectors_bypassed;
-        c
-    }
-
-    fn totals(&self) -> [u64; NCOUNTERS] {
-        self.counters().map(|c| c.load(Ordering::Relaxed))
-    }
-
-    /// Runs the accounting ticks due by `now` (ns, [`now_ns`]); cheap when none is.
-    pub(crate) fn tick(&self, now: u64) {
-        if now < self.next_tick.load(Ordering::Relaxed) {
-            return;
-        }
-        let mut a = self.acc.lock();
-        a.catch_up(now, &self.totals());
-        self.next_tick.store(a.next_tick, Ordering::Relaxed);
-    }
-
-    /// What the stats directory of `span` shows.
-    pub(crate) fn shown(&self, span: Span) -> Shown {
-        if span == Span::Total {
-            return Shown { v: self.totals() };
-        }
-        self.tick(now_ns());
-        let a = self.acc.lock();
-        a.interval(span).map(|i| i.shown()).unwrap_or_default()
-    }
-
-    /// Zeroes every counter and every interval (`clear_stats`).
-    pub(crate) fn clear(&self) {
-        let mut a = self.acc.lock();
-        for c in self.counters() {
-            c.store(0, Ordering::Relaxed);
-        }
-        a.clear(&self.totals());
-    }
 }
 
 /// How a device's IO uses the cache.
@@ -170,7 +83,7 @@ pub(crate) struct CachedDev {
     /// A detach is writing back: new writes do not add dirty data.
     pub(crate) detaching: AtomicBool,
     #[pin]
-    pub(crate) stats: DevStats,
+    pub(crate) stats: CacheStats,
     /// Writeback settings and counters.
     pub(crate) wb: WbSettings,
     #[pin]
@@ -268,7 +181,7 @@ impl CachedDev {
                 },
                 stripe,
                 detaching: AtomicBool::new(false),
-                stats <- DevStats::new(),
+                stats <- CacheStats::new(),
                 wb: WbSettings::default(),
                 sb <- new_mutex!(sb, "CachedDev::sb"),
                 ranges <- new_mutex!([None; RANGES], "CachedDev::ranges"),
@@ -651,5 +564,11 @@ impl CachedDev {
             self.write_sb(|sb| sb.flags = BdevState::Stale.in_flags(sb.flags))?;
         }
         Ok(())
+    }
+}
+
+impl StatsOwner for CachedDev {
+    fn cache_stats(&self) -> &CacheStats {
+        &self.stats
     }
 }

@@ -167,12 +167,13 @@ RB_RO(btree_cache_size);
 RB_RO(root_usage_percent);
 RB_RO(average_key_size);
 RB_RW(journal_delay_ms);
+RB_WO(clear_stats);
 
 static struct attribute *rbcache_set_attrs[] = {
 	RB_A(unregister), RB_A(stop), RB_A(block_size), RB_A(bucket_size),
 	RB_A(synchronous), RB_A(tree_depth), RB_A(cache_available_percent),
 	RB_A(flash_vol_create), RB_A(btree_cache_size), RB_A(root_usage_percent),
-	RB_A(average_key_size), RB_A(journal_delay_ms), NULL,
+	RB_A(average_key_size), RB_A(journal_delay_ms), RB_A(clear_stats), NULL,
 };
 
 const struct attribute_group rbcache_set_group = { .attrs = rbcache_set_attrs };
@@ -314,7 +315,6 @@ RB_RO(dirty_data);
 RB_RO(data_offset);
 RB_WO(attach);
 RB_WO(detach);
-RB_WO(clear_stats);
 RB_RW(writeback_running);
 RB_RW(writeback_delay);
 RB_RW(writeback_percent);
@@ -351,7 +351,7 @@ static struct attribute *rbcache_backing_attrs[] = {
 
 const struct attribute_group rbcache_backing_group = { .attrs = rbcache_backing_attrs };
 
-/* /sys/block/<backing device>/bcache/stats_total/ */
+/* stats_total/ etc. of a backing device (/sys/block/<dev>/bcache/) and of a cache set */
 RB_RO(cache_hits);
 RB_RO(cache_misses);
 RB_RO(cache_bypass_hits);

@@ -26,6 +26,7 @@ mod register;
 mod registry;
 mod request;
 mod set_io;
+mod stats;
 mod uuids;
 mod waker;
 mod writeback;

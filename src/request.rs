@@ -46,11 +46,13 @@ use kernel::sync::Arc;
 
 use crate::cached_dev::{CacheUse, CachedDev};
 use crate::format::backing::{BdevState, CacheMode};
+use crate::format::stats::{MISS_COLLISIONS, SECTORS_BYPASSED};
 use crate::gc::CUTOFF_CACHE_ADD;
 use crate::handoff::{Handler, Handoff};
 use crate::kabi::disk::{Bio, BioOp, DiskOps, Remapper, Segment, MAX_WRITE_PARTS};
 use crate::kabi::noio::NoIoScope;
 use crate::set_io::{Direct, Found, Hit, Reserved, SetIo, Source};
+use crate::stats::CacheStats;
 
 /// Bytes read from the cache or the backing device at a time.
 const CHUNK: usize = 256 << 10;
@@ -166,13 +168,11 @@ impl DiskOps for CachedDisk {
                     io.stats.fast_writes.fetch_add(1, Ordering::Relaxed);
                 }
                 io.end_around(inode);
+                dev.count(Some(&io), |s| s.add(SECTORS_BYPASSED, sectors));
                 // Never the last reference: the use, ended below, keeps the set attached.
                 drop(io);
                 dev.unlock_range(slot);
                 dev.end_use();
-                dev.stats
-                    .sectors_bypassed
-                    .fetch_add(sectors, Ordering::Relaxed);
                 bio.end(result.and(invalidated));
                 return;
             }
@@ -201,12 +201,14 @@ impl DiskOps for CachedDisk {
             len,
         } = read;
         let live = result.is_ok() && io.hit_is_live(&hit);
+        let dev = &self.0.dev;
+        if live {
+            dev.count_read(&io, bypass, false, len);
+        }
         // Never the last reference: the use, ended below, keeps the set attached.
         drop(io);
-        let dev = &self.0.dev;
         dev.end_use();
         if live {
-            dev.count_read(bypass, false, len);
             bio.end(Ok(()));
         } else {
             // A cache read error, or a bucket reused meanwhile: read it again the slow way
@@ -263,7 +265,7 @@ impl CachedDev {
         let Ok(Some(hit)) = c.io.locate_hit(c.inode, sector, sectors) else {
             return Some(bio);
         };
-        self.note_io();
+        self.note_io(Some(&c.io));
         let bypass = self.sequential(sector, len as u64)
             || (bio.is_readahead() && self.policy.readahead_meta_only.load(Ordering::Relaxed))
             || self.cache_full(&c);
@@ -317,7 +319,7 @@ impl CachedDev {
         };
         // Recorded only now: given back, the bio is recorded on the slow path.
         let _ = self.sequential(sector, len as u64);
-        self.note_io();
+        self.note_io(Some(&c.io));
         self.start_dirty_write();
         let mut parts = [(0u64, 0usize, 0usize); MAX_WRITE_PARTS];
         let parts = reserved.parts(&mut parts);
@@ -377,7 +379,7 @@ impl CachedDev {
         c.io.begin_around(c.inode);
         // Recorded only now: given back, the bio is recorded on the slow path.
         let _ = self.sequential(sector, len as u64);
-        self.note_io();
+        self.note_io(Some(&c.io));
         let inode = c.inode;
         let io = c.keep();
         let w = CacheWrite::Around {
@@ -418,8 +420,8 @@ impl CachedDev {
             return Err(EIO);
         }
         let sector = start.checked_add(self.data_offset).ok_or(EIO)?;
-        self.note_io();
         let cache = self.cache();
+        self.note_io(cache.as_ref().map(|c| &*c.io));
         if bio.wants_flush() || op == BioOp::Flush {
             // Everything completed before this bio becomes durable: the backing device's
             // cache, and meanwhile the journal (dirty data may be in the cache).
@@ -458,9 +460,8 @@ impl CachedDev {
     fn read(&self, bio: &mut Bio, sector: u64, cache: Option<&CacheUse<'_>>) -> Result {
         let len = bio.len();
         let Some(c) = cache.filter(|_| self.mode() != CacheMode::None) else {
-            self.stats
-                .sectors_bypassed
-                .fetch_add((len >> 9) as u64, Ordering::Relaxed);
+            let sectors = (len >> 9) as u64;
+            self.count(cache.map(|c| &*c.io), |s| s.add(SECTORS_BYPASSED, sectors));
             return bio.submit_to(&self.bdev, sector);
         };
         let bypass = self.sequential(sector, len as u64)
@@ -471,7 +472,7 @@ impl CachedDev {
         match c.io.read_direct(c.inode, sector, bio)? {
             // A hit on one extent: read straight into the bio's pages.
             Direct::Hit => {
-                self.count_read(bypass, false, len);
+                self.count_read(&c.io, bypass, false, len);
                 return Ok(());
             }
             // A miss on all of it: read the backing device straight into the bio's pages,
@@ -481,10 +482,10 @@ impl CachedDev {
                 if !bypass && len.checked_rem(c.io.layout.block_bytes) == Some(0) {
                     // Best effort: a fill that fails leaves a miss, not an error.
                     if let Ok(false) = c.io.fill(c.inode, sector, Source::Bio(bio, 0), seq) {
-                        self.stats.miss_collisions.fetch_add(1, Ordering::Relaxed);
+                        self.count(Some(&c.io), |s| s.add(MISS_COLLISIONS, 1));
                     }
                 }
-                self.count_read(bypass, true, len);
+                self.count_read(&c.io, bypass, true, len);
                 return Ok(());
             }
             Direct::Mixed => {}
@@ -506,31 +507,31 @@ impl CachedDev {
                     if !bypass && n_bytes.checked_rem(c.io.layout.block_bytes) == Some(0) {
                         // Best effort: a fill that fails leaves a miss, not an error.
                         if let Ok(false) = c.io.fill(c.inode, s, Source::Buf(buf), seq) {
-                            self.stats.miss_collisions.fetch_add(1, Ordering::Relaxed);
+                            self.count(Some(&c.io), |s| s.add(MISS_COLLISIONS, 1));
                         }
                     }
                     off = off.wrapping_add(n_bytes);
                 }
             }
         }
-        self.count_read(bypass, missed, len);
+        self.count_read(&c.io, bypass, missed, len);
         scatter(bio, &data)
     }
 
-    /// Counts a read of `len` bytes in `stats_total/`.
-    fn count_read(&self, bypass: bool, missed: bool, len: usize) {
-        let counter = match (bypass, missed) {
-            (false, false) => &self.stats.hits,
-            (false, true) => &self.stats.misses,
-            (true, false) => &self.stats.bypass_hits,
-            (true, true) => &self.stats.bypass_misses,
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
-        if bypass {
-            self.stats
-                .sectors_bypassed
-                .fetch_add((len >> 9) as u64, Ordering::Relaxed);
+    /// Counts in the device's statistics, and in those of the cache set `set` it is attached
+    /// to.
+    fn count(&self, set: Option<&SetIo>, f: impl Fn(&CacheStats)) {
+        f(&self.stats);
+        if let Some(io) = set {
+            f(&io.accounting);
         }
+    }
+
+    /// Counts a read of `len` bytes through the cache of `set`.
+    fn count_read(&self, set: &SetIo, bypass: bool, missed: bool, len: usize) {
+        self.count(Some(set), |s| {
+            s.count_read(bypass, missed, (len >> 9) as u64)
+        });
     }
 
     fn write(&self, bio: &mut Bio, sector: u64, cache: Option<&CacheUse<'_>>) -> Result {
@@ -564,9 +565,7 @@ impl CachedDev {
         };
         if bypass || !matches!(mode, CacheMode::Writeback | CacheMode::Writethrough) {
             // Around the cache, straight from the bio's pages; older cached copies go.
-            self.stats
-                .sectors_bypassed
-                .fetch_add(sectors, Ordering::Relaxed);
+            self.count(Some(&c.io), |s| s.add(SECTORS_BYPASSED, sectors));
             // The older cached copies are invalidated while the write is in flight.
             let _range = self.lock_range(sector, sector.wrapping_add(sectors));
             let (written, around) = bio.submit_to_while(&self.bdev, sector, || {
@@ -595,9 +594,7 @@ impl CachedDev {
                     Err(e) if e == ENOSPC => {
                         // No room even after GC (the cache is full of dirty data): write
                         // around; the older copy in the cache goes.
-                        self.stats
-                            .sectors_bypassed
-                            .fetch_add(sectors, Ordering::Relaxed);
+                        self.count(Some(&c.io), |s| s.add(SECTORS_BYPASSED, sectors));
                         let _range = self.lock_range(sector, sector.wrapping_add(sectors));
                         let written = bio.submit_to(&self.bdev, sector);
                         self.backing_written();

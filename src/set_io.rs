@@ -42,6 +42,7 @@ use crate::kabi::bdev::BdevFile;
 use crate::kabi::bio::WriteKind;
 use crate::kabi::disk::{Bio, MAX_WRITE_PARTS};
 use crate::metadata::{write_superblock, JournalState, SetData, UuidTable};
+use crate::stats::{CacheStats, StatsOwner};
 use crate::waker::Waker;
 
 /// GC passes a write waits for before it fails with `ENOSPC`.
@@ -204,6 +205,9 @@ pub(crate) struct SetIo {
     pub(crate) gc: Arc<Gc>,
     pub(crate) layout: Layout,
     pub(crate) stats: IoStats,
+    /// The set's `stats_total/` etc.: the hits and misses of all its backing devices.
+    #[pin]
+    pub(crate) accounting: CacheStats,
     /// Foreground writes and discards in flight (GC yields to them).
     pub(crate) fg_inflight: AtomicU64,
     /// Bytes of the node cache, for the shrinker (which cannot take the state lock).
@@ -434,6 +438,7 @@ impl SetIo {
                 gc,
                 layout,
                 stats: IoStats::default(),
+                accounting <- CacheStats::new(),
                 fg_inflight: AtomicU64::new(0),
                 cache_bytes: AtomicUsize::new(0),
                 shrink_request: AtomicUsize::new(0),
@@ -1184,4 +1189,10 @@ pub(crate) struct Patch {
     pub(crate) prio_bucket: Option<u64>,
     /// Start replay at this entry.
     pub(crate) release: bool,
+}
+
+impl StatsOwner for SetIo {
+    fn cache_stats(&self) -> &CacheStats {
+        &self.accounting
+    }
 }

@@ -377,12 +377,16 @@ impl CachedDev {
         Ok(true)
     }
 
-    /// Records foreground IO (the device is not idle), and runs the accounting ticks of the
-    /// stats directories that came due before the IO is counted.
-    pub(crate) fn note_io(&self) {
+    /// Records foreground IO (the device is not idle), and runs the accounting ticks that came
+    /// due of its stats directories and of those of `set`, its cache set, before the IO is
+    /// counted.
+    pub(crate) fn note_io(&self, set: Option<&SetIo>) {
         let now = now_ns();
         self.policy.last_io.store(now, Ordering::Relaxed);
         self.stats.tick(now);
+        if let Some(io) = set {
+            io.accounting.tick(now);
+        }
     }
 
     fn idle(&self, now: u64, p: &RateParams) -> bool {

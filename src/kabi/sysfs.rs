@@ -53,7 +53,7 @@ pub(crate) enum Group {
     Volume,
     /// `/sys/block/<backing device>/bcache/`.
     Backing,
-    /// `/sys/block/<backing device>/bcache/stats_total/`.
+    /// `stats_total/` etc. of a backing device and of a cache set.
     Stats,
 }
 
