@@ -240,6 +240,9 @@ def main():
         "bk_btree_bytes_per_user_byte",
         "bk_metadata_bytes_per_user_byte",
         "bk_randwrite_writeback_kb",
+        "bk_randwrite_fast_pct",
+        "bk_randwrite_gc_passes",
+        "bk_randwrite_moved_kb",
     ]
     if any(rb.get(k) is not None or c.get(k) is not None for k in bk):
         print("backing device (dm-delay), medians; ratio > 1.0 means rbcache is better:")

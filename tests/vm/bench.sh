@@ -74,6 +74,12 @@ cache_counter() {
 	bytes <"/sys/block/$(basename $DEV)/bcache/$1"
 }
 
+# internal_counter NAME: rbcache's internal/NAME (0 under the C module, which lacks it).
+internal_counter() {
+	cat $RB/$CSET/internal/$1 2>/dev/null || echo 0
+}
+fast_writes() { internal_counter fast_writes; }
+
 # Sectors written to the cache device so far (/sys/block/vda/stat field 7).
 cache_sectors_written() {
 	awk '{ print $7 }' /sys/block/$(basename $DEV)/stat
@@ -250,8 +256,17 @@ bk_randwrite() {
 	s0=$(cache_sectors_written)
 	b0=$(cache_counter btree_written)
 	m0=$(cache_counter metadata_written)
+	f0=$(fast_writes)
+	mv0=$(internal_counter moving_gc_sectors)
+	gp0=$(internal_counter gc_passes)
 	fio_terse --name=brw --rw=randwrite --bs=4k --size=$BK_REGION --io_size=24M --runtime=$RUNTIME
 	j1=$(busy_jiffies)
+	# rbcache only: the share of the writes sent on from submit_bio (the fast path).
+	[ $SYS = rb ] && out bk_randwrite_fast_pct "$(awk -v f=$(($(fast_writes) - f0)) -v kb="$(tf 47)" \
+		'BEGIN { if (kb > 0) printf "%.1f\n", f * 100 / (kb / 4) }')"
+	# rbcache only: what its GC did meanwhile (moving GC is on by default in rbcache only).
+	[ $SYS = rb ] && out bk_randwrite_gc_passes "$(($(internal_counter gc_passes) - gp0))"
+	[ $SYS = rb ] && out bk_randwrite_moved_kb "$((($(internal_counter moving_gc_sectors) - mv0) / 2))"
 	sleep 1
 	s1=$(cache_sectors_written)
 	kb=$(tf 47)
