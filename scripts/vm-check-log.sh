@@ -31,7 +31,7 @@ if [ "$mode" = test ]; then
 		case "$outer" in
 		"ok "*)
 			echo "ok   $name ($((inner_ok - inner_skip - inner_xfail)) passed, $inner_skip skipped$(
-				[ "$inner_xfail" -eq 0 ] || echo ", $inner_xfail known C failure")"
+				[ "$inner_xfail" -eq 0 ] || echo ", $inner_xfail known C failure"))"
 			printf '%s\n' "$block" | grep -E '^# ok [0-9]+ .*# XFAIL' | sed 's/^/     | /'
 			;;
 		*)
