@@ -240,6 +240,8 @@ def main():
         "bk_btree_bytes_per_user_byte",
         "bk_metadata_bytes_per_user_byte",
         "bk_randwrite_writeback_kb",
+        "bk_randwrite_cache_writes_per_io",
+        "bk_randwrite_cache_flushes_per_io",
         "bk_randwrite_fast_pct",
         "bk_randwrite_gc_passes",
         "bk_randwrite_moved_kb",

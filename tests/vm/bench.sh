@@ -80,6 +80,12 @@ internal_counter() {
 }
 fast_writes() { internal_counter fast_writes; }
 
+# cache_stat N: field N of the cache device's /sys/block/<dev>/stat (5 writes, 7 sectors
+# written, 16 flushes completed).
+cache_stat() {
+	awk -v f="$1" '{ print $f }' /sys/block/$(basename $DEV)/stat
+}
+
 # Sectors written to the cache device so far (/sys/block/vda/stat field 7).
 cache_sectors_written() {
 	awk '{ print $7 }' /sys/block/$(basename $DEV)/stat
@@ -257,10 +263,20 @@ bk_randwrite() {
 	b0=$(cache_counter btree_written)
 	m0=$(cache_counter metadata_written)
 	f0=$(fast_writes)
+	cw0=$(cache_stat 5)
+	cf0=$(cache_stat 16)
 	mv0=$(internal_counter moving_gc_sectors)
 	gp0=$(internal_counter gc_passes)
 	fio_terse --name=brw --rw=randwrite --bs=4k --size=$BK_REGION --io_size=24M --runtime=$RUNTIME
 	j1=$(busy_jiffies)
+	# Writes and flushes the cache device completed, per user write.
+	cw1=$(cache_stat 5)
+	cf1=$(cache_stat 16)
+	n=$(tf 47)
+	out bk_randwrite_cache_writes_per_io "$(awk -v d=$((cw1 - cw0)) -v kb="$n" \
+		'BEGIN { if (kb > 0) printf "%.3f\n", d / (kb / 4) }')"
+	out bk_randwrite_cache_flushes_per_io "$(awk -v d=$((cf1 - cf0)) -v kb="$n" \
+		'BEGIN { if (kb > 0) printf "%.4f\n", d / (kb / 4) }')"
 	# rbcache only: the share of the writes sent on from submit_bio (the fast path).
 	[ $SYS = rb ] && out bk_randwrite_fast_pct "$(awk -v f=$(($(fast_writes) - f0)) -v kb="$(tf 47)" \
 		'BEGIN { if (kb > 0) printf "%.1f\n", f * 100 / (kb / 4) }')"
