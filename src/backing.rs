@@ -168,6 +168,13 @@ impl BackingDev {
         self.dev.sb().set_uuid
     }
 
+    /// Whether the device is attached to `set`.
+    pub(crate) fn is_attached_to(&self, set: &CacheSet) -> bool {
+        self.dev
+            .attached_set()
+            .is_some_and(|s| core::ptr::eq(&*s, set))
+    }
+
     /// Attaches to `set` if it is this device's set (automatic attach at registration).
     pub(crate) fn attach_if_matches(&self, set: &Arc<CacheSet>) {
         if self.dev.attached_set().is_some() || self.set_uuid() != *set.set_uuid() {

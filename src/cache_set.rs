@@ -434,7 +434,9 @@ impl CacheSet {
     /// Must not be called from one of the set's sysfs callbacks (it waits for them).
     pub(crate) fn stop(&self, kind: StopKind) {
         // Backing devices first, while the set still works: `unregister` detaches them (as
-        // 6.12 does), `stop` only releases them (they attach again when the set returns).
+        // 6.12 does). For the set's `stop` file the registry has already stopped them
+        // (`Registry::remove_and_stop`); at module exit and `pendings_cleanup` they are
+        // released here, and their disks go with the module.
         let cached = core::mem::replace(&mut *self.cached.lock(), KVec::new());
         for dev in cached.iter() {
             if kind == StopKind::Unregister {

@@ -174,6 +174,12 @@ impl Registry {
     }
 
     /// Removes `set` from the registry if it is still there, then tears it down.
+    ///
+    /// For `stop`, as 6.12's `__cache_set_unregister()` does, the backing devices attached to
+    /// the set are stopped first (unregistered: their `/dev/bcacheN` goes). Left running
+    /// without their cache they would serve stale data where the cache holds newer dirty
+    /// data, and writes straight to the backing device would leave the cache stale for when
+    /// the set comes back. `unregister` detaches them instead ([`CacheSet::stop`]).
     fn remove_and_stop(&self, set: &Arc<CacheSet>, kind: StopKind) {
         let removed = {
             let mut inner = self.inner.lock();
@@ -192,8 +198,33 @@ impl Registry {
             removed
         };
         // Not there: module exit or another request already took it, and tears it down.
-        if removed.is_some() {
-            set.stop(kind);
+        if removed.is_none() {
+            return;
+        }
+        if kind == StopKind::Stop {
+            self.stop_attached(set);
+        }
+        set.stop(kind);
+    }
+
+    /// Stops (unregisters) every backing device attached to `set`, which is out of the
+    /// registry, so it takes no new attachments. One by one, each released outside the
+    /// registry lock: removing its sysfs directory waits for its callbacks, which may take the
+    /// lock.
+    fn stop_attached(&self, set: &CacheSet) {
+        loop {
+            let attached = {
+                let mut inner = self.inner.lock();
+                let key = inner.devices.iter().find_map(|(dev, d)| match d {
+                    Device::Backing(b) if b.is_attached_to(set) => Some(*dev),
+                    _ => None,
+                });
+                key.and_then(|key| inner.devices.remove(&key))
+            };
+            let Some(Device::Backing(b)) = attached else {
+                break;
+            };
+            b.release("its cache set was stopped");
         }
     }
 

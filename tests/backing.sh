@@ -7,7 +7,7 @@
 . ./lib.sh
 
 ktap_print_header
-ktap_set_plan 50
+ktap_set_plan 51
 
 backing_setup /dev/vdb /dev/vdc
 S=$B/stats_total
@@ -265,8 +265,15 @@ check "record the volume's md5" keep
 # Stop the set and unload; the C module reads the dirty data back, then writes it back.
 set_gone() { sysfs_write $SET/$1 1 && wait_for 20 test ! -e $SET && [ ! -L $B/cache ]; }
 check "stop the set: its directory and the backing device's cache link go" set_gone stop
+# As 6.12's: the set's stop stops the backing devices attached to it. Left running without
+# their cache, this dirty one would read older data from the backing device.
+bk_gone() {
+	wait_for 20 test ! -e $B && ! test -b /dev/bcache0 || return 1
+	dmesg | grep -q "released: its cache set was stopped"
+}
+check "... and stops the attached backing device: /dev/bcache0 and its directory go" bk_gone
+check "rmmod" rb_unload
 down() { sysfs_write $B/stop 1 && wait_for 20 test ! -e $B && rb_unload; }
-check "stop the backing device, rmmod" down
 wb_same() { [ "$(dmd5 /dev/bcache0)" = "$WB_MD5" ]; }
 check "the C bcache.ko reads rbcache's dirty data and writes it back" c_writeback $CA $BK wb_same
 cleanraw() {
