@@ -242,13 +242,20 @@ impl CachedDev {
     fn fast_target(&self, bio: &Bio) -> Option<(u64, u64, CacheUse<'_>)> {
         let len = bio.len();
         let sectors = (len >> 9) as u64;
-        let start = bio.sector();
-        let end = start.checked_add(sectors)?;
-        if sectors == 0 || len.checked_rem(512) != Some(0) || end > self.sectors {
+        if sectors == 0 || len.checked_rem(512) != Some(0) {
             return None;
         }
-        let sector = start.checked_add(self.data_offset)?;
+        let sector = self.backing_sector(bio.sector(), sectors)?;
         Some((sector, sectors, self.cache()?))
+    }
+
+    /// The backing-device sector (past `data_offset`) of `sectors` sectors at sector `start`
+    /// of `/dev/bcacheN`, if they lie wholly within the device.
+    fn backing_sector(&self, start: u64, sectors: u64) -> Option<u64> {
+        if start.checked_add(sectors)? > self.sectors {
+            return None;
+        }
+        start.checked_add(self.data_offset)
     }
 
     /// Sends a read that one live cached extent serves entirely on to the cache device,
@@ -412,14 +419,7 @@ impl CachedDev {
         let op = bio.op();
         let bytes = bio.len();
         let sectors = (bytes >> 9) as u64;
-        let start = bio.sector();
-        if start
-            .checked_add(sectors)
-            .map_or(true, |end| end > self.sectors)
-        {
-            return Err(EIO);
-        }
-        let sector = start.checked_add(self.data_offset).ok_or(EIO)?;
+        let sector = self.backing_sector(bio.sector(), sectors).ok_or(EIO)?;
         let cache = self.cache();
         self.note_io(cache.as_ref().map(|c| &*c.io));
         if bio.wants_flush() || op == BioOp::Flush {
