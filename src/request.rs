@@ -262,7 +262,7 @@ impl CachedDev {
     /// completed by [`CachedDisk::remapped`] without a thread waiting for it (the fast path
     /// of read hits, from the submitter's context). Gives the bio back when it cannot.
     fn read_hit_async(&self, bio: Bio, remap: &Remapper<'_, CachedDisk>) -> Option<Bio> {
-        if bio.op() != BioOp::Read || bio.wants_flush() || self.mode() == CacheMode::None {
+        if bio.op() != BioOp::Read || bio.wants_flush() {
             return Some(bio);
         }
         let len = bio.len();
@@ -273,7 +273,8 @@ impl CachedDev {
             return Some(bio);
         };
         self.note_io(Some(&c.io));
-        let bypass = self.sequential(sector, len as u64)
+        let bypass = self.mode() == CacheMode::None
+            || self.sequential(sector, len as u64)
             || (bio.is_readahead() && self.policy.readahead_meta_only.load(Ordering::Relaxed))
             || self.cache_full(&c);
         let io = c.keep();
@@ -459,12 +460,14 @@ impl CachedDev {
 
     fn read(&self, bio: &mut Bio, sector: u64, cache: Option<&CacheUse<'_>>) -> Result {
         let len = bio.len();
-        let Some(c) = cache.filter(|_| self.mode() != CacheMode::None) else {
-            let sectors = (len >> 9) as u64;
-            self.count(cache.map(|c| &*c.io), |s| s.add(SECTORS_BYPASSED, sectors));
+        let Some(c) = cache else {
+            self.count(None, |s| s.add(SECTORS_BYPASSED, (len >> 9) as u64));
             return bio.submit_to(&self.bdev, sector);
         };
-        let bypass = self.sequential(sector, len as u64)
+        // Mode none still looks the cache up, as 6.12 does: dirty data may be there (and a
+        // hit is served from it), but a miss is not filled, and both count as bypassed.
+        let bypass = self.mode() == CacheMode::None
+            || self.sequential(sector, len as u64)
             || (bio.is_readahead() && self.policy.readahead_meta_only.load(Ordering::Relaxed))
             || self.cache_full(c);
         // Before any lookup: a write committed after this may make a fill stale.
