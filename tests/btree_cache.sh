@@ -3,7 +3,7 @@
 # The bounded btree node cache. A cache with 8 KiB buckets (8 KiB nodes, about 200 keys a leaf)
 # gets 6000 random 4 KiB writes, so its index has some 30 leaves. With
 # internal/btree_cache_limit at its minimum (64 KiB) the resident keys stay under the limit,
-# leaves are evicted and read back from their nodes, and every byte verifies (fio crc32c),
+# leaves are evicted and read back from their nodes, and every byte verifies (fio),
 # through a GC pass (which walks evicted leaves) and a re-register. Under memory pressure
 # (drop_caches) the shrinker gives the cache back. Then the C bcache.ko appends its own bsets
 # to the nodes, and rbcache reads those leaves back with a small cache too.
@@ -33,10 +33,10 @@ check "btree_cache_limit set to 64 KiB" sysfs_write $I/btree_cache_limit 65536
 
 wfio() {
 	fio --name=bc --filename=/dev/bcache0 --rw=randwrite --bs=4k --size=24M --io_size=24000k \
-		--direct=1 --ioengine=psync --randseed=7 --verify=crc32c --allow_file_create=0 \
+		--direct=1 --ioengine=psync --randseed=7 $(fio_gen "$(seed_of --randseed=7 "$@")") --allow_file_create=0 \
 		--thread --output=/tmp/fio.out "$@" || { tail -n 20 /tmp/fio.out; return 1; }
 }
-check "6000 random 4 KiB writes, read back and verified (crc32c)" wfio --do_verify=1
+check "6000 random 4 KiB writes, read back and verified" wfio --do_verify=1
 
 cache_size() { bytes <$SET/btree_cache_size; }
 under() {
@@ -60,7 +60,7 @@ gcpass() {
 }
 check "a GC pass over evicted leaves; the marks agree with a recount" gcpass
 check "still within the limit after GC" under
-check "the data verifies after GC (crc32c)" wfio --verify_only
+check "the data verifies after GC" wfio --verify_only
 
 grow() {
 	sysfs_write $I/btree_cache_limit 67108864 && wfio --verify_only &&
@@ -77,7 +77,7 @@ pressure() {
 	[ "$(cat $I/shrinker_scans)" -gt "$sc" ]
 }
 check "memory pressure (drop_caches) shrinks the node cache" pressure
-check "the data verifies after shrinking (crc32c)" wfio --verify_only
+check "the data verifies after shrinking" wfio --verify_only
 
 rereg() {
 	sysfs_write $SET/unregister 1 && wait_for 20 test ! -e $SET && rb_unload && rb_load &&

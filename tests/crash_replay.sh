@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 # Power cut during a write burst (run in two boots by `scripts/vm.sh crash crash_replay`):
 # phase 1 creates a flash volume and writes and fsyncs (durable once fsync returns) 16 MiB of
-# random 4 KiB O_SYNC blocks with fio crc32c headers (one journal entry each, so the journal is
+# random 4 KiB O_SYNC blocks verified by fio (one journal entry each, so the journal is
 # reclaimed and the btree written, with enough keys to split it) and 4 MiB sequentially, then
 # starts a burst of buffered writes and resets the machine. Phase 2 registers the set with
 # rbcache, which finds the fsync'd data intact and the btree split. With SYS=rb (this test)
@@ -22,7 +22,7 @@ else
 	SEED=13
 	BURST=400
 fi
-# 16 MiB at 8 MiB in random 4 KiB blocks with crc32c headers (the same blocks every time), and
+# 16 MiB at 8 MiB in random 4 KiB blocks of one generation (fio_gen) (the same blocks every time), and
 # the 4 MiB at 28 MiB that rbcache adds after the power cut with SYS=c.
 region() { fio_region /dev/bcache0 8M 16M $SEED "$@"; }
 more_region() { fio_region /dev/bcache0 28M 4M 14 "$@"; }
@@ -56,7 +56,7 @@ check "the region of the interrupted burst reads without error" \
 	dd if=/dev/bcache0 of=/dev/null bs=64k skip=$BURST count=64
 depth() { [ "$(cat $SET/tree_depth)" -ge 1 ] || { echo "# tree_depth $(cat $SET/tree_depth)"; return 1; }; }
 check "the btree $WRITER wrote had split (tree_depth >= 1)" depth
-check "every O_SYNC block of the 16 MiB random region verifies (crc32c)" region --verify_only
+check "every O_SYNC block of the 16 MiB random region verifies" region --verify_only
 if [ "$SYS" = rb ]; then
 	down() { sysfs_write "$SET/unregister" 1 && wait_for 10 test ! -e "$SET" && rb_unload; }
 	check "unregister and rmmod" down
@@ -73,7 +73,7 @@ else
 		wait_for 10 test -b /dev/bcache0 && synced && region --verify_only &&
 			more_region --verify_only
 	}
-	check "the C module reads all of it back (md5 and crc32c)" with_c_module /dev/vda c_all
+	check "the C module reads all of it back (md5 and fio)" with_c_module /dev/vda c_all
 fi
 check "no cache-set thread is left" no_gc_threads
 ktap_finished

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 # Power cut in writeback mode (run in two boots by `scripts/vm.sh crash crash_writeback`):
 # phase 1 attaches a backing device in writeback mode (writeback stopped), writes 4 MiB of
-# random 4 KiB O_SYNC blocks with crc32c headers (dirty in the cache, each durable when it
+# random 4 KiB O_SYNC blocks verified by fio (dirty in the cache, each durable when it
 # returns), starts a buffered burst and resets the machine. Phase 2: rbcache registers both
 # devices and finds the device still attached and dirty, dirty_data counting the 4 MiB, and
 # every synced block intact. With SYS=rb (this test) rbcache wrote them; then the C bcache.ko
@@ -24,7 +24,7 @@ fi
 BK=/dev/vdb
 CA=/dev/vda
 B=/sys/block/vdb/bcache
-# 4 MiB at 8 MiB of DEV (default /dev/bcache0) in random 4 KiB blocks with crc32c headers.
+# 4 MiB at 8 MiB of DEV (default /dev/bcache0) in random 4 KiB blocks of one generation (fio_gen).
 region() { fio_region "${DEV:-/dev/bcache0}" 8M 4M $SEED "$@"; }
 
 if [ "${PHASE:-1}" = 1 ]; then
@@ -57,7 +57,7 @@ dirty() {
 	[ "$(echo "$d" | bytes)" -ge $((4 << 20)) ]
 }
 check "dirty_data counts at least the 4 MiB synced" dirty
-check "every synced block verifies through rbcache (crc32c)" region --verify_only
+check "every synced block verifies through rbcache" region --verify_only
 is_clean() { [ "$(cat $B/state)" = clean ] && [ "$(cat $B/dirty_data)" = 0.0k ]; }
 # writeback_percent 0: no rate limit.
 drain() {

@@ -75,12 +75,12 @@ check "writing more than 1/16 of the cache woke GC through the write path" wait_
 fio_verify() {
 	f=$(cat $I/fast_writes)
 	fio --name=verify --filename=/dev/bcache0 --rw=randwrite --bs=64k --size=4M \
-		--direct=1 --ioengine=psync --verify=crc32c --do_verify=1 --thread \
+		--direct=1 --ioengine=psync $(fio_gen 1) --do_verify=1 --thread \
 		--output=/tmp/fio.out >/dev/null 2>&1 || { tail -n 20 /tmp/fio.out; return 1; }
 	echo "# fast_writes $f -> $(cat $I/fast_writes)"
 	[ "$(cat $I/fast_writes)" -gt "$f" ]
 }
-check "fio random writes verify with crc32c, sent on from submit_bio" fio_verify
+check "fio random writes verify, sent on from submit_bio" fio_verify
 check "with internal/io_disable 1 reads and writes fail; with 0 the data is unchanged" \
 	io_disable_fails /dev/bcache0 $I
 

@@ -1,6 +1,6 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
-# GC under load and teardown during GC: fio with crc32c verify runs while trigger_gc fires in a
+# GC under load and teardown during GC: fio with verify runs while trigger_gc fires in a
 # loop; then the set is unregistered (and once rmmod'ed) while GC passes and writers are in
 # flight, five times, and every block still verifies afterwards.
 . ./lib.sh
@@ -17,11 +17,11 @@ check "register a fresh cache" up
 vol() { sysfs_write $SET/flash_vol_create 32M && wait_for 10 test -b /dev/bcache0; }
 check "create a 32 MiB flash volume" vol
 
-# fio over 24 MiB in 4 KiB blocks with crc32c headers; the same seed always writes the same
+# fio over 24 MiB in 4 KiB blocks of one generation (fio_gen); the same seed always writes the same
 # blocks in the same order, so an interrupted run leaves every block old or new, never torn.
 fio_job() {
 	fio --name=gcload --filename=/dev/bcache0 --bs=4k --size=24M --direct=1 --ioengine=psync \
-		--verify=crc32c --rw=randwrite --randseed=7 --allow_file_create=0 --thread --output=/tmp/fio.out "$@" \
+		$(fio_gen "$(seed_of --randseed=7 "$@")") --rw=randwrite --randseed=7 --allow_file_create=0 --thread --output=/tmp/fio.out "$@" \
 		>/dev/null 2>&1
 }
 fio_ok() { fio_job "$@" || { tail -n 20 /tmp/fio.out; return 1; }; }
@@ -113,7 +113,7 @@ stopped_by_rmmod() {
 }
 check "rmmod right after a GC trigger, with GC passes in flight" stopped_by_rmmod
 check "register again" up
-check "every block verifies after all of it (crc32c)" fio_ok --verify_only
+check "every block verifies after all of it" fio_ok --verify_only
 check "the marks still agree with a recount" quiet
 c_verify() { fio_ok --verify_only; }
 to_c() { sysfs_write $SET/stop 1 && wait_for 20 test ! -e $SET && rb_unload && with_c_module /dev/vdd c_verify; }

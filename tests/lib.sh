@@ -188,15 +188,31 @@ power_cut() {
 	exit 1
 }
 
-# fio_region DEV OFFSET SIZE SEED [FIO OPTION...]: random 4 KiB O_DIRECT writes with crc32c
-# headers over SIZE bytes of DEV from OFFSET, the same blocks for the same SEED; the options
+# fio_gen GEN: fio's verify options for data of generation GEN (a number): every byte of each
+# block is checked against GEN and the block's own offset (verify=pattern with %o), so a check
+# fails on a block that another run, or another offset, wrote. (fio 3.33's --verify_only checks
+# a crc32c block only against itself, and a block an earlier run left behind passes that.)
+fio_gen() { echo "--verify=pattern --verify_pattern=$(printf '0x%02x' $(($1 % 256)))%o"; }
+
+# seed_of FIO OPTION...: the value of the last --randseed= among them, as fio takes it (0 if
+# none), for fio_gen.
+seed_of() {
+	local a seed=0
+	for a in "$@"; do
+		case $a in --randseed=*) seed=${a#--randseed=} ;; esac
+	done
+	echo "$seed"
+}
+
+# fio_region DEV OFFSET SIZE SEED [FIO OPTION...]: random 4 KiB O_DIRECT writes of generation
+# SEED (fio_gen) over SIZE bytes of DEV from OFFSET, the same blocks for the same SEED; the options
 # choose the rest (--do_verify=0 --sync=1 to write durably, --verify_only to check them).
 # fio's output goes to /tmp/fio.out, its last lines to the test log on failure.
 fio_region() {
 	local dev=$1 off=$2 size=$3 seed=$4
 	shift 4
 	fio --name=region --filename="$dev" --offset="$off" --size="$size" --bs=4k \
-		--rw=randwrite --direct=1 --ioengine=psync --verify=crc32c --randseed="$seed" \
+		--rw=randwrite --direct=1 --ioengine=psync $(fio_gen "$seed") --randseed="$seed" \
 		--allow_file_create=0 --thread --output=/tmp/fio.out "$@" >/dev/null 2>&1 || {
 		tail -n 20 /tmp/fio.out
 		return 1

@@ -114,7 +114,7 @@ quiet() { [ -n "$READER" ] && kill $READER && wait $READER 2>/dev/null; READER=;
 
 rwfio() {
 	fio --name=w --filename=/dev/bcache0 --bs=4k --direct=1 --ioengine=psync \
-		--verify=crc32c --allow_file_create=0 --thread --output=/tmp/fio.out "$@" ||
+		$(fio_gen "$(seed_of "$@")") --allow_file_create=0 --thread --output=/tmp/fio.out "$@" ||
 		{ tail -n 20 /tmp/fio.out; return 1; }
 }
 dirty_is() { [ "$(cat $B/dirty_data)" = "$1" ] || { echo "# dirty_data $(cat $B/dirty_data), want $1"; return 1; }; }
