@@ -168,7 +168,7 @@ impl DiskOps for CachedDisk {
                     io.stats.fast_writes.fetch_add(1, Ordering::Relaxed);
                 }
                 io.end_around(inode);
-                dev.count(Some(&io), |s| s.add(SECTORS_BYPASSED, sectors));
+                dev.count(&io, |s| s.add(SECTORS_BYPASSED, sectors));
                 // Never the last reference: the use, ended below, keeps the set attached.
                 drop(io);
                 dev.unlock_range(slot);
@@ -461,7 +461,7 @@ impl CachedDev {
     fn read(&self, bio: &mut Bio, sector: u64, cache: Option<&CacheUse<'_>>) -> Result {
         let len = bio.len();
         let Some(c) = cache else {
-            self.count(None, |s| s.add(SECTORS_BYPASSED, (len >> 9) as u64));
+            // Not attached: nothing is counted, as in 6.12 (`detached_dev_do_request()`).
             return bio.submit_to(&self.bdev, sector);
         };
         // Mode none still looks the cache up, as 6.12 does: dirty data may be there (and a
@@ -485,7 +485,7 @@ impl CachedDev {
                 if !bypass && len.checked_rem(c.io.layout.block_bytes) == Some(0) {
                     // Best effort: a fill that fails leaves a miss, not an error.
                     if let Ok(false) = c.io.fill(c.inode, sector, Source::Bio(bio, 0), seq) {
-                        self.count(Some(&c.io), |s| s.add(MISS_COLLISIONS, 1));
+                        self.count(&c.io, |s| s.add(MISS_COLLISIONS, 1));
                     }
                 }
                 self.count_read(&c.io, bypass, true, len);
@@ -510,7 +510,7 @@ impl CachedDev {
                     if !bypass && n_bytes.checked_rem(c.io.layout.block_bytes) == Some(0) {
                         // Best effort: a fill that fails leaves a miss, not an error.
                         if let Ok(false) = c.io.fill(c.inode, s, Source::Buf(buf), seq) {
-                            self.count(Some(&c.io), |s| s.add(MISS_COLLISIONS, 1));
+                            self.count(&c.io, |s| s.add(MISS_COLLISIONS, 1));
                         }
                     }
                     off = off.wrapping_add(n_bytes);
@@ -523,18 +523,14 @@ impl CachedDev {
 
     /// Counts in the device's statistics, and in those of the cache set `set` it is attached
     /// to.
-    fn count(&self, set: Option<&SetIo>, f: impl Fn(&CacheStats)) {
+    fn count(&self, set: &SetIo, f: impl Fn(&CacheStats)) {
         f(&self.stats);
-        if let Some(io) = set {
-            f(&io.accounting);
-        }
+        f(&set.accounting);
     }
 
     /// Counts a read of `len` bytes through the cache of `set`.
     fn count_read(&self, set: &SetIo, bypass: bool, missed: bool, len: usize) {
-        self.count(Some(set), |s| {
-            s.count_read(bypass, missed, (len >> 9) as u64)
-        });
+        self.count(set, |s| s.count_read(bypass, missed, (len >> 9) as u64));
     }
 
     fn write(&self, bio: &mut Bio, sector: u64, cache: Option<&CacheUse<'_>>) -> Result {
@@ -568,7 +564,7 @@ impl CachedDev {
         };
         if bypass || !matches!(mode, CacheMode::Writeback | CacheMode::Writethrough) {
             // Around the cache, straight from the bio's pages; older cached copies go.
-            self.count(Some(&c.io), |s| s.add(SECTORS_BYPASSED, sectors));
+            self.count(&c.io, |s| s.add(SECTORS_BYPASSED, sectors));
             // The older cached copies are invalidated while the write is in flight.
             let _range = self.lock_range(sector, sector.wrapping_add(sectors));
             let (written, around) = bio.submit_to_while(&self.bdev, sector, || {
@@ -597,7 +593,7 @@ impl CachedDev {
                     Err(e) if e == ENOSPC => {
                         // No room even after GC (the cache is full of dirty data): write
                         // around; the older copy in the cache goes.
-                        self.count(Some(&c.io), |s| s.add(SECTORS_BYPASSED, sectors));
+                        self.count(&c.io, |s| s.add(SECTORS_BYPASSED, sectors));
                         let _range = self.lock_range(sector, sector.wrapping_add(sectors));
                         let written = bio.submit_to(&self.bdev, sector);
                         self.backing_written();
