@@ -357,11 +357,16 @@ SYSTEMS="rb c"
 # A job's time limit: its runtime and fill, with room for TCG.
 LIMIT=$((RUNTIME * 4 + 100))
 
+# Each job runs under both modules back to back, the first of them alternating from rep to rep,
+# so the two runs a ratio compares are seconds apart and neither always goes first: the host's
+# speed drifts over minutes (and by more than the modules differ).
 REP=0
 while [ $REP -lt "$REPS" ]; do
 	REP=$((REP + 1))
-	for SYS in $SYSTEMS; do
-		for job in $JOBS; do
+	order=$SYSTEMS
+	[ $((REP % 2)) = 0 ] && order=$(echo $SYSTEMS | awk '{ for (i = NF; i > 0; i--) printf "%s ", $i }')
+	for job in $JOBS; do
+		for SYS in $order; do
 			job_up $job || { echo "# setup of $SYS for $job failed"; out hung 1; echo "BENCH done"; exit 0; }
 			# Where the module's code is (scripts/profile.sh).
 			m=rbcache
