@@ -273,10 +273,7 @@ impl CachedDev {
             return Some(bio);
         };
         self.note_io(Some(&c.io));
-        let bypass = self.mode() == CacheMode::None
-            || self.sequential(sector, len as u64)
-            || (bio.is_readahead() && self.policy.readahead_meta_only.load(Ordering::Relaxed))
-            || self.cache_full(&c);
+        let bypass = self.read_bypass(&bio, sector, &c);
         let io = c.keep();
         let ptr = hit.ptr;
         let bdev = io.bdev.clone();
@@ -448,6 +445,18 @@ impl CachedDev {
         }
     }
 
+    /// Whether a read of `bio` at backing sector `sector` bypasses the cache: it still looks
+    /// the cache up, as 6.12 does (dirty data may be there, and a hit is served from it), but
+    /// a miss is not filled, and both count as bypassed. True in mode none, for a sequential
+    /// stream past `sequential_cutoff`, for readahead when `readahead_meta_only` is set, and
+    /// while the cache is too full to add to.
+    fn read_bypass(&self, bio: &Bio, sector: u64, c: &CacheUse<'_>) -> bool {
+        self.mode() == CacheMode::None
+            || self.sequential(sector, bio.len() as u64)
+            || (bio.is_readahead() && self.policy.readahead_meta_only.load(Ordering::Relaxed))
+            || self.cache_full(c)
+    }
+
     /// Whether the last GC found the cache too full to add to (`CUTOFF_CACHE_ADD`); wakes GC
     /// if this device holds no dirty data (see the module documentation).
     fn cache_full(&self, c: &CacheUse<'_>) -> bool {
@@ -464,12 +473,7 @@ impl CachedDev {
             // Not attached: nothing is counted, as in 6.12 (`detached_dev_do_request()`).
             return bio.submit_to(&self.bdev, sector);
         };
-        // Mode none still looks the cache up, as 6.12 does: dirty data may be there (and a
-        // hit is served from it), but a miss is not filled, and both count as bypassed.
-        let bypass = self.mode() == CacheMode::None
-            || self.sequential(sector, len as u64)
-            || (bio.is_readahead() && self.policy.readahead_meta_only.load(Ordering::Relaxed))
-            || self.cache_full(c);
+        let bypass = self.read_bypass(bio, sector, c);
         // Before any lookup: a write committed after this may make a fill stale.
         let seq = c.io.write_seq(c.inode);
         match c.io.read_direct(c.inode, sector, bio)? {
