@@ -23,6 +23,7 @@ use kernel::sync::{new_mutex, Arc, Mutex};
 use crate::cached_dev::CachedDev;
 use crate::flash::FlashVolume;
 use crate::format::alloc::{Policy, Reserve};
+use crate::format::congestion::{READ_THRESHOLD_US, WRITE_THRESHOLD_US};
 use crate::format::geometry::{Geometry, SetMagic};
 use crate::format::superblock::{Superblock, UuidDisplay, CACHE_DISCARD};
 use crate::format::units::{parse_size, parse_u64, Hprint};
@@ -550,6 +551,24 @@ impl AttrOps for SetAttrs {
                 let bytes = self.set.io().map_or(0, |io| io.average_key_bytes());
                 writeln!(out, "{}", Hprint(bytes as i64))
             }
+            b"congested" => {
+                let sectors = self.set.io().map_or(0, |io| io.congested());
+                writeln!(out, "{}", Hprint(i64::from(sectors) << 9))
+            }
+            b"congested_read_threshold_us" => writeln!(
+                out,
+                "{}",
+                self.set
+                    .io()
+                    .map_or(READ_THRESHOLD_US, |io| io.congestion.read_threshold_us())
+            ),
+            b"congested_write_threshold_us" => writeln!(
+                out,
+                "{}",
+                self.set
+                    .io()
+                    .map_or(WRITE_THRESHOLD_US, |io| io.congestion.write_threshold_us())
+            ),
             _ => return Err(EINVAL),
         }
         .map_err(|_| EINVAL)
@@ -570,6 +589,27 @@ impl AttrOps for SetAttrs {
             b"journal_delay_ms" => {
                 let ms = parse_u64(input).ok_or(EINVAL)?;
                 return self.set.io().ok_or(EIO)?.set_journal_delay_ms(ms);
+            }
+            // Clamped to `u32`, as 6.12's `sysfs_strtoul_clamp`.
+            b"congested_read_threshold_us" => {
+                let us = parse_u64(input).ok_or(EINVAL)?;
+                let us = u32::try_from(us).unwrap_or(u32::MAX);
+                self.set
+                    .io()
+                    .ok_or(EIO)?
+                    .congestion
+                    .set_read_threshold_us(us);
+                return Ok(());
+            }
+            b"congested_write_threshold_us" => {
+                let us = parse_u64(input).ok_or(EINVAL)?;
+                let us = u32::try_from(us).unwrap_or(u32::MAX);
+                self.set
+                    .io()
+                    .ok_or(EIO)?
+                    .congestion
+                    .set_write_threshold_us(us);
+                return Ok(());
             }
             b"synchronous" => {
                 let v = parse_u64(input).ok_or(EINVAL)?;

@@ -23,6 +23,7 @@ use kernel::time::msecs_to_jiffies;
 
 use crate::cache_set::CacheSet;
 use crate::format::backing::{BdevState, CacheMode, SeqTracker};
+use crate::format::congestion::Congestion;
 use crate::format::superblock::{Superblock, UuidDisplay};
 use crate::format::writeback::stripe_sectors;
 use crate::kabi::bdev::BdevFile;
@@ -262,21 +263,34 @@ impl CachedDev {
         self.policy.cutoff.store(bytes, Ordering::Relaxed);
     }
 
-    /// Records an IO of `bytes` at `sector`; returns whether it belongs to a sequential
-    /// stream that has reached `sequential_cutoff` (and so bypasses the cache).
-    pub(crate) fn sequential(&self, sector: u64, bytes: u64) -> bool {
+    /// Records an IO of `bytes` at `sector`; returns whether the stream it belongs to has
+    /// reached `sequential_cutoff`, or the set's congestion cutoff `congested` (in sectors,
+    /// [`SetIo::congested`]; 0: not congested), and so bypasses the cache. Streams are only
+    /// tracked while either cutoff is set, as in 6.12.
+    ///
+    /// [`SetIo::congested`]: crate::set_io::SetIo::congested
+    pub(crate) fn sequential(&self, sector: u64, bytes: u64, congested: u32) -> bool {
         let cutoff = self.cutoff();
-        if cutoff == 0 {
+        if cutoff == 0 && congested == 0 {
             return false;
         }
         let now = crate::gc::now_ns();
-        self.seq.lock().record(sector, bytes, now) >= cutoff
+        let stream = self.seq.lock().record(sector, bytes, now);
+        Self::stream_bypasses(cutoff, congested, stream)
     }
 
     /// What [`CachedDev::sequential`] would return for this IO, without recording it.
-    pub(crate) fn would_be_sequential(&self, sector: u64, bytes: u64) -> bool {
+    pub(crate) fn would_be_sequential(&self, sector: u64, bytes: u64, congested: u32) -> bool {
         let cutoff = self.cutoff();
-        cutoff != 0 && self.seq.lock().peek(sector, bytes) >= cutoff
+        if cutoff == 0 && congested == 0 {
+            return false;
+        }
+        let stream = self.seq.lock().peek(sector, bytes);
+        Self::stream_bypasses(cutoff, congested, stream)
+    }
+
+    fn stream_bypasses(cutoff: u64, congested: u32, stream: u64) -> bool {
+        (cutoff != 0 && stream >= cutoff) || Congestion::bypasses(congested, stream >> 9)
     }
 
     /// Locks backing sectors `lo..hi` against the other writers of the backing device: a

@@ -17,6 +17,7 @@ use kernel::fmt;
 use kernel::prelude::*;
 use kernel::sync::Arc;
 
+use crate::congested::now_us;
 use crate::handoff::{Handler, Handoff};
 use crate::kabi::disk::{Bio, BioOp, DiskOps, GenDisk, Remapper, Segment, MAX_WRITE_PARTS};
 use crate::kabi::noio::NoIoScope;
@@ -50,6 +51,8 @@ pub(crate) fn free_index(i: u32) {
 struct VolumeWrite {
     sector: u64,
     reserved: Reserved,
+    /// When it was sent ([`now_us`]), for congestion.
+    start: u64,
 }
 
 #[pin_data]
@@ -82,7 +85,7 @@ impl VolumeState {
         };
         let ptr = hit.ptr;
         remap
-            .read_from(bio, &self.io.bdev, ptr, hit)
+            .read_from(bio, &self.io.bdev, ptr, (hit, now_us()))
             .err()
             .map(|(bio, _)| bio)
     }
@@ -131,7 +134,11 @@ impl VolumeState {
         };
         let mut parts = [(0u64, 0usize, 0usize); MAX_WRITE_PARTS];
         let parts = reserved.parts(&mut parts);
-        let w = VolumeWrite { sector, reserved };
+        let w = VolumeWrite {
+            sector,
+            reserved,
+            start: now_us(),
+        };
         match remap.write_parts(bio, &self.io.bdev, parts, w) {
             Ok(()) => None,
             Err((bio, w)) => {
@@ -204,7 +211,8 @@ struct VolumeIo {
 }
 
 impl DiskOps for VolumeIo {
-    type Remap = Hit;
+    /// The hit, and when it was sent ([`now_us`]), for congestion.
+    type Remap = (Hit, u64);
 
     fn submit(&self, bio: Bio, remap: Remapper<'_, Self>) {
         let _noio = NoIoScope::new();
@@ -221,7 +229,8 @@ impl DiskOps for VolumeIo {
         }
     }
 
-    fn remapped(&self, hit: Hit, bio: Bio, result: Result) {
+    fn remapped(&self, (hit, start): (Hit, u64), bio: Bio, result: Result) {
+        self.state.io.io_latency(false, start);
         if result.is_ok() && self.state.io.hit_is_live(&hit) {
             bio.end(Ok(()));
         } else {
@@ -235,6 +244,8 @@ impl DiskOps for VolumeIo {
     fn written(&self, w: VolumeWrite, bio: Bio, result: Result) {
         let _noio = NoIoScope::new();
         let state = &self.state;
+        // Noted on the work item, a little after the write completed.
+        state.io.io_latency(true, w.start);
         match state
             .io
             .commit_reserved(state.inode, w.sector, &w.reserved, result)

@@ -168,12 +168,17 @@ RB_RO(root_usage_percent);
 RB_RO(average_key_size);
 RB_RW(journal_delay_ms);
 RB_WO(clear_stats);
+RB_RO(congested);
+RB_RW(congested_read_threshold_us);
+RB_RW(congested_write_threshold_us);
 
 static struct attribute *rbcache_set_attrs[] = {
 	RB_A(unregister), RB_A(stop), RB_A(block_size), RB_A(bucket_size),
 	RB_A(synchronous), RB_A(tree_depth), RB_A(cache_available_percent),
 	RB_A(flash_vol_create), RB_A(btree_cache_size), RB_A(root_usage_percent),
-	RB_A(average_key_size), RB_A(journal_delay_ms), RB_A(clear_stats), NULL,
+	RB_A(average_key_size), RB_A(journal_delay_ms), RB_A(clear_stats),
+	RB_A(congested), RB_A(congested_read_threshold_us),
+	RB_A(congested_write_threshold_us), NULL,
 };
 
 const struct attribute_group rbcache_set_group = { .attrs = rbcache_set_attrs };

@@ -9,6 +9,7 @@ mod backing;
 mod btree;
 mod cache_set;
 mod cached_dev;
+mod congested;
 mod dirty;
 mod driver;
 mod flash;

@@ -45,6 +45,7 @@ use kernel::prelude::*;
 use kernel::sync::Arc;
 
 use crate::cached_dev::{CacheUse, CachedDev};
+use crate::congested::now_us;
 use crate::format::backing::{BdevState, CacheMode};
 use crate::format::stats::{MISS_COLLISIONS, SECTORS_BYPASSED};
 use crate::gc::CUTOFF_CACHE_ADD;
@@ -95,6 +96,8 @@ pub(crate) struct HitRead {
     hit: Hit,
     bypass: bool,
     len: usize,
+    /// When it was sent ([`now_us`]), for congestion.
+    start: u64,
 }
 
 /// A write sent on without a thread waiting for it.
@@ -105,6 +108,8 @@ pub(crate) enum CacheWrite {
         inode: u64,
         sector: u64,
         reserved: Reserved,
+        /// When it was sent ([`now_us`]), for congestion.
+        start: u64,
     },
     /// A write in flight around the cache ([`CachedDev::write_around_async`]): its range is
     /// locked (`slot`) and fills of the device are held off until it has completed and the
@@ -153,7 +158,12 @@ impl DiskOps for CachedDisk {
                 inode,
                 sector,
                 reserved,
-            } => (io, inode, sector, reserved),
+                start,
+            } => {
+                // Noted on the work item, a little after the write completed.
+                io.io_latency(true, start);
+                (io, inode, sector, reserved)
+            }
             CacheWrite::Around {
                 io,
                 inode,
@@ -199,7 +209,9 @@ impl DiskOps for CachedDisk {
             hit,
             bypass,
             len,
+            start,
         } = read;
+        io.io_latency(false, start);
         let live = result.is_ok() && io.hit_is_live(&hit);
         let dev = &self.0.dev;
         if live {
@@ -282,6 +294,7 @@ impl CachedDev {
             hit,
             bypass,
             len,
+            start: now_us(),
         };
         match remap.read_from(bio, &bdev, ptr, read) {
             Ok(()) => None,
@@ -315,15 +328,18 @@ impl CachedDev {
         if len.checked_rem(c.io.layout.block_bytes) != Some(0)
             || c.io.gc.in_use().is_some_and(|u| u > CUTOFF_WRITEBACK)
             || self.state() != BdevState::Dirty
-            || self.would_be_sequential(sector, len as u64)
         {
+            return Some(bio);
+        }
+        let congested = c.io.congested();
+        if self.would_be_sequential(sector, len as u64, congested) {
             return Some(bio);
         }
         let Some(reserved) = c.io.reserve_nowait(sectors) else {
             return Some(bio);
         };
         // Recorded only now: given back, the bio is recorded on the slow path.
-        let _ = self.sequential(sector, len as u64);
+        let _ = self.sequential(sector, len as u64, congested);
         self.note_io(Some(&c.io));
         self.start_dirty_write();
         let mut parts = [(0u64, 0usize, 0usize); MAX_WRITE_PARTS];
@@ -336,6 +352,7 @@ impl CachedDev {
             inode,
             sector,
             reserved,
+            start: now_us(),
         };
         match remap.write_parts(bio, &bdev, parts, w) {
             Ok(()) => None,
@@ -345,6 +362,7 @@ impl CachedDev {
                     inode,
                     sector,
                     reserved,
+                    ..
                 } = w
                 {
                     // Releases the room (nothing is added).
@@ -372,9 +390,10 @@ impl CachedDev {
         let Some((sector, sectors, c)) = self.fast_target(&bio) else {
             return Some(bio);
         };
+        let congested = c.io.congested();
         let around = matches!(self.mode(), CacheMode::Writearound | CacheMode::None)
             || len.checked_rem(c.io.layout.block_bytes) != Some(0)
-            || self.would_be_sequential(sector, len as u64);
+            || self.would_be_sequential(sector, len as u64, congested);
         if !around || c.io.gc.in_use().is_some_and(|u| u > CUTOFF_CACHE_ADD) {
             return Some(bio);
         }
@@ -383,7 +402,7 @@ impl CachedDev {
         };
         c.io.begin_around(c.inode);
         // Recorded only now: given back, the bio is recorded on the slow path.
-        let _ = self.sequential(sector, len as u64);
+        let _ = self.sequential(sector, len as u64, congested);
         self.note_io(Some(&c.io));
         let inode = c.inode;
         let io = c.keep();
@@ -447,12 +466,12 @@ impl CachedDev {
 
     /// Whether a read of `bio` at backing sector `sector` bypasses the cache: it still looks
     /// the cache up, as 6.12 does (dirty data may be there, and a hit is served from it), but
-    /// a miss is not filled, and both count as bypassed. True in mode none, for a sequential
-    /// stream past `sequential_cutoff`, for readahead when `readahead_meta_only` is set, and
+    /// a miss is not filled, and both count as bypassed. True in mode none, for a stream
+    /// past `sequential_cutoff` or the congestion cutoff, for readahead when `readahead_meta_only` is set, and
     /// while the cache is too full to add to.
     fn read_bypass(&self, bio: &Bio, sector: u64, c: &CacheUse<'_>) -> bool {
         self.mode() == CacheMode::None
-            || self.sequential(sector, bio.len() as u64)
+            || self.sequential(sector, bio.len() as u64, c.io.congested())
             || (bio.is_readahead() && self.policy.readahead_meta_only.load(Ordering::Relaxed))
             || self.cache_full(c)
     }
@@ -556,7 +575,8 @@ impl CachedDev {
             mode
         };
         let aligned = len.checked_rem(c.io.layout.block_bytes) == Some(0);
-        let bypass = self.sequential(sector, len as u64) || !aligned || self.cache_full(c);
+        let bypass =
+            self.sequential(sector, len as u64, c.io.congested()) || !aligned || self.cache_full(c);
         // `should_writeback()`: keep room for clean data as the cache fills.
         let mode = match (mode, c.io.gc.in_use()) {
             (CacheMode::Writeback, Some(u))

@@ -33,6 +33,7 @@ use crate::format::alloc::{
     GC_MARK_RECLAIMABLE,
 };
 use crate::format::bkey::{Bkey, MAX_SIZE};
+use crate::format::congestion::Congestion;
 use crate::format::extents::{self, Extent};
 use crate::format::superblock::{Superblock, CACHE_SYNC};
 use crate::gc::Gc;
@@ -216,6 +217,8 @@ pub(crate) struct SetIo {
     pub(crate) shrink_request: AtomicUsize,
     /// `journal_delay_ms`.
     pub(crate) journal_delay: AtomicU32,
+    /// Congestion bypass: the latency of data IO to the cache (`congested_*`).
+    pub(crate) congestion: Congestion,
     /// Bumped, under the state lock, whenever buckets are invalidated for reuse: a read sent
     /// on without the lock read live data if it is unchanged since before its lookup
     /// ([`SetIo::hit_is_live`]).
@@ -443,6 +446,7 @@ impl SetIo {
                 cache_bytes: AtomicUsize::new(0),
                 shrink_request: AtomicUsize::new(0),
                 journal_delay: AtomicU32::new(JOURNAL_DELAY_MS),
+                congestion: Congestion::new(),
                 reuse_epoch: AtomicU64::new(0),
                 flusher <- Waker::new(),
                 allocator <- Waker::new(),
@@ -569,7 +573,7 @@ impl SetIo {
             };
             let bytes = (run as usize) << 9;
             let dst = buf.get_mut(..bytes).ok_or(EIO)?;
-            self.bdev.read_sync(ptr, dst)?;
+            self.timed(false, || self.bdev.read_sync(ptr, dst))?;
             if self.still_live(ptr, gen, run) {
                 return Ok(Found::Data(bytes));
             }
@@ -594,7 +598,7 @@ impl SetIo {
             Located::Hole(run) if run == sectors => return Ok(Direct::Hole),
             _ => return Ok(Direct::Mixed),
         };
-        bio.read_from(&self.bdev, ptr)?;
+        self.timed(false, || bio.read_from(&self.bdev, ptr))?;
         Ok(if self.still_live(ptr, gen, sectors) {
             Direct::Hit
         } else {
@@ -726,7 +730,7 @@ impl SetIo {
             off = off.saturating_add(len);
             part
         });
-        let res = data.write_parts(&self.bdev, parts);
+        let res = self.timed(true, || data.write_parts(&self.bdev, parts));
 
         let mut st = self.state.lock();
         self.finish_pieces(&mut st, inode, sector, &pieces, res, mode)

@@ -63,7 +63,7 @@ bad() {
 check "junk to attach, cache_mode and running, and a second register, are refused" bad
 
 att() {
-	sysfs_write $RB/register $CA && sysfs_write $B/attach "$CSET" &&
+	sysfs_write $RB/register $CA && uncongested $SET && sysfs_write $B/attach "$CSET" &&
 		test "$(cat $B/state)" = clean || { echo "# $RB_ERR"; return 1; }
 }
 check "register the cache and attach: state clean" att
@@ -300,7 +300,8 @@ check "the backing device then holds the data" cleanraw
 
 # rbcache's own writeback: dirty data, then detach writes it back first.
 again() {
-	rb_load && sysfs_write $RB/register $CA && sysfs_write $RB/register $BK &&
+	rb_load && sysfs_write $RB/register $CA && uncongested $SET &&
+		sysfs_write $RB/register $BK &&
 		wait_for 10 test -b /dev/bcache0 && test "$(cat $B/state)" = clean &&
 		mode writeback && sysfs_write $B/writeback_running 0 &&
 		vfio --rw=randwrite --randseed=6 --do_verify=1 && test "$(cat $B/state)" = dirty

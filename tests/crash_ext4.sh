@@ -33,6 +33,7 @@ if [ "${PHASE:-1}" = 1 ]; then
 	register_fresh $BK $CA load
 	# Writeback running with no delay and no rate limit when the power goes.
 	echo 0 >$B/writeback_delay && echo 0 >$B/writeback_percent || exit 1
+	uncongested $RB/$(cset_uuid $CA) || exit 1
 	echo "$(cset_uuid $CA)" >$B/attach || exit 1
 	# Every write through the cache (no sequential bypass): more dirty data to write back.
 	echo writeback >$B/cache_mode && echo 0 >$B/sequential_cutoff || exit 1

@@ -29,6 +29,7 @@ region() { fio_region "${DEV:-/dev/bcache0}" 8M 4M $SEED "$@"; }
 
 if [ "${PHASE:-1}" = 1 ]; then
 	register_fresh $BK $CA load
+	uncongested $RB/$(cset_uuid $CA) || exit 1
 	echo "$(cset_uuid $CA)" >$B/attach || exit 1
 	echo writeback >$B/cache_mode && echo 0 >$B/writeback_running || exit 1
 	wait_for 5 test -b /dev/bcache0 || exit 1

@@ -13,7 +13,8 @@ need_e2fsprogs
 
 up() {
 	rb_load && sysfs_write $RB/register $BK && sysfs_write $RB/register $CA &&
-		sysfs_write $B/attach "$CSET" && sysfs_write $B/cache_mode writeback &&
+		uncongested $SET && sysfs_write $B/attach "$CSET" &&
+		sysfs_write $B/cache_mode writeback &&
 		wait_for 10 test -b /dev/bcache0
 }
 check "a backing device attached in writeback mode" up

@@ -165,6 +165,15 @@ backing_setup() {
 	B=/sys/block/$(basename "$BK")/bcache
 }
 
+# uncongested SETDIR: switches the set's congestion bypass off (both thresholds 0). Under TCG,
+# and more so with KASAN, cache IO often takes longer than 6.12's default thresholds (2 ms for
+# reads, 20 ms for writes), so with them some IO would go around the cache at random, and a
+# check of hits, fills or dirty data would be flaky. congestion.sh tests the bypass itself.
+uncongested() {
+	sysfs_write "$1/congested_read_threshold_us" 0 &&
+		sysfs_write "$1/congested_write_threshold_us" 0
+}
+
 # register_fresh BK CA CMD...: phase 1 of a power-cut test in writeback mode: formats BK as a
 # backing device and CA as a cache, runs CMD to load the module under test, registers both and
 # waits until BK can be attached. Exits the script on failure (phase 1 reports nothing).

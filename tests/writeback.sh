@@ -24,7 +24,8 @@ B=/sys/block/vdb/bcache
 
 up() {
 	rb_load && sysfs_write $RB/register $BK && sysfs_write $RB/register $CA &&
-		sysfs_write $B/attach "$CSET" && sysfs_write $B/cache_mode writeback &&
+		uncongested $SET && sysfs_write $B/attach "$CSET" &&
+		sysfs_write $B/cache_mode writeback &&
 		sysfs_write $B/writeback_running 0 && sysfs_write $B/writeback_delay 0 &&
 		sysfs_write $B/sequential_cutoff 0 && wait_for 10 test -b /dev/bcache0
 }
@@ -228,7 +229,7 @@ fill() {
 	CSET=$(cset_uuid $CA)
 	SET=$RB/$CSET
 	I=$SET/internal
-	sysfs_write $RB/register $CA && sysfs_write $B/attach "$CSET" &&
+	sysfs_write $RB/register $CA && uncongested $SET && sysfs_write $B/attach "$CSET" &&
 		sysfs_write $B/cache_mode writeback &&
 		sysfs_write $B/writeback_running 0 && sysfs_write $I/gc_after_writeback 1 &&
 		dd if=/tmp/big of=/dev/bcache0 bs=1M oflag=direct 2>/dev/null || return 1

@@ -9,6 +9,7 @@
 #[cfg_attr(not(test), allow(dead_code))]
 pub(crate) mod alloc;
 pub(crate) mod backing;
+pub(crate) mod congestion;
 pub(crate) mod crc64;
 pub(crate) mod gc_policy;
 pub(crate) mod gc_stats;

@@ -8,9 +8,9 @@
 #
 # The bk_* jobs run on a backing device instead: /dev/vdb behind dm-delay (every read, write
 # and flush delayed by DELAY_MS, a disk-like latency, so that caching matters), formatted with
-# make-bcache -B and attached to a fresh cache on /dev/vda. The C module's congestion bypass is
-# switched off (congested_*_threshold_us 0): rbcache has none, and TCG latency spikes would
-# otherwise send some of C's IO around its cache at random.
+# make-bcache -B and attached to a fresh cache on /dev/vda. Both modules' congestion bypass is
+# switched off (congested_*_threshold_us 0): TCG latency spikes would otherwise send some IO
+# around the cache at random.
 #
 # Every job runs on a freshly formatted cache and writes less than the cache holds: the C
 # module hangs under TCG when a near-full, fragmented cache is overwritten, which would end the
@@ -203,10 +203,8 @@ bk_up() {
 	echo $CSET >$BS/attach || return 1
 	wait_for 10 test -b /dev/bcache0 || return 1
 	wait_for 10 grep -q clean $BS/state || return 1
-	if [ "$SYS" = c ]; then
-		echo 0 >$RB/$CSET/congested_read_threshold_us || return 1
-		echo 0 >$RB/$CSET/congested_write_threshold_us || return 1
-	fi
+	echo 0 >$RB/$CSET/congested_read_threshold_us || return 1
+	echo 0 >$RB/$CSET/congested_write_threshold_us || return 1
 	echo "$1" >$BS/cache_mode
 }
 
