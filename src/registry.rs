@@ -212,41 +212,32 @@ impl Registry {
     /// registry lock: removing its sysfs directory waits for its callbacks, which may take the
     /// lock.
     fn stop_attached(&self, set: &CacheSet) {
-        loop {
-            let attached = {
-                let mut inner = self.inner.lock();
-                let key = inner.devices.iter().find_map(|(dev, d)| match d {
-                    Device::Backing(b) if b.is_attached_to(set) => Some(*dev),
-                    _ => None,
-                });
-                key.and_then(|key| inner.devices.remove(&key))
-            };
-            let Some(Device::Backing(b)) = attached else {
-                break;
-            };
-            b.release("its cache set was stopped");
-        }
+        self.release_backing_where("its cache set was stopped", |_, b| b.is_attached_to(set));
     }
 
     /// `pendings_cleanup`: drops every backing device whose cache set is not registered.
     fn pendings_cleanup(&self) {
+        self.release_backing_where("pending cleanup", |inner, b| {
+            inner.find_set(&b.set_uuid()).is_none()
+        });
+    }
+
+    /// Takes the backing devices `pick` chooses out of the registry one at a time (deciding
+    /// under `inner`) and releases each, with `why`, after the lock is dropped.
+    fn release_backing_where(&self, why: &str, pick: impl Fn(&RegistryInner, &BackingDev) -> bool) {
         loop {
-            let removed = {
+            let taken = {
                 let mut inner = self.inner.lock();
                 let key = inner.devices.iter().find_map(|(dev, d)| match d {
-                    Device::Backing(b) if inner.find_set(&b.set_uuid()).is_none() => Some(*dev),
+                    Device::Backing(b) if pick(&inner, b) => Some(*dev),
                     _ => None,
                 });
-                match key {
-                    Some(dev) => inner.devices.remove(&dev),
-                    None => None,
-                }
+                key.and_then(|key| inner.devices.remove(&key))
             };
-            match removed {
-                Some(Device::Backing(b)) => b.release("pending cleanup"),
-                Some(Device::Cache(set)) => set.stop(StopKind::Stop),
-                None => break,
-            }
+            let Some(Device::Backing(b)) = taken else {
+                break;
+            };
+            b.release(why);
         }
     }
 
