@@ -374,6 +374,13 @@ impl AttrOps for BackingAttrs {
                     writeln!(out, "[all] meta-only")
                 }
             }
+            b"stop_when_cache_set_failed" => {
+                if dev.policy.stop_always.load(Ordering::Relaxed) {
+                    writeln!(out, "auto [always]")
+                } else {
+                    writeln!(out, "[auto] always")
+                }
+            }
             b"stripe_size" => writeln!(out, "{}", Hprint((dev.stripe << 9) as i64)),
             b"partial_stripes_expensive" => writeln!(out, "0"),
             b"writeback_rate_debug" => {
@@ -535,6 +542,15 @@ impl AttrOps for BackingAttrs {
                 dev.policy
                     .readahead_meta_only
                     .store(meta_only, Ordering::Relaxed);
+                Ok(())
+            }
+            b"stop_when_cache_set_failed" => {
+                let always = match trim(input) {
+                    b"auto" => false,
+                    b"always" => true,
+                    _ => return Err(EINVAL),
+                };
+                dev.policy.stop_always.store(always, Ordering::Relaxed);
                 Ok(())
             }
             b"clear_stats" => {

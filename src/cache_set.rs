@@ -430,29 +430,50 @@ impl CacheSet {
         self.dev
     }
 
+    /// `unregister`'s first step: detaches every backing device attached to the set, as 6.12
+    /// does. Leaves attached, for the registry to stop, each device that must not run
+    /// without its cache: one whose dirty data could not be written back (its superblock
+    /// stays dirty, the data stays in the cache), and, if the set has failed (`io_disable`),
+    /// one whose `stop_when_cache_set_failed` is `always`.
+    pub(crate) fn detach_all(&self) {
+        let failed = self.gc.io_disabled();
+        let cached = core::mem::replace(&mut *self.cached.lock(), KVec::new());
+        for dev in cached.iter() {
+            let (major, minor) = (dev.dev() >> 20, dev.dev() & 0xfffff);
+            if failed && dev.policy.stop_always.load(Ordering::Relaxed) {
+                pr_warn!(
+                    "backing device {}:{}: stop_when_cache_set_failed is always: stopping it with its failed cache set\n",
+                    major,
+                    minor
+                );
+                continue;
+            }
+            let Err(e) = dev.detach() else {
+                continue;
+            };
+            if dev.attached_set().is_some() {
+                pr_err!(
+                    "backing device {}:{}: dirty data could not be written back ({}): stopping it with its cache set, which keeps the data\n",
+                    major,
+                    minor,
+                    e.to_errno()
+                );
+            }
+        }
+    }
+
     /// Tears the set down; later calls do nothing.
     ///
     /// Must not be called from one of the set's sysfs callbacks (it waits for them).
     pub(crate) fn stop(&self, kind: StopKind) {
-        // Backing devices first, while the set still works: `unregister` detaches them (as
-        // 6.12 does). For the set's `stop` file the registry has already stopped them
-        // (`Registry::remove_and_stop`); at module exit and `pendings_cleanup` they are
-        // released here, and their disks go with the module.
+        // Backing devices first, while the set still works. For `unregister` the registry
+        // has detached them ([`CacheSet::detach_all`]) and stopped those that could not be;
+        // for the set's `stop` file it has stopped them (`Registry::remove_and_stop`); at
+        // module exit and `pendings_cleanup` they are released here, and their disks go with
+        // the module.
         let cached = core::mem::replace(&mut *self.cached.lock(), KVec::new());
         for dev in cached.iter() {
-            if kind == StopKind::Unregister {
-                if let Err(e) = dev.detach() {
-                    pr_err!(
-                        "backing device {}:{}: detach on unregister failed ({}); released\n",
-                        dev.dev() >> 20,
-                        dev.dev() & 0xfffff,
-                        e.to_errno()
-                    );
-                    dev.release();
-                }
-            } else {
-                dev.release();
-            }
+            dev.release();
         }
         drop(cached);
         let Some(running) = self.running.lock().take() else {

@@ -61,6 +61,10 @@ pub(crate) struct IoPolicy {
     cutoff: AtomicU64,
     /// `readahead_cache_policy` is `meta-only`: readahead bypasses the cache.
     pub(crate) readahead_meta_only: AtomicBool,
+    /// `stop_when_cache_set_failed` is `always`: the device stops with its set when the set
+    /// has failed (`io_disable`) and is unregistered, even if it holds no dirty data. With
+    /// `auto` it stops only if it has dirty data the set could not write back.
+    pub(crate) stop_always: AtomicBool,
     /// When the device last had foreground IO (ns), for the writeback rate.
     pub(crate) last_io: AtomicU64,
     /// What a flush must make durable on the backing device ([`CachedDev::flush_backing_while`]).
@@ -172,6 +176,7 @@ impl CachedDev {
                     mode: AtomicU8::new(mode),
                     cutoff: AtomicU64::new(SEQUENTIAL_CUTOFF),
                     readahead_meta_only: AtomicBool::new(false),
+                    stop_always: AtomicBool::new(false),
                     last_io: AtomicU64::new(0),
                     flushes: BackingFlushes {
                         // Whatever the device holds from before may still be volatile: the
@@ -549,8 +554,20 @@ impl CachedDev {
         };
         // The slot goes first: once the superblock says "no cache" (what `state` shows), the
         // device may attach again, and must not find its old slot. A crash in between leaves
-        // a clean device naming a slot that is gone, which attaches to a new one.
-        a.io.invalidate_volume(a.inode, real_seconds())?;
+        // a clean device naming a slot that is gone, which attaches to a new one. If the cache
+        // cannot write its uuid table (it has failed), the superblock still says "no cache",
+        // as 6.12 leaves it: the device must not run without its cache while its superblock
+        // names the set, or attach to the slot later, whose data would be older than what
+        // was written meanwhile. An attach finds that slot and, the device being fresh,
+        // invalidates it.
+        if let Err(e) = a.io.invalidate_volume(a.inode, real_seconds()) {
+            pr_warn!(
+                "backing device {}:{}: its cache slot could not be invalidated ({})\n",
+                self.dev() >> 20,
+                self.dev() & 0xfffff,
+                e.to_errno()
+            );
+        }
         // Under the link lock, so an attach sees either a detaching device or one with no
         // cache.
         let _link = self.link.lock();

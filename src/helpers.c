@@ -335,6 +335,7 @@ RB_RW(writeback_rate_fp_term_high);
 RB_RW(writeback_consider_fragment);
 RB_RW(writeback_metadata);
 RB_RW(readahead_cache_policy);
+RB_RW(stop_when_cache_set_failed);
 RB_RO(stripe_size);
 RB_RO(partial_stripes_expensive);
 RB_RO(backing_dev_name);
@@ -351,7 +352,7 @@ static struct attribute *rbcache_backing_attrs[] = {
 	RB_A(readahead_cache_policy), RB_A(stripe_size), RB_A(partial_stripes_expensive),
 	RB_A(writeback_rate_fp_term_low), RB_A(writeback_rate_fp_term_mid),
 	RB_A(writeback_rate_fp_term_high), RB_A(writeback_consider_fragment),
-	RB_A(writeback_metadata), NULL,
+	RB_A(writeback_metadata), RB_A(stop_when_cache_set_failed), NULL,
 };
 
 const struct attribute_group rbcache_backing_group = { .attrs = rbcache_backing_attrs };

@@ -201,8 +201,16 @@ impl Registry {
         if removed.is_none() {
             return;
         }
-        if kind == StopKind::Stop {
-            self.stop_attached(set);
+        match kind {
+            StopKind::Stop => self.stop_attached(set, "its cache set was stopped"),
+            StopKind::Unregister => {
+                // Detached first, as 6.12 does; a device the set could not detach (dirty
+                // data it could not write back) or that stops with a failed set
+                // (`stop_when_cache_set_failed`) is still attached, and stops instead of
+                // running without its cache.
+                set.detach_all();
+                self.stop_attached(set, "its cache set failed");
+            }
         }
         set.stop(kind);
     }
@@ -211,8 +219,8 @@ impl Registry {
     /// registry, so it takes no new attachments. One by one, each released outside the
     /// registry lock: removing its sysfs directory waits for its callbacks, which may take the
     /// lock.
-    fn stop_attached(&self, set: &CacheSet) {
-        self.release_backing_where("its cache set was stopped", |_, b| b.is_attached_to(set));
+    fn stop_attached(&self, set: &CacheSet, why: &str) {
+        self.release_backing_where(why, |_, b| b.is_attached_to(set));
     }
 
     /// `pendings_cleanup`: drops every backing device whose cache set is not registered.
