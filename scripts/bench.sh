@@ -28,6 +28,9 @@ ONLY=${ONLY:-}
 SYSTEMS=${SYSTEMS:-rb c}
 sed -e "s/^REPS=.*/REPS=$REPS/" -e "s/^RUNTIME=.*/RUNTIME=$RUNTIME/" -e "s/^ONLY=.*/ONLY=\"$ONLY\"/" \
 	-e "s/^SYSTEMS=.*/SYSTEMS=\"$SYSTEMS\"/" tests/vm/bench.sh >"$OUT/bench.sh"
-RBCACHE_MODULE="$PWD/$MOD/rbcache.ko" RBCACHE_RUN_DIR="$PWD/$OUT/vm" RBCACHE_VM_TIMEOUT=1500 \
+# A full rep takes about 5 minutes here (both modules, every job); the guest gets that per rep
+# and 10 minutes besides before it is killed.
+TIMEOUT=$((600 + 400 * REPS))
+RBCACHE_MODULE="$PWD/$MOD/rbcache.ko" RBCACHE_RUN_DIR="$PWD/$OUT/vm" RBCACHE_VM_TIMEOUT=$TIMEOUT \
 	scripts/vm.sh script "$OUT/bench.sh" | tee "$OUT/raw.txt"
 python3 scripts/bench-report.py "$OUT/raw.txt" "$OUT/results.json" "$OUT/latency.png"
