@@ -11,18 +11,9 @@ ktap_set_plan 12
 # The cache device behind dm-delay, with no delay until a test adds one.
 CRAW=/dev/vdc
 CSECTORS=$(cat /sys/block/vdc/size)
-echo "0 $CSECTORS delay $CRAW 0 0" | dmsetup create slowc || die "dm-delay on $CRAW"
-SLOWC=
-for d in /sys/block/dm-*; do
-	[ "$(cat $d/dm/name 2>/dev/null)" = slowc ] && SLOWC=/dev/$(basename $d)
-done
-[ -n "$SLOWC" ] && wait_for 5 test -b "$SLOWC" || die "no dm device for slowc"
+SLOWC=$(dm_create slowc "0 $CSECTORS delay $CRAW 0 0") || die "dm-delay on $CRAW"
 # delay MS: every read and write of the cache device takes MS more milliseconds.
-delay() {
-	dmsetup suspend slowc &&
-		echo "0 $CSECTORS delay $CRAW 0 $1" | dmsetup reload slowc &&
-		dmsetup resume slowc
-}
+delay() { dm_reload slowc "0 $CSECTORS delay $CRAW 0 $1"; }
 
 backing_setup /dev/vdb "$SLOWC"
 S=$B/stats_total

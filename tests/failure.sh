@@ -12,13 +12,8 @@ ktap_set_plan 14
 # The cache device through device-mapper, so that it can be made to fail every IO.
 CRAW=/dev/vdc
 CSECTORS=$(cat /sys/block/vdc/size)
-echo "0 $CSECTORS linear $CRAW 0" | dmsetup create cdev || die "dm-linear on $CRAW"
-CDM=
-for d in /sys/block/dm-*; do
-	[ "$(cat $d/dm/name 2>/dev/null)" = cdev ] && CDM=/dev/$(basename $d)
-done
-[ -n "$CDM" ] && wait_for 5 test -b "$CDM" || die "no dm device for cdev"
-table() { dmsetup suspend cdev && echo "$1" | dmsetup reload cdev && dmsetup resume cdev; }
+CDM=$(dm_create cdev "0 $CSECTORS linear $CRAW 0") || die "dm-linear on $CRAW"
+table() { dm_reload cdev "$1"; }
 
 backing_setup /dev/vdb "$CDM"
 I=$SET/internal

@@ -104,6 +104,22 @@ wait_for() {
 	"$@"
 }
 
+# dm_create NAME TABLE: creates the device-mapper device NAME with the one-line TABLE and prints
+# its node (/dev/dm-N) once it exists. Fails, printing nothing, if either step fails.
+dm_create() {
+	local d dev=
+	echo "$2" | dmsetup create "$1" >&2 || return 1
+	for d in /sys/block/dm-*; do
+		[ "$(cat $d/dm/name 2>/dev/null)" = "$1" ] && dev=/dev/$(basename $d)
+	done
+	[ -n "$dev" ] && wait_for 5 test -b "$dev" && echo "$dev"
+}
+
+# dm_reload NAME TABLE: replaces the live table of NAME (suspended for the swap).
+dm_reload() {
+	dmsetup suspend "$1" && echo "$2" | dmsetup reload "$1" && dmsetup resume "$1"
+}
+
 # Number of cache-set kernel threads: bcache_gc, bcache_allocator and bcache_journal.
 gc_threads() {
 	cat /proc/[0-9]*/comm 2>/dev/null | grep -c -e '^bcache_gc$' -e '^bcache_allocator$' -e '^bcache_journal$'

@@ -180,12 +180,7 @@ moving_gc() {
 # Once per boot: the slow backing disk, /dev/vdb behind dm-delay.
 slow_setup() {
 	sectors=$(cat /sys/block/$(basename $BK_RAW)/size)
-	echo "0 $sectors delay $BK_RAW 0 $DELAY_MS" | dmsetup create slow || return 1
-	SLOW=
-	for d in /sys/block/dm-*; do
-		[ "$(cat $d/dm/name 2>/dev/null)" = slow ] && SLOW=/dev/$(basename $d)
-	done
-	[ -n "$SLOW" ] && wait_for 5 test -b $SLOW || return 1
+	SLOW=$(dm_create slow "0 $sectors delay $BK_RAW 0 $DELAY_MS") || return 1
 	BS=/sys/block/$(basename $SLOW)/bcache
 	echo "# backing device: $SLOW ($BK_RAW, $sectors sectors, ${DELAY_MS} ms delay)"
 }
