@@ -26,7 +26,7 @@ use crate::format::alloc::{Policy, Reserve};
 use crate::format::congestion::{READ_THRESHOLD_US, WRITE_THRESHOLD_US};
 use crate::format::geometry::{Geometry, SetMagic};
 use crate::format::superblock::{Superblock, UuidDisplay, CACHE_DISCARD};
-use crate::format::units::{parse_size, parse_u64, Hprint};
+use crate::format::units::{parse_size, parse_u32_clamped, parse_u64, Hprint};
 use crate::gc::{Gc, GcThread, Tunable};
 use crate::helper_thread::{Helper, HelperThread};
 use crate::index::{CACHE_LIMIT_MAX, CACHE_LIMIT_MIN};
@@ -611,10 +611,8 @@ impl AttrOps for SetAttrs {
                 let ms = parse_u64(input).ok_or(EINVAL)?;
                 return self.set.io().ok_or(EIO)?.set_journal_delay_ms(ms);
             }
-            // Clamped to `u32`, as 6.12's `sysfs_strtoul_clamp`.
             b"congested_read_threshold_us" => {
-                let us = parse_u64(input).ok_or(EINVAL)?;
-                let us = u32::try_from(us).unwrap_or(u32::MAX);
+                let us = parse_u32_clamped(input).ok_or(EINVAL)?;
                 self.set
                     .io()
                     .ok_or(EIO)?
@@ -623,8 +621,7 @@ impl AttrOps for SetAttrs {
                 return Ok(());
             }
             b"congested_write_threshold_us" => {
-                let us = parse_u64(input).ok_or(EINVAL)?;
-                let us = u32::try_from(us).unwrap_or(u32::MAX);
+                let us = parse_u32_clamped(input).ok_or(EINVAL)?;
                 self.set
                     .io()
                     .ok_or(EIO)?

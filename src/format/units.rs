@@ -47,6 +47,12 @@ pub(crate) fn parse_u64(input: &[u8]) -> Option<u64> {
     Some(v)
 }
 
+/// Parses as [`parse_u64`] and clamps the value to `u32`, as 6.12's `sysfs_strtoul_clamp` does
+/// for attributes such as `congested_read_threshold_us`.
+pub(crate) fn parse_u32_clamped(input: &[u8]) -> Option<u32> {
+    parse_u64(input).map(|v| u32::try_from(v).unwrap_or(u32::MAX))
+}
+
 /// Trims ASCII whitespace (including the newline `echo` adds) from both ends.
 pub(crate) fn trim(input: &[u8]) -> &[u8] {
     let start = input

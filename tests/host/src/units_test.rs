@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 
-use crate::format::units::{parse_u64, trim, Hprint};
+use crate::format::units::{parse_u32_clamped, parse_u64, trim, Hprint};
 
 #[test]
 fn hprint_matches_bch_hprint() {
@@ -78,5 +78,25 @@ fn parse_size_like_bch_strtoull_h() {
         b"0x10",
     ] {
         assert_eq!(parse_size(bad), None, "{:?}", String::from_utf8_lossy(bad));
+    }
+}
+
+#[test]
+fn parse_u32_clamped_clamps_and_refuses_junk() {
+    assert_eq!(parse_u32_clamped(b"0\n"), Some(0));
+    assert_eq!(parse_u32_clamped(b"2000\n"), Some(2000));
+    assert_eq!(parse_u32_clamped(b"4294967295"), Some(u32::MAX));
+    assert_eq!(parse_u32_clamped(b"4294967296\n"), Some(u32::MAX));
+    assert_eq!(parse_u32_clamped(b"18446744073709551615"), Some(u32::MAX));
+    for junk in [
+        &b""[..],
+        b"\n",
+        b"-1",
+        b"1x",
+        b"0x10",
+        b" 5",
+        b"18446744073709551616",
+    ] {
+        assert_eq!(parse_u32_clamped(junk), None, "{junk:?}");
     }
 }
