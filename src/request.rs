@@ -234,13 +234,18 @@ impl DiskOps for CachedDisk {
     }
 }
 
-/// Copies data into a bio.
-fn scatter(bio: &mut Bio, data: &[u8]) -> Result {
-    let mut off = 0usize;
+/// Copies `data` into a bio, from byte `at` of it on.
+fn scatter(bio: &mut Bio, at: usize, data: &[u8]) -> Result {
+    let end = at.saturating_add(data.len());
+    let mut pos = 0usize;
     bio.for_each_segment(|_, seg: &mut Segment<'_>| {
-        let n = seg.len();
-        seg.write_at(0, data.get(off..off.wrapping_add(n)).ok_or(EIO)?)?;
-        off = off.wrapping_add(n);
+        let next = pos.saturating_add(seg.len());
+        let (from, to) = (pos.max(at), next.min(end));
+        if from < to {
+            let src = data.get(from - at..to - at).ok_or(EIO)?;
+            seg.write_at(from - pos, src)?;
+        }
+        pos = next;
         Ok(())
     })
 }
@@ -516,32 +521,41 @@ impl CachedDev {
             }
             Direct::Mixed => {}
         }
-        let mut data = KVVec::from_elem(0u8, len, GFP_KERNEL)?;
+        // Through a bounce buffer of at most CHUNK, copied into the bio chunk by chunk: a bio
+        // may be many MiB long, and a buffer that size may not be had without IO.
+        let mut data = KVVec::from_elem(0u8, len.min(CHUNK), GFP_KERNEL)?;
         let mut missed = false;
-        let mut off = 0usize;
-        while off < len {
-            let s = sector.wrapping_add((off >> 9) as u64);
-            let max = (len.saturating_sub(off).min(CHUNK) >> 9) as u64;
-            let dst = data.get_mut(off..).ok_or(EIO)?;
-            match c.io.read_cached(c.inode, s, max, dst)? {
-                Found::Data(n) => off = off.wrapping_add(n),
-                Found::Hole(n) => {
-                    missed = true;
-                    let n_bytes = (n as usize) << 9;
-                    let buf = dst.get_mut(..n_bytes).ok_or(EIO)?;
-                    self.bdev.read_sync(s, buf)?;
-                    if !bypass && n_bytes.checked_rem(c.io.layout.block_bytes) == Some(0) {
-                        // Best effort: a fill that fails leaves a miss, not an error.
-                        if let Ok(false) = c.io.fill(c.inode, s, Source::Buf(buf), seq) {
-                            self.count(&c.io, |s| s.add(MISS_COLLISIONS, 1));
+        let mut base = 0usize;
+        while base < len {
+            let n = len.saturating_sub(base).min(CHUNK);
+            let chunk = data.get_mut(..n).ok_or(EIO)?;
+            let mut off = 0usize;
+            while off < n {
+                let s = sector.wrapping_add((base.wrapping_add(off) >> 9) as u64);
+                let max = (n.saturating_sub(off) >> 9) as u64;
+                let dst = chunk.get_mut(off..).ok_or(EIO)?;
+                match c.io.read_cached(c.inode, s, max, dst)? {
+                    Found::Data(k) => off = off.wrapping_add(k),
+                    Found::Hole(k) => {
+                        missed = true;
+                        let k_bytes = (k as usize) << 9;
+                        let buf = dst.get_mut(..k_bytes).ok_or(EIO)?;
+                        self.bdev.read_sync(s, buf)?;
+                        if !bypass && k_bytes.checked_rem(c.io.layout.block_bytes) == Some(0) {
+                            // Best effort: a fill that fails leaves a miss, not an error.
+                            if let Ok(false) = c.io.fill(c.inode, s, Source::Buf(buf), seq) {
+                                self.count(&c.io, |s| s.add(MISS_COLLISIONS, 1));
+                            }
                         }
+                        off = off.wrapping_add(k_bytes);
                     }
-                    off = off.wrapping_add(n_bytes);
                 }
             }
+            scatter(bio, base, chunk)?;
+            base = base.wrapping_add(n);
         }
         self.count_read(&c.io, bypass, missed, len);
-        scatter(bio, &data)
+        Ok(())
     }
 
     /// Counts in the device's statistics, and in those of the cache set `set` it is attached
