@@ -223,6 +223,7 @@ RB_RO(buckets_invalidated);
 RB_RO(read_races);
 RB_RO(fast_read_retries);
 RB_RO(fast_writes);
+RB_RO(empty_invalidations);
 RB_RO(journal_flushes);
 RB_RO(journal_writes);
 RB_RW(btree_cache_limit);
@@ -271,6 +272,7 @@ static struct attribute *rbcache_internal_attrs[] = {
 	RB_A(read_races),
 	RB_A(fast_read_retries),
 	RB_A(fast_writes),
+	RB_A(empty_invalidations),
 	RB_A(journal_flushes),
 	RB_A(journal_writes),
 	RB_A(btree_cache_limit),

@@ -504,6 +504,19 @@ impl Index {
         Ok(extents::lookup(ext, pos, max))
     }
 
+    /// Whether any extent, live or stale, covers a position of `start..end` (the leaves
+    /// holding it are made resident).
+    pub(crate) fn holds_any(&mut self, start: u64, end: u64, src: &dyn NodeSource) -> Result<bool> {
+        let mut i = self.find(start);
+        while i < self.leaves.len() && self.lo(i) < end {
+            if extents::overlaps(self.keys(i, src)?, start, end) {
+                return Ok(true);
+            }
+            i += 1;
+        }
+        Ok(false)
+    }
+
     /// Makes the leaves holding `start..end` resident, with room for `n` more inserts each,
     /// so that [`Index::insert`] of up to `n` keys in that range cannot fail.
     pub(crate) fn prepare(

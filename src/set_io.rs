@@ -189,6 +189,9 @@ pub(crate) struct IoStats {
     pub(crate) cache_reads: AtomicU64,
     /// Fills dropped because a write came first.
     pub(crate) fill_collisions: AtomicU64,
+    /// Invalidations (writes around the cache, discards) of ranges the cache held nothing
+    /// of, which journaled and inserted no key.
+    pub(crate) empty_invalidations: AtomicU64,
     /// Journal writes asked for by flushes.
     pub(crate) journal_flushes: AtomicU64,
     /// Journal entries written.
@@ -878,6 +881,22 @@ impl SetIo {
     }
 
     fn discard_locked(&self, st: &mut IoState, inode: u64, sector: u64, sectors: u64) -> Result {
+        // Nothing cached there, the common case for writes around the cache: there is no key
+        // to remove, so none is journaled or inserted (the index already matches what replay
+        // would rebuild). A fill that read the range before this write still must not land.
+        if let (Some(start), Some(end)) = (
+            extents::key(inode, sector),
+            extents::key(inode, sector.saturating_add(sectors)),
+        ) {
+            let IoState { index, buckets, .. } = &mut *st;
+            if !index.holds_any(start, end, &self.nodes(buckets))? {
+                st.bump_write_seq(inode);
+                self.stats
+                    .empty_invalidations
+                    .fetch_add(1, Ordering::Relaxed);
+                return Ok(());
+            }
+        }
         let mut keys = KVec::new();
         let mut done = 0;
         while done < sectors {

@@ -7,7 +7,7 @@
 . ./lib.sh
 
 ktap_print_header
-ktap_set_plan 52
+ktap_set_plan 53
 
 backing_setup /dev/vdb /dev/vdc
 S=$B/stats_total
@@ -258,6 +258,29 @@ check "attaching again links the directories again" blinks
 dirty() { d=$(cat $B/dirty_data); echo "# dirty_data $d"; [ "$d" != "0.0k" ] && [ "$d" != 0 ]; }
 check "dirty_data counts the dirty sectors" dirty
 check "dirty data stays while writeback_running is 0" test "$(cat $B/state)" = dirty
+# Writes around the cache to a range it holds nothing of journal nothing
+# (internal/empty_invalidations). Then a read larger than the 256 KiB the mixed read path
+# copies at a time: 4 MiB in one direct read, over 96 KiB runs written (dirty) into the cache
+# and 96 KiB gaps read from the backing device, whose bounds fall inside its chunks.
+mixed() {
+	e=$(cat $SET/internal/empty_invalidations)
+	dd if=/dev/urandom of=/tmp/mx bs=1M count=4 2>/dev/null && mode none &&
+		dd if=/tmp/mx of=/dev/bcache0 bs=1M seek=32 oflag=direct 2>/dev/null &&
+		mode writeback || return 1
+	echo "# empty_invalidations $e -> $(cat $SET/internal/empty_invalidations)"
+	[ "$(cat $SET/internal/empty_invalidations)" -gt "$e" ] || return 1
+	i=0
+	while [ $i -le 120 ]; do
+		dd if=/dev/urandom of=/tmp/mx bs=32k seek=$i count=3 conv=notrunc 2>/dev/null &&
+			dd if=/tmp/mx of=/dev/bcache0 bs=32k skip=$i seek=$((1024 + i)) count=3 \
+				oflag=direct 2>/dev/null || return 1
+		i=$((i + 6))
+	done
+	got=$(dd if=/dev/bcache0 bs=4M skip=8 count=1 iflag=direct 2>/dev/null | md5sum | cut -d' ' -f1)
+	echo "# md5 $got, want $(md5sum </tmp/mx | cut -d' ' -f1)"
+	[ "$got" = "$(md5sum </tmp/mx | cut -d' ' -f1)" ]
+}
+check "writes around an uncached range journal nothing; a 4 MiB read over cached runs and gaps is correct" mixed
 # A flush reaches the backing device only if a write reached it since the last flush (6.12
 # always sends one): flushes completed by the backing device, /sys/block/<dev>/stat field 16.
 bflush() { awk '{ print $16 }' /sys/block/$(basename $BK)/stat; }

@@ -159,6 +159,12 @@ pub(crate) fn lookup(extents: &[Extent], sector: u64, max: u64) -> (Option<Hit>,
     }
 }
 
+/// Whether any of the sorted, non-overlapping `extents` covers a sector of `start..end`.
+pub(crate) fn overlaps(extents: &[Extent], start: u64, end: u64) -> bool {
+    let i = extents.partition_point(|e| e.end <= start);
+    start < end && extents.get(i).is_some_and(|e| e.start < end)
+}
+
 /// Sectors addressable per inode in a combined map: `2^44` (8 PiB).
 pub(crate) const INODE_SHIFT: u32 = 44;
 

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 
-use crate::format::extents::{Extent, ExtentList, Full, Hit};
+use crate::format::extents::{overlaps, Extent, ExtentList, Full, Hit};
 
 fn rng(seed: &mut u64) -> u64 {
     *seed ^= *seed << 13;
@@ -147,4 +147,30 @@ fn a_full_buffer_is_reported_and_left_unchanged() {
             dirty: false
         }]
     );
+}
+
+/// `overlaps` against a per-sector scan, on random sorted lists and random ranges (empty
+/// ranges included: they overlap nothing).
+#[test]
+fn overlaps_matches_a_sector_scan() {
+    const N: u64 = 500;
+    let mut seed = 0x0dd_ba11_u64;
+    for _ in 0..200 {
+        let mut buf = vec![Extent::default(); 64];
+        let mut list = ExtentList::new(&mut buf);
+        for _ in 0..(rng(&mut seed) % 20) {
+            let start = rng(&mut seed) % N;
+            let end = (start + 1 + rng(&mut seed) % 60).min(N);
+            let ptr = (rng(&mut seed) % 3 != 0).then(|| (1000 + start, 0));
+            list.insert(start, end, ptr, false).unwrap();
+        }
+        let ex = list.as_slice();
+        for _ in 0..50 {
+            let start = rng(&mut seed) % (N + 10);
+            let end = start + rng(&mut seed) % 80;
+            let want = (start..end).any(|s| ex.iter().any(|e| e.start <= s && s < e.end));
+            assert_eq!(overlaps(ex, start, end), want, "{ex:?} {start}..{end}");
+        }
+    }
+    assert!(!overlaps(&[], 0, u64::MAX));
 }
