@@ -43,6 +43,7 @@ fn parse_like_kstrtoul() {
         b"1 ",
     ] {
         assert_eq!(parse_u64(bad), None, "{bad:?}");
+        assert_eq!(parse_u32_clamped(bad), None, "{bad:?}");
     }
 }
 
@@ -82,21 +83,11 @@ fn parse_size_like_bch_strtoull_h() {
 }
 
 #[test]
-fn parse_u32_clamped_clamps_and_refuses_junk() {
+fn parse_u32_clamped_clamps() {
     assert_eq!(parse_u32_clamped(b"0\n"), Some(0));
     assert_eq!(parse_u32_clamped(b"2000\n"), Some(2000));
     assert_eq!(parse_u32_clamped(b"4294967295"), Some(u32::MAX));
     assert_eq!(parse_u32_clamped(b"4294967296\n"), Some(u32::MAX));
     assert_eq!(parse_u32_clamped(b"18446744073709551615"), Some(u32::MAX));
-    for junk in [
-        &b""[..],
-        b"\n",
-        b"-1",
-        b"1x",
-        b"0x10",
-        b" 5",
-        b"18446744073709551616",
-    ] {
-        assert_eq!(parse_u32_clamped(junk), None, "{junk:?}");
-    }
+    assert_eq!(parse_u32_clamped(b"18446744073709551616"), None);
 }
