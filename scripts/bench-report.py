@@ -5,6 +5,11 @@
 usage: bench-report.py RAW RESULTS.json PLOT.png
 
 Every number is the median over repetitions; every comparison is a ratio of rbcache and C.
+paired_* holds, per compared key, the ratio of the two runs of each repetition (seconds apart,
+so the host's drift over minutes cancels): its median, its mean with a t-based 95% confidence
+interval (the methodology of peers-and-performance.md 5b), its range, in how many repetitions
+rbcache was better, and the verdict the interval allows: "rbcache better" only if all of it
+lies above 1.0, "C better" if all of it lies below, else "within noise".
 ratios_rb_over_c holds rbcache / C: for the IOPS and MiB/s keys >1.0 means rbcache is better;
 gc_ms_per_node and p99_gc_over_nogc are lower-is-better, so there <1.0 does. ratios_c_over_rb
 holds C / rbcache for the lower-is-better backing-device keys (CPU per IO, cache bytes written
@@ -22,7 +27,7 @@ import zlib
 
 
 def parse(path):
-    vals, lat = {}, {}
+    vals, lat, by_rep = {}, {}, {}
     done = False
     clock = None
     for line in open(path, errors="replace"):
@@ -41,10 +46,35 @@ def parse(path):
             if key.startswith("p99") and v <= 0:
                 continue
             vals.setdefault(sysname, {}).setdefault(key, []).append(v)
+            by_rep.setdefault(sysname, {}).setdefault(key, {})[rep] = v
         elif len(f) == 6 and f[0] == "BENCHLAT" and f[2] == "1":
             _, sysname, _, w, p, gc = f
             lat.setdefault(sysname, []).append((float(w), float(p), gc == "1"))
-    return vals, lat, done, clock
+    return vals, lat, by_rep, done, clock
+
+
+# Two-sided 95% quantiles of Student's t, by degrees of freedom (1..30; 1.96 beyond).
+T95 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179,
+       2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064,
+       2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
+
+
+def paired(by_rep, num, den, key):
+    """The per-repetition ratios num/den of key: median, mean with its t-based 95% confidence
+    interval, range, how many were above 1.0, and the verdict the interval allows."""
+    a, b = by_rep.get(num, {}).get(key, {}), by_rep.get(den, {}).get(key, {})
+    q = [a[rep] / b[rep] for rep in a if rep in b and b[rep]]
+    if not q:
+        return None
+    mean = statistics.mean(q)
+    half = (T95[min(len(q), 31) - 2] if len(q) <= 31 else 1.96) * \
+        statistics.stdev(q) / len(q) ** 0.5 if len(q) > 1 else float("inf")
+    lo, hi = mean - half, mean + half
+    verdict = "rbcache better" if lo > 1.0 else "C better" if hi < 1.0 else "within noise"
+    return {"median": round(statistics.median(q), 3), "mean": round(mean, 3),
+            "ci95": [round(lo, 3), round(hi, 3)], "min": round(min(q), 3),
+            "max": round(max(q), 3), "rb_better": sum(v > 1.0 for v in q), "reps": len(q),
+            "verdict": verdict}
 
 
 def med(vals, sysname, key):
@@ -191,7 +221,7 @@ def png(path, panels, bars, width=1000, height=300):
 
 def main():
     raw, results, plot = sys.argv[1:4]
-    vals, lat, done, clock = parse(raw)
+    vals, lat, by_rep, done, clock = parse(raw)
     if not done or "rb" not in vals:
         print("bench: the guest did not finish", file=sys.stderr)
         return 1
@@ -213,6 +243,8 @@ def main():
     for k in HIGHER + LOWER_RB_OVER_C:
         r["ratios_rb_over_c"][k] = ratio(rb.get(k), c.get(k))
     r["ratios_c_over_rb"] = {k: ratio(c.get(k), rb.get(k)) for k in LOWER_C_OVER_RB}
+    r["paired_rb_over_c"] = {k: paired(by_rep, "rb", "c", k) for k in HIGHER}
+    r["paired_c_over_rb"] = {k: paired(by_rep, "c", "rb", k) for k in LOWER_C_OVER_RB}
     r["ratio_notes"] = ("ratios_rb_over_c: rbcache / C; >1.0 means rbcache is better for the "
                         "*_iops and *_mibs keys, <1.0 for gc_ms_per_node and p99_gc_over_nogc. "
                         "ratios_c_over_rb: C / rbcache for lower-is-better keys; >1.0 means "
@@ -248,15 +280,21 @@ def main():
     ]
     if any(rb.get(k) is not None or c.get(k) is not None for k in bk):
         print("backing device (dm-delay), medians; ratio > 1.0 means rbcache is better:")
-        print(f"  {'key':32} {'rbcache':>10} {'C':>10} {'ratio':>7}")
+        print(f"  {'key':32} {'rbcache':>10} {'C':>10} {'ratio':>7}  "
+              "(paired per rep: mean [95% CI], reps rbcache better, verdict)")
         for k in bk + info:
             if k in LOWER_C_OVER_RB:
                 q, how = r["ratios_c_over_rb"][k], "C/rb, lower is better"
+                pr = r["paired_c_over_rb"][k]
             elif k in info:
-                q, how = None, "info"
+                q, how, pr = None, "info", None
             else:
                 q, how = r["ratios_rb_over_c"][k], "rb/C"
+                pr = r["paired_rb_over_c"][k]
             fmt = lambda v: "-" if v is None else f"{v:g}"
+            if pr:
+                how += (f"; paired {pr['mean']:g} [{pr['ci95'][0]:g}, {pr['ci95'][1]:g}], "
+                        f"{pr['rb_better']}/{pr['reps']}, {pr['verdict']}")
             print(f"  {k:32} {fmt(rb.get(k)):>10} {fmt(c.get(k)):>10} {fmt(q):>7}  ({how})")
     if clock is not None and clock != "tsc":
         print(f"bench: the guest's clocksource ended as {clock}, not tsc (the host was too busy "
