@@ -723,6 +723,7 @@ impl AttrOps for InternalAttrs {
                     b"fast_read_retries" => &s.fast_read_retries,
                     b"fast_writes" => &s.fast_writes,
                     b"empty_invalidations" => &s.empty_invalidations,
+                    b"read_errors_recovered" => &s.read_errors_recovered,
                     b"journal_flushes" => &s.journal_flushes,
                     b"journal_writes" => &s.journal_writes,
                     b"shrinker_scans" => &s.shrinker_scans,

@@ -224,6 +224,7 @@ RB_RO(read_races);
 RB_RO(fast_read_retries);
 RB_RO(fast_writes);
 RB_RO(empty_invalidations);
+RB_RO(read_errors_recovered);
 RB_RO(journal_flushes);
 RB_RO(journal_writes);
 RB_RW(btree_cache_limit);
@@ -273,6 +274,7 @@ static struct attribute *rbcache_internal_attrs[] = {
 	RB_A(fast_read_retries),
 	RB_A(fast_writes),
 	RB_A(empty_invalidations),
+	RB_A(read_errors_recovered),
 	RB_A(journal_flushes),
 	RB_A(journal_writes),
 	RB_A(btree_cache_limit),

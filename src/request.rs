@@ -519,6 +519,12 @@ impl CachedDev {
                 self.count_read(&c.io, bypass, true, len);
                 return Ok(());
             }
+            // The cache failed to read clean data: the backing device holds the same.
+            Direct::Unreadable => {
+                bio.read_from(&self.bdev, sector)?;
+                self.count_read(&c.io, bypass, true, len);
+                return Ok(());
+            }
             Direct::Mixed => {}
         }
         // Through a bounce buffer of at most CHUNK, copied into the bio chunk by chunk: a bio
@@ -536,6 +542,13 @@ impl CachedDev {
                 let dst = chunk.get_mut(off..).ok_or(EIO)?;
                 match c.io.read_cached(c.inode, s, max, dst)? {
                     Found::Data(k) => off = off.wrapping_add(k),
+                    // The cache failed to read clean data: the backing device holds the same.
+                    Found::Unreadable(k) => {
+                        missed = true;
+                        let k_bytes = (k as usize) << 9;
+                        self.bdev.read_sync(s, dst.get_mut(..k_bytes).ok_or(EIO)?)?;
+                        off = off.wrapping_add(k_bytes);
+                    }
                     Found::Hole(k) => {
                         missed = true;
                         let k_bytes = (k as usize) << 9;

@@ -156,8 +156,9 @@ pub(crate) struct IoState {
 
 /// What [`SetIo::locate`] found.
 enum Located {
-    /// Live data at a cache sector, of a generation, for a run of sectors.
-    Data(u64, u8, u64),
+    /// Live data at a cache sector, of a generation, for a run of sectors, and whether it
+    /// is dirty.
+    Data(u64, u8, u64, bool),
     /// A hole of a run of sectors.
     Hole(u64),
 }
@@ -189,6 +190,8 @@ pub(crate) struct IoStats {
     pub(crate) cache_reads: AtomicU64,
     /// Fills dropped because a write came first.
     pub(crate) fill_collisions: AtomicU64,
+    /// Reads of clean cached data the cache device failed, served from the backing device.
+    pub(crate) read_errors_recovered: AtomicU64,
     /// Invalidations (writes around the cache, discards) of ranges the cache held nothing
     /// of, which journaled and inserted no key.
     pub(crate) empty_invalidations: AtomicU64,
@@ -350,6 +353,9 @@ pub(crate) enum Direct {
     Hole,
     /// Partly cached, several extents, or a race: read through [`SetIo::read_cached`].
     Mixed,
+    /// Clean cached data the cache device failed to read: the backing device holds the same
+    /// (the bio's data is undefined).
+    Unreadable,
 }
 
 /// Counts a foreground operation in flight for as long as it lives.
@@ -480,6 +486,8 @@ impl SetIo {
     pub(crate) fn read(&self, inode: u64, sector: u64, max: u64, buf: &mut [u8]) -> Result<usize> {
         match self.read_cached(inode, sector, max, buf)? {
             Found::Data(bytes) => Ok(bytes),
+            // No backing device to read it from.
+            Found::Unreadable(_) => Err(EIO),
             Found::Hole(sectors) => {
                 let bytes = (sectors as usize) << 9;
                 buf.get_mut(..bytes).ok_or(EIO)?.fill(0);
@@ -511,7 +519,7 @@ impl SetIo {
         self.publish_cache(st);
         Ok(
             match hit.filter(|h| st.gen(self.layout.bucket_of(h.ptr)) == h.gen) {
-                Some(h) => Located::Data(h.ptr, h.gen, run),
+                Some(h) => Located::Data(h.ptr, h.gen, run, h.dirty),
                 None => Located::Hole(run),
             },
         )
@@ -524,7 +532,7 @@ impl SetIo {
         // Before the lookup: an invalidation from here on shows as a new epoch.
         let epoch = self.reuse_epoch.load(Ordering::Acquire);
         Ok(match self.locate_in(inode, sector, sectors, true)? {
-            Located::Data(ptr, _, run) if run == sectors => Some(Hit {
+            Located::Data(ptr, _, run, _) if run == sectors => Some(Hit {
                 ptr,
                 epoch,
                 sectors,
@@ -570,13 +578,15 @@ impl SetIo {
     ) -> Result<Found> {
         let max = max.min((buf.len() >> 9) as u64);
         for _ in 0..16 {
-            let (ptr, gen, run) = match self.locate(inode, sector, max)? {
-                Located::Data(ptr, gen, run) => (ptr, gen, run),
+            let (ptr, gen, run, dirty) = match self.locate(inode, sector, max)? {
+                Located::Data(ptr, gen, run, dirty) => (ptr, gen, run, dirty),
                 Located::Hole(run) => return Ok(Found::Hole(run)),
             };
             let bytes = (run as usize) << 9;
             let dst = buf.get_mut(..bytes).ok_or(EIO)?;
-            self.timed(false, || self.bdev.read_sync(ptr, dst))?;
+            if let Err(e) = self.timed(false, || self.bdev.read_sync(ptr, dst)) {
+                return self.read_failed(dirty, e).map(|()| Found::Unreadable(run));
+            }
             if self.still_live(ptr, gen, run) {
                 return Ok(Found::Data(bytes));
             }
@@ -596,17 +606,32 @@ impl SetIo {
         if sectors == 0 || len.checked_rem(512) != Some(0) {
             return Ok(Direct::Mixed);
         }
-        let (ptr, gen) = match self.locate(inode, sector, sectors)? {
-            Located::Data(ptr, gen, run) if run == sectors => (ptr, gen),
+        let (ptr, gen, dirty) = match self.locate(inode, sector, sectors)? {
+            Located::Data(ptr, gen, run, dirty) if run == sectors => (ptr, gen, dirty),
             Located::Hole(run) if run == sectors => return Ok(Direct::Hole),
             _ => return Ok(Direct::Mixed),
         };
-        self.timed(false, || bio.read_from(&self.bdev, ptr))?;
+        if let Err(e) = self.timed(false, || bio.read_from(&self.bdev, ptr)) {
+            return self.read_failed(dirty, e).map(|()| Direct::Unreadable);
+        }
         Ok(if self.still_live(ptr, gen, sectors) {
             Direct::Hit
         } else {
             Direct::Mixed
         })
+    }
+
+    /// A read of cached data failed with `e`: clean data is still on the backing device, so
+    /// the read may go there (`Ok`, counted in `internal/read_errors_recovered`); dirty data
+    /// is only here, and the error stands (as in 6.12).
+    fn read_failed(&self, dirty: bool, e: Error) -> Result {
+        if dirty {
+            return Err(e);
+        }
+        self.stats
+            .read_errors_recovered
+            .fetch_add(1, Ordering::Relaxed);
+        Ok(())
     }
 
     /// The sequence number of writes to `inode` (see [`SetIo::fill`]).
@@ -1163,6 +1188,9 @@ pub(crate) enum Found {
     Data(usize),
     /// Not cached: this many sectors.
     Hole(u64),
+    /// Clean cached data the cache device failed to read: this many sectors, which the
+    /// backing device holds too (6.12's recoverable read error).
+    Unreadable(u64),
 }
 
 /// Slots of the per-inode write sequence numbers (inodes share slots modulo this).

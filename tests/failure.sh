@@ -3,11 +3,12 @@
 # A failed cache set unregistered under its backing device, and stop_when_cache_set_failed:
 # a device with dirty data the set cannot write back (its cache device fails every IO) stops
 # with the set, and its data comes back with the set; after internal/io_disable 1, a clean one
-# runs on without its cache ("auto"), or stops too ("always").
+# runs on without its cache ("auto"), or stops too ("always"). With the cache device failing
+# reads, dirty data fails to read and clean data is read from the backing device.
 . ./lib.sh
 
 ktap_print_header
-ktap_set_plan 14
+ktap_set_plan 16
 
 # The cache device through device-mapper, so that it can be made to fail every IO.
 CRAW=/dev/vdc
@@ -67,12 +68,39 @@ back() {
 	[ "$(got)" = "$WANT" ]
 }
 check "both registered again: the device attaches dirty and reads the data from the cache" back
+# A cache device that fails reads. Dirty data is only in the cache: reads of it fail rather
+# than return the older data on the backing device.
+rec() { cat $I/read_errors_recovered; }
+dirty_err() {
+	r=$(rec)
+	table "0 $CSECTORS error" || return 1
+	if dd if=/dev/bcache0 of=/dev/null bs=64k count=1 iflag=direct 2>/dev/null; then
+		table "0 $CSECTORS linear $CRAW 0"
+		echo "# a read of dirty data succeeded with the cache failing"
+		return 1
+	fi
+	table "0 $CSECTORS linear $CRAW 0" && [ "$(rec)" = "$r" ] && [ "$(got)" = "$WANT" ]
+}
+check "the cache fails reads: a read of dirty data fails (EIO); healthy again, it reads back" dirty_err
 drain() {
 	sysfs_write $B/writeback_running 1 && wait_for 60 state_is $B clean &&
 		echo 3 >/proc/sys/vm/drop_caches &&
 		[ "$(dd if=$BK bs=512 skip=$(cat $B/data_offset) count=4096 2>/dev/null | md5sum)" = "$WANT" ]
 }
 check "writeback drains it: clean, and the backing device holds the data" drain
+# Clean data is on the backing device too: with the cache failing reads, it is read from
+# there (6.12's recoverable read error), the whole-extent reads and the mixed ones alike.
+clean_err() {
+	r=$(rec)
+	table "0 $CSECTORS error" || return 1
+	g=$(got)
+	m=$(dd if=/dev/bcache0 bs=4k skip=3 count=4 iflag=direct 2>/dev/null | md5sum)
+	table "0 $CSECTORS linear $CRAW 0" || return 1
+	echo "# read_errors_recovered $r -> $(rec)"
+	[ "$g" = "$WANT" ] && [ "$(rec)" -gt "$r" ] &&
+		[ "$m" = "$(dd if=/tmp/d bs=4k skip=3 count=4 2>/dev/null | md5sum)" ]
+}
+check "the cache fails reads: clean data is read from the backing device, counted" clean_err
 
 fail_clean() {
 	sysfs_write $I/io_disable 1 && sysfs_write $SET/unregister 1 && wait_for 30 test ! -e $SET &&
