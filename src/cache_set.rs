@@ -26,7 +26,7 @@ use crate::format::alloc::{Policy, Reserve};
 use crate::format::congestion::{READ_THRESHOLD_US, WRITE_THRESHOLD_US};
 use crate::format::geometry::{Geometry, SetMagic};
 use crate::format::superblock::{Superblock, UuidDisplay, CACHE_DISCARD};
-use crate::format::units::{parse_size, parse_u32_clamped, parse_u64, Hprint};
+use crate::format::units::{parse_size, parse_u32_clamped, parse_u64, trim, Hprint};
 use crate::gc::{Gc, GcThread, Tunable};
 use crate::helper_thread::{Helper, HelperThread};
 use crate::index::{CACHE_LIMIT_MAX, CACHE_LIMIT_MIN};
@@ -236,7 +236,13 @@ impl CacheSet {
             }
         }
         let stats_dirs = stats_dirs(&dir, &io)?;
-        let gc_thread = GcThread::start(gc, io.clone())?;
+        // A failed set unregisters as if asked to (6.12's `bch_cache_set_error()`).
+        let (fail_reg, fail_set) = (reg.clone(), set.clone());
+        let gc_thread = GcThread::start(gc, io.clone(), move || {
+            if fail_reg.queue_stop(fail_set, StopKind::Unregister).is_err() {
+                pr_err!("a failed cache set could not be unregistered\n");
+            }
+        })?;
         let allocator = HelperThread::start(io.clone(), Helper::Allocator)?;
         let flusher = HelperThread::start(io.clone(), Helper::Journal)?;
         let shrinker = Shrinker::register(c_str!("rbcache-btree"), io.clone())?;
@@ -590,6 +596,12 @@ impl AttrOps for SetAttrs {
                     .io()
                     .map_or(WRITE_THRESHOLD_US, |io| io.congestion.write_threshold_us())
             ),
+            // A failing set always unregisters: rbcache does not offer 6.12's `panic`.
+            b"errors" => writeln!(out, "[unregister]"),
+            b"io_error_limit" => writeln!(out, "{}", self.set.io().ok_or(EIO)?.io_errors.limit()),
+            b"io_error_halflife" => {
+                writeln!(out, "{}", self.set.io().ok_or(EIO)?.io_errors.halflife())
+            }
             _ => return Err(EINVAL),
         }
         .map_err(|_| EINVAL)
@@ -627,6 +639,29 @@ impl AttrOps for SetAttrs {
                     .ok_or(EIO)?
                     .congestion
                     .set_write_threshold_us(us);
+                return Ok(());
+            }
+            b"errors" => {
+                if trim(input) == b"unregister" {
+                    return Ok(());
+                }
+                if trim(input) == b"panic" {
+                    pr_err!(
+                        "cache set {}: errors: panic is not supported; a failing set unregisters\n",
+                        UuidDisplay(self.set.set_uuid())
+                    );
+                }
+                return Err(EINVAL);
+            }
+            // Clamped to `u32`, as 6.12's `sysfs_strtoul_clamp`.
+            b"io_error_limit" => {
+                let v = parse_u32_clamped(input).ok_or(EINVAL)?;
+                self.set.io().ok_or(EIO)?.io_errors.set_limit(v);
+                return Ok(());
+            }
+            b"io_error_halflife" => {
+                let v = parse_u32_clamped(input).ok_or(EINVAL)?;
+                self.set.io().ok_or(EIO)?.io_errors.set_halflife(v);
                 return Ok(());
             }
             b"synchronous" => {
@@ -822,6 +857,7 @@ impl AttrOps for CacheAttrs {
                 };
                 writeln!(out, "{}", Hprint((sectors << 9) as i64))
             }
+            b"io_errors" => writeln!(out, "{}", self.set.io().ok_or(EIO)?.io_errors.count()),
             b"priority_stats" => {
                 let io = self.set.io().ok_or(EIO)?;
                 let (unused, meta, dirty) = io.usage();

@@ -246,6 +246,7 @@ impl DiskOps for VolumeIo {
         let state = &self.state;
         // Noted on the work item, a little after the write completed.
         state.io.io_latency(true, w.start);
+        state.io.count_io(&result, "writing data");
         match state
             .io
             .commit_reserved(state.inode, w.sector, &w.reserved, result)

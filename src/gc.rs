@@ -80,6 +80,8 @@ pub(crate) struct Gc {
     running: AtomicBool,
     /// `internal/copy_gc_enabled` (on by default, unlike 6.12).
     copy_gc_enabled: AtomicBool,
+    /// The set has failed (too many IO errors): the thread has it unregistered.
+    failed: AtomicBool,
     /// `internal/gc_after_writeback`: [`AFTER_WB_ENABLE`], and [`AFTER_WB_DO`] once
     /// writeback found the cache half full.
     after_writeback: AtomicU32,
@@ -205,6 +207,7 @@ impl Gc {
             invalidate_needs_gc: AtomicBool::new(false),
             running: AtomicBool::new(false),
             copy_gc_enabled: AtomicBool::new(true),
+            failed: AtomicBool::new(false),
             after_writeback: AtomicU32::new(0),
             in_use: AtomicU32::new(IN_USE_UNKNOWN),
             tunables: Tunables::default(),
@@ -380,6 +383,16 @@ impl Gc {
         self.done.notify_all();
     }
 
+    /// The set has failed (6.12's `bch_cache_set_error()`): disables its IO, and the thread,
+    /// leaving its loop, has the set unregistered. Returns whether this call made it fail.
+    pub(crate) fn fail(&self) -> bool {
+        if self.failed.swap(true, Ordering::AcqRel) {
+            return false;
+        }
+        self.set_io_disable(true);
+        true
+    }
+
     /// Returns whether IO is disabled.
     pub(crate) fn io_disabled(&self) -> bool {
         self.wake.lock().io_disable
@@ -469,8 +482,9 @@ impl Gc {
         self.done.notify_all();
     }
 
-    /// The thread body: wait for a trigger, run a pass, repeat until stopped.
-    fn thread_main(&self, io: &SetIo) {
+    /// The thread body: wait for a trigger, run a pass, repeat until stopped; if the set
+    /// failed meanwhile, call `on_failure` (which has it unregistered, so stopped).
+    fn thread_main(&self, io: &SetIo, on_failure: impl FnOnce()) {
         loop {
             {
                 let mut state = self.wake.lock();
@@ -483,6 +497,9 @@ impl Gc {
                 }
             }
             self.pass(io);
+        }
+        if self.failed.load(Ordering::Acquire) && !self.wake.lock().stop {
+            on_failure();
         }
         // Left the loop because IO was disabled: `kthread_stop` may not have been called yet,
         // so wait for it rather than exit under the owner's feet.
@@ -535,10 +552,17 @@ pub(crate) struct GcThread {
 }
 
 impl GcThread {
-    /// Starts the thread, working on `io`.
-    pub(crate) fn start(gc: Arc<Gc>, io: Arc<SetIo>) -> Result<Self> {
+    /// Starts the thread, working on `io`; `on_failure` runs on it if the set fails
+    /// ([`Gc::fail`]).
+    pub(crate) fn start(
+        gc: Arc<Gc>,
+        io: Arc<SetIo>,
+        on_failure: impl FnOnce() + Send + 'static,
+    ) -> Result<Self> {
         let worker = gc.clone();
-        let thread = Kthread::run(c_str!("bcache_gc"), move || worker.thread_main(&io))?;
+        let thread = Kthread::run(c_str!("bcache_gc"), move || {
+            worker.thread_main(&io, on_failure)
+        })?;
         Ok(Self {
             gc,
             thread: Some(thread),

@@ -457,6 +457,7 @@ impl SetIo {
             for e in batch.iter() {
                 let len = ((e.end - e.start) << 9) as usize;
                 let r = self.bdev.read_sync(e.ptr, &mut data[off..off + len]);
+                self.count_io(&r, "reading data to move");
                 ok.push(r.is_ok(), GFP_KERNEL)?;
                 off += len;
             }
@@ -506,11 +507,13 @@ impl SetIo {
                 };
                 let n = (len - done).min(bs - used);
                 let at = bucket * bs + used;
-                self.bdev.write_sync(
+                let r = self.bdev.write_sync(
                     at,
                     &buf[(done << 9) as usize..((done + n) << 9) as usize],
                     WriteKind::Data,
-                )?;
+                );
+                self.count_io(&r, "writing moved data");
+                r?;
                 st.moving_open = Some((bucket, used + n));
                 let mark = if e.dirty {
                     GC_MARK_DIRTY

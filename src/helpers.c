@@ -171,6 +171,9 @@ RB_WO(clear_stats);
 RB_RO(congested);
 RB_RW(congested_read_threshold_us);
 RB_RW(congested_write_threshold_us);
+RB_RW(errors);
+RB_RW(io_error_limit);
+RB_RW(io_error_halflife);
 
 static struct attribute *rbcache_set_attrs[] = {
 	RB_A(unregister), RB_A(stop), RB_A(block_size), RB_A(bucket_size),
@@ -178,7 +181,8 @@ static struct attribute *rbcache_set_attrs[] = {
 	RB_A(flash_vol_create), RB_A(btree_cache_size), RB_A(root_usage_percent),
 	RB_A(average_key_size), RB_A(journal_delay_ms), RB_A(clear_stats),
 	RB_A(congested), RB_A(congested_read_threshold_us),
-	RB_A(congested_write_threshold_us), NULL,
+	RB_A(congested_write_threshold_us), RB_A(errors), RB_A(io_error_limit),
+	RB_A(io_error_halflife), NULL,
 };
 
 const struct attribute_group rbcache_set_group = { .attrs = rbcache_set_attrs };
@@ -296,11 +300,12 @@ RB_RO(priority_stats);
 RB_RO(written);
 RB_RO(btree_written);
 RB_RO(metadata_written);
+RB_RO(io_errors);
 
 static struct attribute *rbcache_cache_attrs[] = {
 	RB_A(bucket_size), RB_A(block_size), RB_A(nbuckets), RB_A(discard),
 	RB_A(cache_replacement_policy), RB_A(priority_stats), RB_A(written), RB_A(btree_written),
-	RB_A(metadata_written), NULL,
+	RB_A(metadata_written), RB_A(io_errors), NULL,
 };
 
 const struct attribute_group rbcache_cache_group = { .attrs = rbcache_cache_attrs };

@@ -12,6 +12,7 @@ mod cached_dev;
 mod congested;
 mod dirty;
 mod driver;
+mod failure;
 mod flash;
 mod format;
 mod gc;

@@ -162,6 +162,7 @@ impl DiskOps for CachedDisk {
             } => {
                 // Noted on the work item, a little after the write completed.
                 io.io_latency(true, start);
+                io.count_io(&result, "writing data");
                 (io, inode, sector, reserved)
             }
             CacheWrite::Around {

@@ -35,6 +35,7 @@ use crate::format::alloc::{
 use crate::format::bkey::{Bkey, MAX_SIZE};
 use crate::format::congestion::Congestion;
 use crate::format::extents::{self, Extent};
+use crate::format::io_errors::IoErrors;
 use crate::format::superblock::{Superblock, CACHE_SYNC};
 use crate::gc::Gc;
 use crate::index::{Index, LeafKeys, Node, NodeSource};
@@ -225,6 +226,9 @@ pub(crate) struct SetIo {
     pub(crate) journal_delay: AtomicU32,
     /// Congestion bypass: the latency of data IO to the cache (`congested_*`).
     pub(crate) congestion: Congestion,
+    /// The decaying count of data IO errors (`io_errors`, `io_error_limit`,
+    /// `io_error_halflife`): the set fails at the limit ([`SetIo::count_io`]).
+    pub(crate) io_errors: IoErrors,
     /// Bumped, under the state lock, whenever buckets are invalidated for reuse: a read sent
     /// on without the lock read live data if it is unchanged since before its lookup
     /// ([`SetIo::hit_is_live`]).
@@ -456,6 +460,7 @@ impl SetIo {
                 shrink_request: AtomicUsize::new(0),
                 journal_delay: AtomicU32::new(JOURNAL_DELAY_MS),
                 congestion: Congestion::new(),
+                io_errors: IoErrors::new(),
                 reuse_epoch: AtomicU64::new(0),
                 flusher <- Waker::new(),
                 allocator <- Waker::new(),
@@ -584,7 +589,9 @@ impl SetIo {
             };
             let bytes = (run as usize) << 9;
             let dst = buf.get_mut(..bytes).ok_or(EIO)?;
-            if let Err(e) = self.timed(false, || self.bdev.read_sync(ptr, dst)) {
+            let r = self.timed(false, || self.bdev.read_sync(ptr, dst));
+            self.count_io(&r, "reading data");
+            if let Err(e) = r {
                 return self.read_failed(dirty, e).map(|()| Found::Unreadable(run));
             }
             if self.still_live(ptr, gen, run) {
@@ -611,7 +618,9 @@ impl SetIo {
             Located::Hole(run) if run == sectors => return Ok(Direct::Hole),
             _ => return Ok(Direct::Mixed),
         };
-        if let Err(e) = self.timed(false, || bio.read_from(&self.bdev, ptr)) {
+        let r = self.timed(false, || bio.read_from(&self.bdev, ptr));
+        self.count_io(&r, "reading data");
+        if let Err(e) = r {
             return self.read_failed(dirty, e).map(|()| Direct::Unreadable);
         }
         Ok(if self.still_live(ptr, gen, sectors) {
@@ -759,6 +768,7 @@ impl SetIo {
             part
         });
         let res = self.timed(true, || data.write_parts(&self.bdev, parts));
+        self.count_io(&res, "writing data");
 
         let mut st = self.state.lock();
         self.finish_pieces(&mut st, inode, sector, &pieces, res, mode)

@@ -494,7 +494,9 @@ impl CachedDev {
         for e in batch {
             let len = ((e.end - e.start) << 9) as usize;
             let buf = data.get_mut(off..off + len).ok_or(EIO)?;
-            io.bdev.read_sync(e.ptr, buf)?;
+            let r = io.bdev.read_sync(e.ptr, buf);
+            io.count_io(&r, "reading dirty data for writeback");
+            r?;
             off += len;
         }
         // The batch was collected before the range was locked: a write around the cache may

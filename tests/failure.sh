@@ -8,7 +8,7 @@
 . ./lib.sh
 
 ktap_print_header
-ktap_set_plan 16
+ktap_set_plan 19
 
 # The cache device through device-mapper, so that it can be made to fail every IO.
 CRAW=/dev/vdc
@@ -92,7 +92,8 @@ check "writeback drains it: clean, and the backing device holds the data" drain
 # there (6.12's recoverable read error), the whole-extent reads and the mixed ones alike.
 clean_err() {
 	r=$(rec)
-	table "0 $CSECTORS error" || return 1
+	# Many errors follow: the set must not fail here (see errlimit).
+	sysfs_write $SET/io_error_limit 1000 && table "0 $CSECTORS error" || return 1
 	g=$(got)
 	m=$(dd if=/dev/bcache0 bs=4k skip=3 count=4 iflag=direct 2>/dev/null | md5sum)
 	table "0 $CSECTORS linear $CRAW 0" || return 1
@@ -101,6 +102,46 @@ clean_err() {
 		[ "$m" = "$(dd if=/tmp/d bs=4k skip=3 count=4 2>/dev/null | md5sum)" ]
 }
 check "the cache fails reads: clean data is read from the backing device, counted" clean_err
+
+# Error accounting (6.12's bch_count_io_errors): the cache device's io_errors, and the set's
+# errors, io_error_limit and io_error_halflife.
+ioerr() { cat /sys/block/$(basename $CA)/bcache/io_errors; }
+errknobs() {
+	echo "# io_errors $(ioerr)"
+	[ "$(ioerr)" -ge 36 ] && [ "$(cat $SET/errors)" = "[unregister]" ] &&
+		sysfs_write $SET/errors unregister &&
+		expect_errno $SET/errors panic "Invalid argument" &&
+		expect_errno $SET/errors junk "Invalid argument" &&
+		expect_errno $SET/io_error_limit -1 "Invalid argument" &&
+		expect_errno $SET/io_error_halflife x "Invalid argument" &&
+		[ "$(cat $SET/io_error_limit)" = 1000 ] && [ "$(cat $SET/io_error_halflife)" = 0 ] &&
+		sysfs_write $SET/io_error_halflife 1000 && [ "$(cat $SET/io_error_halflife)" = 968 ] &&
+		sysfs_write $SET/io_error_halflife 0 && sysfs_write $SET/io_error_limit 99999999999 &&
+		[ "$(cat $SET/io_error_limit)" = 4294967295 ]
+}
+check "io_errors counts; errors, io_error_limit and io_error_halflife take values, refuse junk" \
+	errknobs
+# Past io_error_limit the set fails (IO disabled) and unregisters itself: the clean device
+# detaches and runs on in passthrough (stop_when_cache_set_failed auto) with the same data.
+errlimit() {
+	sysfs_write $SET/io_error_limit $(($(ioerr) + 4)) || return 1
+	dmesg_mark
+	table "0 $CSECTORS error" || return 1
+	got >/dev/null
+	wait_for 30 test ! -e $SET
+	gone_ok=$?
+	table "0 $CSECTORS linear $CRAW 0" || return 1
+	[ $gone_ok = 0 ] && logged "IO errors, the last reading data: the cache set fails" &&
+		state_is $B "no cache" && [ "$(got)" = "$WANT" ]
+}
+check "past io_error_limit the set fails and unregisters; the clean device runs on, same data" \
+	errlimit
+reattach() {
+	sysfs_write $RB/register $CA && uncongested $SET && sysfs_write $B/attach "$CSET" &&
+		sysfs_write $B/cache_mode writeback && state_is $B clean && [ "$(got)" = "$WANT" ] &&
+		[ "$(ioerr)" = 0 ] && [ "$(cat $SET/io_error_limit)" = 8 ]
+}
+check "registered and attached again: clean, the data unchanged, the error count fresh" reattach
 
 fail_clean() {
 	sysfs_write $I/io_disable 1 && sysfs_write $SET/unregister 1 && wait_for 30 test ! -e $SET &&

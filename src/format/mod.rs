@@ -13,6 +13,7 @@ pub(crate) mod congestion;
 pub(crate) mod crc64;
 pub(crate) mod gc_policy;
 pub(crate) mod gc_stats;
+pub(crate) mod io_errors;
 mod le;
 pub(crate) mod stats;
 pub(crate) mod superblock;

@@ -30,6 +30,8 @@ mod gc_stats_test;
 #[cfg(test)]
 mod init_test;
 #[cfg(test)]
+mod io_errors_test;
+#[cfg(test)]
 mod rng;
 #[cfg(test)]
 mod stats_test;

@@ -1,0 +1,118 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Error accounting of a cache device (6.12 `bch_count_io_errors()`).
+//!
+//! Every data IO to the cache is counted. Each failed one adds `1 << IO_ERROR_SHIFT` to the
+//! error count; once the count, shifted back, reaches `io_error_limit` (default 8), the set has
+//! failed. With a decay (`io_error_halflife`, stored divided by 88), every `decay` IOs scale
+//! the count by 127/128, which halves it in about 88 such periods: `log(1/2) / log(127/128)`
+//! is 88.4.
+
+use core::sync::atomic::{AtomicU32, Ordering};
+
+/// Fixed-point shift of the error count (6.12 `IO_ERROR_SHIFT`).
+pub(crate) const IO_ERROR_SHIFT: u32 = 20;
+/// Default `io_error_limit` (6.12 `DEFAULT_IO_ERROR_LIMIT`).
+pub(crate) const DEFAULT_LIMIT: u32 = 8;
+/// IOs per decay period for each unit of `io_error_halflife`.
+pub(crate) const HALFLIFE_UNIT: u32 = 88;
+
+/// What one counted IO came to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Noted {
+    /// It succeeded.
+    Ok,
+    /// It failed; the count (whole errors) is still under the limit.
+    Error(u32),
+    /// It failed, and the count reached the limit: the set has failed.
+    Limit(u32),
+}
+
+/// The decaying error count of a cache device, and its tunables; lock-free.
+pub(crate) struct IoErrors {
+    ios: AtomicU32,
+    errors: AtomicU32,
+    decay: AtomicU32,
+    limit: AtomicU32,
+}
+
+impl Default for IoErrors {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl IoErrors {
+    /// No errors, no decay, the default limit.
+    pub(crate) const fn new() -> Self {
+        Self {
+            ios: AtomicU32::new(0),
+            errors: AtomicU32::new(0),
+            decay: AtomicU32::new(0),
+            limit: AtomicU32::new(DEFAULT_LIMIT),
+        }
+    }
+
+    /// Counts one IO, failed or not.
+    pub(crate) fn note(&self, failed: bool) -> Noted {
+        let decay = self.decay.load(Ordering::Relaxed);
+        if decay != 0 {
+            let mut count = self.ios.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
+            while count > decay {
+                let new = count - decay;
+                match self
+                    .ios
+                    .compare_exchange(count, new, Ordering::Relaxed, Ordering::Relaxed)
+                {
+                    Ok(_) => {
+                        count = new;
+                        let _ =
+                            self.errors
+                                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |e| {
+                                    Some((u64::from(e) * 127 / 128) as u32)
+                                });
+                    }
+                    Err(now) => count = now,
+                }
+            }
+        }
+        if !failed {
+            return Noted::Ok;
+        }
+        let errors = self
+            .errors
+            .fetch_add(1 << IO_ERROR_SHIFT, Ordering::Relaxed)
+            .wrapping_add(1 << IO_ERROR_SHIFT)
+            >> IO_ERROR_SHIFT;
+        if errors < self.limit.load(Ordering::Relaxed) {
+            Noted::Error(errors)
+        } else {
+            Noted::Limit(errors)
+        }
+    }
+
+    /// The count in whole errors (`io_errors`).
+    pub(crate) fn count(&self) -> u32 {
+        self.errors.load(Ordering::Relaxed) >> IO_ERROR_SHIFT
+    }
+
+    /// `io_error_limit`.
+    pub(crate) fn limit(&self) -> u32 {
+        self.limit.load(Ordering::Relaxed)
+    }
+
+    /// Sets `io_error_limit`.
+    pub(crate) fn set_limit(&self, limit: u32) {
+        self.limit.store(limit, Ordering::Relaxed);
+    }
+
+    /// `io_error_halflife`, as 6.12 shows it: the stored period times 88.
+    pub(crate) fn halflife(&self) -> u64 {
+        u64::from(self.decay.load(Ordering::Relaxed)) * u64::from(HALFLIFE_UNIT)
+    }
+
+    /// Sets `io_error_halflife`: stored as the period of IOs between rescales, `v / 88`.
+    pub(crate) fn set_halflife(&self, v: u32) {
+        self.decay.store(v / HALFLIFE_UNIT, Ordering::Relaxed);
+    }
+}
