@@ -27,7 +27,7 @@ use crate::cached_dev::CachedDev;
 use crate::flash::{alloc_index, free_index};
 use crate::format::backing::{trim, BdevState, CacheMode};
 use crate::format::superblock::{Superblock, UuidDisplay};
-use crate::format::units::{parse_size, parse_u64, Hprint};
+use crate::format::units::{parse_size, parse_u32_clamped, parse_u64, Hprint};
 use crate::kabi::bdev::BdevFile;
 use crate::kabi::disk::GenDisk;
 use crate::kabi::sysfs::{AttrOps, Group, ShowBuf, SysfsDir};
@@ -81,6 +81,8 @@ impl BackingDev {
         )?;
         let stats_dirs = stats_dirs(&dir, &dev)?;
         let linked = Arc::pin_init(new_mutex!(None, "BackingDev::linked"), GFP_KERNEL)?;
+        // Until the device is released (`Drop` takes it back).
+        dev.set_stopper(Some(reg.clone()));
         let b = BackingDev {
             stats_dirs: Some(stats_dirs),
             dir: Some(dir),
@@ -219,6 +221,7 @@ impl BackingDev {
 
 impl Drop for BackingDev {
     fn drop(&mut self) {
+        drop(self.dev.set_stopper(None));
         // The set's link to the directory goes before the directory.
         self.unlink(None);
         drop(self.stats_dirs.take());
@@ -381,6 +384,9 @@ impl AttrOps for BackingAttrs {
                     writeln!(out, "[auto] always")
                 }
             }
+            b"io_errors" => writeln!(out, "{}", dev.policy.errors.count()),
+            b"io_error_limit" => writeln!(out, "{}", dev.policy.errors.limit()),
+            b"io_disable" => writeln!(out, "{}", getb(&dev.policy.io_disable)),
             b"stripe_size" => writeln!(out, "{}", Hprint((dev.stripe << 9) as i64)),
             b"partial_stripes_expensive" => writeln!(out, "0"),
             b"writeback_rate_debug" => {
@@ -555,6 +561,19 @@ impl AttrOps for BackingAttrs {
             }
             b"clear_stats" => {
                 dev.stats.clear();
+                Ok(())
+            }
+            // Clamped to `0..=i32::MAX`, as 6.12.
+            b"io_error_limit" => {
+                dev.policy
+                    .errors
+                    .set_limit(parse_u32_clamped(input).ok_or(EINVAL)?);
+                Ok(())
+            }
+            // Any number; not 0 disables (6.12).
+            b"io_disable" => {
+                let v = parse_u64(input).ok_or(EINVAL)?;
+                dev.policy.io_disable.store(v != 0, Ordering::Relaxed);
                 Ok(())
             }
             _ => Err(EINVAL),

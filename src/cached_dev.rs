@@ -24,11 +24,13 @@ use kernel::time::msecs_to_jiffies;
 use crate::cache_set::CacheSet;
 use crate::format::backing::{BdevState, CacheMode, SeqTracker};
 use crate::format::congestion::Congestion;
+use crate::format::io_errors::BackingErrors;
 use crate::format::superblock::{Superblock, UuidDisplay};
 use crate::format::writeback::stripe_sectors;
 use crate::kabi::bdev::BdevFile;
 use crate::kabi::random::real_seconds;
 use crate::metadata::write_superblock;
+use crate::registry::Registry;
 use crate::set_io::SetIo;
 use crate::stats::{CacheStats, StatsOwner};
 use crate::writeback::{RateState, WbCtl, WbSettings, WbThread};
@@ -51,6 +53,9 @@ const RANGES: usize = 64;
 
 struct Link {
     attached: Option<Attached>,
+    /// The registry, to have the device stopped at `io_error_limit` errors; taken then, and
+    /// when the device is released ([`CachedDev::set_stopper`]).
+    stopper: Option<Arc<Registry>>,
 }
 
 /// How a device's IO uses the cache.
@@ -69,6 +74,10 @@ pub(crate) struct IoPolicy {
     pub(crate) last_io: AtomicU64,
     /// What a flush must make durable on the backing device ([`CachedDev::flush_backing_while`]).
     flushes: BackingFlushes,
+    /// Failed IO to the backing device (`io_errors`, `io_error_limit`).
+    pub(crate) errors: BackingErrors,
+    /// `io_disable`: every bio fails; set by hand, or at `io_error_limit` errors.
+    pub(crate) io_disable: AtomicBool,
 }
 
 /// A registered backing device.
@@ -184,6 +193,8 @@ impl CachedDev {
                         writes: AtomicU64::new(1),
                         flushed: AtomicU64::new(0),
                     },
+                    errors: BackingErrors::new(),
+                    io_disable: AtomicBool::new(false),
                 },
                 stripe,
                 detaching: AtomicBool::new(false),
@@ -192,7 +203,7 @@ impl CachedDev {
                 sb <- new_mutex!(sb, "CachedDev::sb"),
                 ranges <- new_mutex!([None; RANGES], "CachedDev::ranges"),
                 range_free <- new_condvar!("CachedDev::range_free"),
-                link <- new_mutex!(Link { attached: None }, "CachedDev::link"),
+                link <- new_mutex!(Link { attached: None, stopper: None }, "CachedDev::link"),
                 users: AtomicU64::new(0),
                 idle <- new_condvar!("CachedDev::idle"),
                 seq <- new_mutex!(SeqTracker::default(), "CachedDev::seq"),
@@ -412,6 +423,12 @@ impl CachedDev {
         link.attached
             .as_ref()
             .is_some_and(|a| a.io.gc.io_disabled())
+    }
+
+    /// Sets or takes (with `None`) the registry the device asks to stop it at its error
+    /// limit ([`CachedDev::backing`]); returns what was there.
+    pub(crate) fn set_stopper(&self, reg: Option<Arc<Registry>>) -> Option<Arc<Registry>> {
+        core::mem::replace(&mut self.link.lock().stopper, reg)
     }
 
     /// The set the device is attached to.

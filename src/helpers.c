@@ -361,7 +361,8 @@ static struct attribute *rbcache_backing_attrs[] = {
 	RB_A(readahead_cache_policy), RB_A(stripe_size), RB_A(partial_stripes_expensive),
 	RB_A(writeback_rate_fp_term_low), RB_A(writeback_rate_fp_term_mid),
 	RB_A(writeback_rate_fp_term_high), RB_A(writeback_consider_fragment),
-	RB_A(writeback_metadata), RB_A(stop_when_cache_set_failed), NULL,
+	RB_A(writeback_metadata), RB_A(stop_when_cache_set_failed), RB_A(io_errors),
+	RB_A(io_error_limit), RB_A(io_disable), NULL,
 };
 
 const struct attribute_group rbcache_backing_group = { .attrs = rbcache_backing_attrs };

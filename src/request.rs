@@ -131,8 +131,9 @@ impl DiskOps for CachedDisk {
 
     fn submit(&self, bio: Bio, remap: Remapper<'_, Self>) {
         let _noio = NoIoScope::new();
-        // As 6.12 with `CACHE_SET_IO_DISABLE` on the attached set: every bio fails.
-        if self.0.dev.set_io_disabled() {
+        // As 6.12 with `CACHE_SET_IO_DISABLE` on the attached set, or the device's own
+        // `io_disable`: every bio fails.
+        if self.0.dev.policy.io_disable.load(Ordering::Relaxed) || self.0.dev.set_io_disabled() {
             bio.end(Err(EIO));
             return;
         }
@@ -173,6 +174,7 @@ impl DiskOps for CachedDisk {
                 slot,
             } => {
                 dev.backing_written();
+                let result = dev.backing(result, false);
                 // Whether or not the write succeeded, the cached copy is older: it goes.
                 let invalidated = io.discard(inode, sector, sectors);
                 if invalidated.is_ok() && result.is_ok() {
@@ -452,7 +454,7 @@ impl CachedDev {
                 Some(c) => c.io.flush_journal(),
                 None => Ok(()),
             });
-            flushed?;
+            self.backing(flushed, false)?;
             journal?;
         }
         match op {
@@ -464,7 +466,7 @@ impl CachedDev {
                 if let Some(c) = &cache {
                     c.io.discard(c.inode, sector, sectors)?;
                 }
-                self.bdev.discard(sector, sectors)
+                self.backing(self.bdev.discard(sector, sectors), false)
             }
             BioOp::Other => Err(EIO),
         }
@@ -494,9 +496,11 @@ impl CachedDev {
 
     fn read(&self, bio: &mut Bio, sector: u64, cache: Option<&CacheUse<'_>>) -> Result {
         let len = bio.len();
+        // Failed readahead does not count as a backing device error.
+        let ra = bio.is_readahead();
         let Some(c) = cache else {
-            // Not attached: nothing is counted, as in 6.12 (`detached_dev_do_request()`).
-            return bio.submit_to(&self.bdev, sector);
+            // Not attached: no hit or miss is counted, as in 6.12 (`detached_dev_do_request()`).
+            return self.backing(bio.submit_to(&self.bdev, sector), ra);
         };
         let bypass = self.read_bypass(bio, sector, c);
         // Before any lookup: a write committed after this may make a fill stale.
@@ -510,7 +514,7 @@ impl CachedDev {
             // A miss on all of it: read the backing device straight into the bio's pages,
             // and fill the cache from them.
             Direct::Hole => {
-                bio.read_from(&self.bdev, sector)?;
+                self.backing(bio.read_from(&self.bdev, sector), ra)?;
                 if !bypass && len.checked_rem(c.io.layout.block_bytes) == Some(0) {
                     // Best effort: a fill that fails leaves a miss, not an error.
                     if let Ok(false) = c.io.fill(c.inode, sector, Source::Bio(bio, 0), seq) {
@@ -522,7 +526,7 @@ impl CachedDev {
             }
             // The cache failed to read clean data: the backing device holds the same.
             Direct::Unreadable => {
-                bio.read_from(&self.bdev, sector)?;
+                self.backing(bio.read_from(&self.bdev, sector), ra)?;
                 self.count_read(&c.io, bypass, true, len);
                 return Ok(());
             }
@@ -547,14 +551,15 @@ impl CachedDev {
                     Found::Unreadable(k) => {
                         missed = true;
                         let k_bytes = (k as usize) << 9;
-                        self.bdev.read_sync(s, dst.get_mut(..k_bytes).ok_or(EIO)?)?;
+                        let buf = dst.get_mut(..k_bytes).ok_or(EIO)?;
+                        self.backing(self.bdev.read_sync(s, buf), ra)?;
                         off = off.wrapping_add(k_bytes);
                     }
                     Found::Hole(k) => {
                         missed = true;
                         let k_bytes = (k as usize) << 9;
                         let buf = dst.get_mut(..k_bytes).ok_or(EIO)?;
-                        self.bdev.read_sync(s, buf)?;
+                        self.backing(self.bdev.read_sync(s, buf), ra)?;
                         if !bypass && k_bytes.checked_rem(c.io.layout.block_bytes) == Some(0) {
                             // Best effort: a fill that fails leaves a miss, not an error.
                             if let Ok(false) = c.io.fill(c.inode, s, Source::Buf(buf), seq) {
@@ -591,7 +596,7 @@ impl CachedDev {
         let Some(c) = cache else {
             // Straight from the bio's pages, with its own flags (FUA).
             let _range = self.lock_range(sector, sector.wrapping_add(sectors));
-            let written = bio.submit_to(&self.bdev, sector);
+            let written = self.backing(bio.submit_to(&self.bdev, sector), false);
             self.backing_written();
             return written;
         };
@@ -622,6 +627,7 @@ impl CachedDev {
             let (written, around) = bio.submit_to_while(&self.bdev, sector, || {
                 c.io.invalidate_around(c.inode, sector, sectors)
             });
+            let written = self.backing(written, false);
             self.backing_written();
             // Dropping the guard (the write has completed) lets fills in again.
             drop(around?);
@@ -647,7 +653,7 @@ impl CachedDev {
                         // around; the older copy in the cache goes.
                         self.count(&c.io, |s| s.add(SECTORS_BYPASSED, sectors));
                         let _range = self.lock_range(sector, sector.wrapping_add(sectors));
-                        let written = bio.submit_to(&self.bdev, sector);
+                        let written = self.backing(bio.submit_to(&self.bdev, sector), false);
                         self.backing_written();
                         written?;
                         c.io.discard(c.inode, sector, sectors)?;
@@ -659,7 +665,7 @@ impl CachedDev {
             _ => {
                 // Writethrough.
                 let _range = self.lock_range(sector, sector.wrapping_add(sectors));
-                let written = bio.submit_to(&self.bdev, sector);
+                let written = self.backing(bio.submit_to(&self.bdev, sector), false);
                 self.backing_written();
                 written?;
                 if c.io

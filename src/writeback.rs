@@ -508,12 +508,14 @@ impl CachedDev {
             let len = ((e.end - e.start) << 9) as usize;
             let buf = data.get(off..off + len).ok_or(EIO)?;
             if same {
-                self.bdev
-                    .write_sync(e.start & mask, buf, crate::kabi::bio::WriteKind::Data)?;
+                let r =
+                    self.bdev
+                        .write_sync(e.start & mask, buf, crate::kabi::bio::WriteKind::Data);
+                self.backing(r, false)?;
             }
             off += len;
         }
-        self.bdev.flush()?;
+        self.backing(self.bdev.flush(), false)?;
         let (done, races) = io.mark_clean(batch)?;
         self.wb.keys.fetch_add(done, Ordering::Relaxed);
         self.wb.races.fetch_add(races, Ordering::Relaxed);

@@ -4,11 +4,12 @@
 # writeback write of a dirty block stays in flight for 2 s; the block is overwritten (in
 # writeback mode, into the cache) meanwhile. Writeback's compare-and-replace must then leave
 # the newer key dirty (counted as a race in writeback_rate_debug), write it back on a later
-# pass, and the backing device and /dev/bcache0 must both end with the newer data.
+# pass, and the backing device and /dev/bcache0 must both end with the newer data. Then the
+# backing device's error accounting, up to the device stopping at its io_error_limit.
 . ./lib.sh
 
 ktap_print_header
-ktap_set_plan 6
+ktap_set_plan 8
 
 SECTORS=$(cat /sys/block/vdb/size)
 BKD=$(dm_create bkd "0 $SECTORS delay /dev/vdb 0 0") || die "dm-delay on /dev/vdb"
@@ -74,6 +75,40 @@ raw() {
 	[ "$got" = "$W" ]
 }
 check "the backing device holds the newer data" raw
+
+# The backing device's error accounting (6.12's bch_count_backing_io_errors): io_errors,
+# io_error_limit (64) and io_disable, then the device stopping at its limit.
+bk_knobs() {
+	[ "$(cat $B/io_errors)" = 0 ] && [ "$(cat $B/io_error_limit)" = 64 ] &&
+		[ "$(cat $B/io_disable)" = 0 ] &&
+		expect_errno $B/io_error_limit x "Invalid argument" &&
+		expect_errno $B/io_disable junk "Invalid argument" &&
+		sysfs_write $B/io_error_limit 99999999999 &&
+		[ "$(cat $B/io_error_limit)" = 2147483647 ] &&
+		sysfs_write $B/io_disable 5 && [ "$(cat $B/io_disable)" = 1 ] || return 1
+	if dd if=/dev/bcache0 of=/dev/null bs=4k count=1 iflag=direct 2>/dev/null; then
+		echo "# a read went through with io_disable 1"
+		return 1
+	fi
+	sysfs_write $B/io_disable 0 && dd if=/dev/bcache0 of=/dev/null bs=4k count=1 iflag=direct 2>/dev/null
+}
+check "io_errors, io_error_limit (64) and io_disable: junk refused; io_disable fails IO" bk_knobs
+bk_fail() {
+	sysfs_write $B/io_error_limit 4 || return 1
+	dmesg_mark
+	dm_reload bkd "0 $SECTORS error" || return 1
+	# Reads of blocks the cache does not hold: each fails on the backing device.
+	for i in 1 2 3 4 5 6; do
+		dd if=/dev/bcache0 of=/dev/null bs=4k skip=$((2000 + i * 10)) count=1 iflag=direct \
+			2>/dev/null
+	done
+	echo "# io_errors $(cat $B/io_errors 2>/dev/null)"
+	wait_for 10 sh -c "! test -b /dev/bcache0"
+	gone=$?
+	dm_reload bkd "0 $SECTORS delay /dev/vdb 0 0" || return 1
+	[ $gone = 0 ] && [ ! -e $B ] && logged "4 IO errors: stopping it"
+}
+check "at the backing device's io_error_limit, /dev/bcache0 stops, with one log line" bk_fail
 
 sysfs_write $SET/unregister 1
 wait_for 30 no_gc_threads

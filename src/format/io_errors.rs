@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Error accounting of a cache device (6.12 `bch_count_io_errors()`).
+//! Error accounting of a cache device (6.12 `bch_count_io_errors()`), and of a backing device
+//! ([`BackingErrors`], 6.12 `bch_count_backing_io_errors()`).
 //!
 //! Every data IO to the cache is counted. Each failed one adds `1 << IO_ERROR_SHIFT` to the
 //! error count; once the count, shifted back, reaches `io_error_limit` (default 8), the set has
@@ -114,5 +115,60 @@ impl IoErrors {
     /// Sets `io_error_halflife`: stored as the period of IOs between rescales, `v / 88`.
     pub(crate) fn set_halflife(&self, v: u32) {
         self.decay.store(v / HALFLIFE_UNIT, Ordering::Relaxed);
+    }
+}
+
+/// Default `io_error_limit` of a backing device (6.12 `DEFAULT_CACHED_DEV_ERROR_LIMIT`).
+pub(crate) const DEFAULT_BACKING_LIMIT: u32 = 64;
+
+/// The error count of a backing device (6.12 `bch_count_backing_io_errors()`): no decay;
+/// at `io_error_limit` errors the device stops. Failed readahead is not counted.
+pub(crate) struct BackingErrors {
+    errors: AtomicU32,
+    limit: AtomicU32,
+}
+
+impl Default for BackingErrors {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl BackingErrors {
+    /// No errors, the default limit.
+    pub(crate) const fn new() -> Self {
+        Self {
+            errors: AtomicU32::new(0),
+            limit: AtomicU32::new(DEFAULT_BACKING_LIMIT),
+        }
+    }
+
+    /// Counts one failed IO (not readahead); `Noted::Limit` once the count reaches the limit.
+    pub(crate) fn note_error(&self) -> Noted {
+        let n = self
+            .errors
+            .fetch_add(1, Ordering::Relaxed)
+            .saturating_add(1);
+        if n < self.limit.load(Ordering::Relaxed) {
+            Noted::Error(n)
+        } else {
+            Noted::Limit(n)
+        }
+    }
+
+    /// `io_errors`.
+    pub(crate) fn count(&self) -> u32 {
+        self.errors.load(Ordering::Relaxed)
+    }
+
+    /// `io_error_limit`.
+    pub(crate) fn limit(&self) -> u32 {
+        self.limit.load(Ordering::Relaxed)
+    }
+
+    /// Sets `io_error_limit` (6.12 clamps it to `0..=i32::MAX`).
+    pub(crate) fn set_limit(&self, limit: u32) {
+        self.limit
+            .store(limit.min(i32::MAX as u32), Ordering::Relaxed);
     }
 }

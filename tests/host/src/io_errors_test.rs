@@ -112,3 +112,20 @@ fn random_sequences_match_6_12() {
         }
     }
 }
+
+#[test]
+fn a_backing_device_stops_at_its_64th_error() {
+    use crate::format::io_errors::{BackingErrors, DEFAULT_BACKING_LIMIT};
+    let b = BackingErrors::new();
+    assert_eq!(b.limit(), DEFAULT_BACKING_LIMIT);
+    for n in 1..64 {
+        assert_eq!(b.note_error(), Noted::Error(n));
+    }
+    assert_eq!(b.note_error(), Noted::Limit(64));
+    assert_eq!(b.note_error(), Noted::Limit(65));
+    assert_eq!(b.count(), 65);
+    b.set_limit(u32::MAX);
+    assert_eq!(b.limit(), i32::MAX as u32);
+    b.set_limit(0);
+    assert_eq!(b.note_error(), Noted::Limit(66));
+}
