@@ -27,7 +27,7 @@ use crate::cached_dev::CachedDev;
 use crate::flash::{alloc_index, free_index};
 use crate::format::backing::{trim, BdevState, CacheMode};
 use crate::format::superblock::{Superblock, UuidDisplay};
-use crate::format::units::{parse_size, parse_u32_clamped, parse_u64, Hprint};
+use crate::format::units::{parse_size, parse_u32_clamped, parse_u64, DevDisplay, Hprint};
 use crate::kabi::bdev::BdevFile;
 use crate::kabi::disk::GenDisk;
 use crate::kabi::sysfs::{AttrOps, Group, ShowBuf, SysfsDir};
@@ -131,9 +131,8 @@ impl BackingDev {
                 // Leave nothing half made.
                 set.unlink_backing(dir, slot);
                 pr_err!(
-                    "backing device {}:{}: cannot link it with cache set {}'s sysfs directory ({})\n",
-                    self.dev.dev() >> 20,
-                    self.dev.dev() & 0xfffff,
+                    "backing device {}: cannot link it with cache set {}'s sysfs directory ({})\n",
+                    DevDisplay(self.dev.dev()),
                     UuidDisplay(set.set_uuid()),
                     e.to_errno()
                 );
@@ -187,17 +186,15 @@ impl BackingDev {
                 self.sync_links();
                 if let Err(e) = self.run() {
                     pr_err!(
-                        "backing device {}:{}: cannot create its bcache device ({})\n",
-                        self.dev.dev() >> 20,
-                        self.dev.dev() & 0xfffff,
+                        "backing device {}: cannot create its bcache device ({})\n",
+                        DevDisplay(self.dev.dev()),
                         e.to_errno()
                     );
                 }
             }
             Err(e) => pr_err!(
-                "backing device {}:{}: attaching to cache set {} failed ({})\n",
-                self.dev.dev() >> 20,
-                self.dev.dev() & 0xfffff,
+                "backing device {}: attaching to cache set {} failed ({})\n",
+                DevDisplay(self.dev.dev()),
                 UuidDisplay(set.set_uuid()),
                 e.to_errno()
             ),
@@ -210,9 +207,8 @@ impl BackingDev {
         let uuid = self.dev.sb().uuid;
         drop(self);
         pr_info!(
-            "backing device {}:{} ({}) released: {}\n",
-            dev >> 20,
-            dev & 0xfffff,
+            "backing device {} ({}) released: {}\n",
+            DevDisplay(dev),
             UuidDisplay(&uuid),
             why
         );
@@ -267,9 +263,8 @@ fn run(
             let running = Running { _disk: d, index };
             if let Err(e) = links {
                 pr_err!(
-                    "backing device {}:{}: cannot link its sysfs directory and /dev/bcache{} ({})\n",
-                    dev.dev() >> 20,
-                    dev.dev() & 0xfffff,
+                    "backing device {}: cannot link its sysfs directory and /dev/bcache{} ({})\n",
+                    DevDisplay(dev.dev()),
                     index,
                     e.to_errno()
                 );
@@ -277,9 +272,8 @@ fn run(
                 return Err(e);
             }
             pr_info!(
-                "backing device {}:{} is /dev/bcache{}\n",
-                dev.dev() >> 20,
-                dev.dev() & 0xfffff,
+                "backing device {} is /dev/bcache{}\n",
+                DevDisplay(dev.dev()),
                 index
             );
             *disk = Some(running);
@@ -423,9 +417,8 @@ impl AttrOps for BackingAttrs {
             b"cache_mode" => {
                 let Some(mode) = CacheMode::from_name(input) else {
                     pr_err!(
-                        "backing device {}:{}: cache_mode: unknown mode\n",
-                        dev.dev() >> 20,
-                        dev.dev() & 0xfffff
+                        "backing device {}: cache_mode: unknown mode\n",
+                        DevDisplay(dev.dev())
                     );
                     return Err(EINVAL);
                 };
@@ -455,9 +448,8 @@ impl AttrOps for BackingAttrs {
             b"attach" => {
                 let Some(uuid) = parse_uuid(input) else {
                     pr_err!(
-                        "backing device {}:{}: attach: not a cache set UUID\n",
-                        dev.dev() >> 20,
-                        dev.dev() & 0xfffff
+                        "backing device {}: attach: not a cache set UUID\n",
+                        DevDisplay(dev.dev())
                     );
                     return Err(EINVAL);
                 };
@@ -467,18 +459,16 @@ impl AttrOps for BackingAttrs {
                 };
                 let Some(set) = set else {
                     pr_err!(
-                        "backing device {}:{}: attach: no cache set {}\n",
-                        dev.dev() >> 20,
-                        dev.dev() & 0xfffff,
+                        "backing device {}: attach: no cache set {}\n",
+                        DevDisplay(dev.dev()),
                         UuidDisplay(&uuid)
                     );
                     return Err(ENOENT);
                 };
                 if dev.attached_set().is_some() {
                     pr_err!(
-                        "backing device {}:{}: attach: already attached\n",
-                        dev.dev() >> 20,
-                        dev.dev() & 0xfffff
+                        "backing device {}: attach: already attached\n",
+                        DevDisplay(dev.dev())
                     );
                     return Err(EBUSY);
                 }

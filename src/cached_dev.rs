@@ -26,6 +26,7 @@ use crate::format::backing::{BdevState, CacheMode, SeqTracker};
 use crate::format::congestion::Congestion;
 use crate::format::io_errors::BackingErrors;
 use crate::format::superblock::{Superblock, UuidDisplay};
+use crate::format::units::DevDisplay;
 use crate::format::writeback::stripe_sectors;
 use crate::kabi::bdev::BdevFile;
 use crate::kabi::random::real_seconds;
@@ -455,9 +456,8 @@ impl CachedDev {
         let io = set.io().ok_or(EINTR)?;
         if u64::from(sb.block_size) < u64::from(set.block_sectors()) {
             pr_err!(
-                "backing device {}:{}: block size {} is smaller than cache set {}'s {}: not attaching\n",
-                self.dev() >> 20,
-                self.dev() & 0xfffff,
+                "backing device {}: block size {} is smaller than cache set {}'s {}: not attaching\n",
+                DevDisplay(self.dev()),
                 u32::from(sb.block_size) << 9,
                 UuidDisplay(set.set_uuid()),
                 u32::from(set.block_sectors()) << 9
@@ -473,9 +473,8 @@ impl CachedDev {
             .inspect_err(|e| {
                 if *e == ENOENT {
                     pr_err!(
-                        "backing device {}:{}: dirty, but cache set {} has no slot for it\n",
-                        self.dev() >> 20,
-                        self.dev() & 0xfffff,
+                        "backing device {}: dirty, but cache set {} has no slot for it\n",
+                        DevDisplay(self.dev()),
                         UuidDisplay(set.set_uuid())
                     );
                 }
@@ -499,9 +498,8 @@ impl CachedDev {
             wb: Some(wb),
         });
         pr_info!(
-            "backing device {}:{} attached to cache set {} (slot {})\n",
-            self.dev() >> 20,
-            self.dev() & 0xfffff,
+            "backing device {} attached to cache set {} (slot {})\n",
+            DevDisplay(self.dev()),
             UuidDisplay(&set_uuid),
             inode
         );
@@ -560,9 +558,8 @@ impl CachedDev {
                 return Err(ENOENT);
             }
             pr_err!(
-                "backing device {}:{}: dirty data could not be written back: not detaching\n",
-                self.dev() >> 20,
-                self.dev() & 0xfffff
+                "backing device {}: dirty data could not be written back: not detaching\n",
+                DevDisplay(self.dev())
             );
             return Err(EBUSY);
         }
@@ -579,9 +576,8 @@ impl CachedDev {
         // invalidates it.
         if let Err(e) = a.io.invalidate_volume(a.inode, real_seconds()) {
             pr_warn!(
-                "backing device {}:{}: its cache slot could not be invalidated ({})\n",
-                self.dev() >> 20,
-                self.dev() & 0xfffff,
+                "backing device {}: its cache slot could not be invalidated ({})\n",
+                DevDisplay(self.dev()),
                 e.to_errno()
             );
         }
@@ -594,9 +590,8 @@ impl CachedDev {
         })?;
         self.detaching.store(false, Ordering::Release);
         pr_info!(
-            "backing device {}:{} detached from cache set {}\n",
-            self.dev() >> 20,
-            self.dev() & 0xfffff,
+            "backing device {} detached from cache set {}\n",
+            DevDisplay(self.dev()),
             UuidDisplay(a.set.set_uuid())
         );
         Ok(())

@@ -20,6 +20,7 @@ use kernel::prelude::*;
 
 use crate::cached_dev::CachedDev;
 use crate::format::io_errors::Noted;
+use crate::format::units::DevDisplay;
 use crate::set_io::SetIo;
 use core::sync::atomic::Ordering;
 
@@ -31,9 +32,8 @@ impl SetIo {
             if self.gc.fail() {
                 let dev = self.bdev.dev();
                 pr_err!(
-                    "cache device {}:{}: {} IO errors, the last {}: the cache set fails\n",
-                    dev >> 20,
-                    dev & 0xfffff,
+                    "cache device {}: {} IO errors, the last {}: the cache set fails\n",
+                    DevDisplay(dev),
                     n,
                     what
                 );
@@ -61,17 +61,15 @@ impl CachedDev {
         }
         let dev = self.dev();
         pr_err!(
-            "backing device {}:{}: {} IO errors: stopping it\n",
-            dev >> 20,
-            dev & 0xfffff,
+            "backing device {}: {} IO errors: stopping it\n",
+            DevDisplay(dev),
             n
         );
         if let Some(reg) = self.set_stopper(None) {
             if reg.queue_backing_stop(dev).is_err() {
                 pr_err!(
-                    "backing device {}:{}: cannot queue its stop\n",
-                    dev >> 20,
-                    dev & 0xfffff
+                    "backing device {}: cannot queue its stop\n",
+                    DevDisplay(dev)
                 );
             }
         }

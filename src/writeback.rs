@@ -29,7 +29,8 @@
 //! device's dirty data tends to `writeback_percent` of the cache (its share of it, when
 //! several devices are attached), as 6.12's `update_writeback_rate()`. There is no wait when
 //! `writeback_percent` is 0, during a detach, or when the device has had no IO for six
-//! updates (then the rate is the maximum, as 6.12's `idle_max_writeback_rate`). With
+//! updates (then the rate is the maximum, as 6.12's `idle_max_writeback_rate`, which switches
+//! this off). With
 //! `writeback_consider_fragment` on and the cache more than half in use, the proportional term
 //! is pushed up when the dirty data is spread thin over the buckets in use
 //! ([`crate::format::writeback::fragment_term`], fed from the last btree GC's bucket count).
@@ -47,6 +48,7 @@ use crate::cached_dev::CachedDev;
 use crate::format::backing::BdevState;
 use crate::format::bkey::{Bkey, MAX_SIZE};
 use crate::format::extents::{self, Extent, INODE_SHIFT};
+use crate::format::units::DevDisplay;
 use crate::format::writeback::{
     dirty_target, fp_terms_ordered, Fragmentation, RateCtl, RateParams, FP_TERM_DEFAULT,
 };
@@ -288,9 +290,8 @@ impl CachedDev {
                     Err(e) => {
                         ctl.failed.store(true, Ordering::Relaxed);
                         pr_err!(
-                            "backing device {}:{}: writeback failed ({}); retrying later\n",
-                            self.dev() >> 20,
-                            self.dev() & 0xfffff,
+                            "backing device {}: writeback failed ({}); retrying later\n",
+                            DevDisplay(self.dev()),
                             e.to_errno()
                         );
                         break;
@@ -349,7 +350,7 @@ impl CachedDev {
                 }
                 found = true;
                 let sectors = self.write_back(io, &batch)?;
-                self.pace(ctl, sectors);
+                self.pace(io, ctl, sectors);
             }
             match next {
                 Some(p) => pos = p,
@@ -389,7 +390,12 @@ impl CachedDev {
         }
     }
 
-    fn idle(&self, now: u64, p: &RateParams) -> bool {
+    /// Whether the device counts as idle: no IO for six rate updates, with the set's
+    /// `idle_max_writeback_rate` on.
+    fn idle(&self, io: &SetIo, now: u64, p: &RateParams) -> bool {
+        if !io.gc.idle_max_rate() {
+            return false;
+        }
         let quiet = u64::from(p.update_seconds) * IDLE_UPDATES * 1_000_000_000;
         now.saturating_sub(self.policy.last_io.load(Ordering::Relaxed)) > quiet
     }
@@ -416,7 +422,7 @@ impl CachedDev {
             used_buckets: nbuckets.saturating_sub(io.gc.last_free_buckets().min(nbuckets)),
             bucket_sectors: io.layout.bucket_size,
         };
-        let idle = self.idle(now, &p);
+        let idle = self.idle(io, now, &p);
         let mut r = self.rate.lock();
         r.last_update = now;
         if idle {
@@ -429,10 +435,10 @@ impl CachedDev {
     }
 
     /// Waits as the rate asks after `sectors` were written back.
-    fn pace(&self, ctl: &WbCtl, sectors: u64) {
+    fn pace(&self, io: &SetIo, ctl: &WbCtl, sectors: u64) {
         let p = self.wb.params();
         let now = now_ns();
-        if p.percent == 0 || self.detaching.load(Ordering::Relaxed) || self.idle(now, &p) {
+        if p.percent == 0 || self.detaching.load(Ordering::Relaxed) || self.idle(io, now, &p) {
             return;
         }
         let ns = self.rate.lock().ctl.next_delay(sectors, now);

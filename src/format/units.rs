@@ -6,6 +6,18 @@
 
 use core::fmt;
 
+/// Displays a kernel device number (`dev_t`) as `major:minor`, the form of `/sys/block/*/dev`
+/// and of `%d:%d` in the kernel's own messages (`MAJOR()` is the top 12 bits, `MINOR()` the
+/// low 20).
+#[derive(Clone, Copy)]
+pub(crate) struct DevDisplay(pub(crate) u32);
+
+impl fmt::Display for DevDisplay {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.0 >> 20, self.0 & 0xfffff)
+    }
+}
+
 /// Formats a value the way bcache's `bch_hprint()` does: `<int>.<digit><unit>`, dividing by 1024
 /// at least once and while more than three digits remain (512 is `0.5k`, 4 MiB is `4.0M`).
 pub(crate) struct Hprint(pub(crate) i64);

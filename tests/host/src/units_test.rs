@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 
-use crate::format::units::{parse_u32_clamped, parse_u64, trim, Hprint};
+use crate::format::units::{parse_u32_clamped, parse_u64, trim, DevDisplay, Hprint};
 
 #[test]
 fn hprint_matches_bch_hprint() {
@@ -22,6 +22,21 @@ fn hprint_matches_bch_hprint() {
     ];
     for &(v, want) in cases {
         assert_eq!(Hprint(v).to_string(), want, "{v}");
+    }
+}
+
+#[test]
+fn dev_display_is_major_colon_minor() {
+    // MKDEV(major, minor) is (major << 20) | minor.
+    let cases: &[(u32, &str)] = &[
+        (0, "0:0"),
+        ((8 << 20) | 16, "8:16"),
+        ((253 << 20) | 3, "253:3"),
+        ((254 << 20) | 0xfffff, "254:1048575"),
+        (u32::MAX, "4095:1048575"),
+    ];
+    for &(dev, want) in cases {
+        assert_eq!(DevDisplay(dev).to_string(), want, "{dev:#x}");
     }
 }
 
