@@ -25,8 +25,10 @@ use crate::flash::FlashVolume;
 use crate::format::alloc::{Policy, Reserve};
 use crate::format::congestion::{READ_THRESHOLD_US, WRITE_THRESHOLD_US};
 use crate::format::geometry::{Geometry, SetMagic};
-use crate::format::superblock::{Superblock, UuidDisplay, CACHE_DISCARD};
-use crate::format::units::{parse_size, parse_u32_clamped, parse_u64, trim, Hprint};
+use crate::format::superblock::{
+    FeatureKind, FeaturesDisplay, Superblock, UuidDisplay, CACHE_DISCARD,
+};
+use crate::format::units::{parse_size, parse_u32_clamped, parse_u64, trim, DevDisplay, Hprint};
 use crate::gc::{Gc, GcThread, Tunable};
 use crate::helper_thread::{Helper, HelperThread};
 use crate::index::{CACHE_LIMIT_MAX, CACHE_LIMIT_MIN};
@@ -36,6 +38,7 @@ use crate::kabi::shrinker::Shrinker;
 use crate::kabi::sysfs::{AttrOps, Group, ShowBuf, SysfsDir};
 use crate::metadata::{SetContents, SetMetadata};
 use crate::registry::{Registry, RootAttrs};
+use crate::request::{CUTOFF_WRITEBACK, CUTOFF_WRITEBACK_SYNC};
 use crate::set_io::{Layout, SetIo};
 use crate::stats::{stats_dirs, StatsDirs};
 
@@ -277,9 +280,8 @@ impl CacheSet {
             .and_then(|()| dir.link_to_dir(&cache_name, &cache_dir));
         if let Err(e) = linked {
             pr_err!(
-                "cache device {}:{}: cannot link it with cache set {}'s sysfs directory ({})\n",
-                dev >> 20,
-                dev & 0xfffff,
+                "cache device {}: cannot link it with cache set {}'s sysfs directory ({})\n",
+                DevDisplay(dev),
                 UuidDisplay(&set.sb.set_uuid),
                 e.to_errno()
             );
@@ -445,12 +447,11 @@ impl CacheSet {
         let failed = self.gc.io_disabled();
         let cached = core::mem::replace(&mut *self.cached.lock(), KVec::new());
         for dev in cached.iter() {
-            let (major, minor) = (dev.dev() >> 20, dev.dev() & 0xfffff);
+            let name = DevDisplay(dev.dev());
             if failed && dev.policy.stop_always.load(Ordering::Relaxed) {
                 pr_warn!(
-                    "backing device {}:{}: stop_when_cache_set_failed is always: stopping it with its failed cache set\n",
-                    major,
-                    minor
+                    "backing device {}: stop_when_cache_set_failed is always: stopping it with its failed cache set\n",
+                    name
                 );
                 continue;
             }
@@ -459,9 +460,8 @@ impl CacheSet {
             };
             if dev.attached_set().is_some() {
                 pr_err!(
-                    "backing device {}:{}: dirty data could not be written back ({}): stopping it with its cache set, which keeps the data\n",
-                    major,
-                    minor,
+                    "backing device {}: dirty data could not be written back ({}): stopping it with its cache set, which keeps the data\n",
+                    name,
                     e.to_errno()
                 );
             }
@@ -720,6 +720,17 @@ impl AttrOps for InternalAttrs {
                     .map_or(self.meta.btree_nodes, |io| io.tree_nodes())
             ),
             b"active_journal_entries" => writeln!(out, "{}", self.meta.journal_live),
+            b"cutoff_writeback" => writeln!(out, "{}", CUTOFF_WRITEBACK),
+            b"cutoff_writeback_sync" => writeln!(out, "{}", CUTOFF_WRITEBACK_SYNC),
+            b"feature_compat" | b"feature_ro_compat" | b"feature_incompat" => {
+                let kind = match attr {
+                    b"feature_compat" => FeatureKind::Compat,
+                    b"feature_ro_compat" => FeatureKind::RoCompat,
+                    _ => FeatureKind::Incompat,
+                };
+                write!(out, "{}", FeaturesDisplay(kind, self.set.sb.features(kind)))
+            }
+            b"idle_max_writeback_rate" => writeln!(out, "{}", u8::from(gc.idle_max_rate())),
             b"copy_gc_enabled" => writeln!(out, "{}", u8::from(gc.copy_gc_enabled())),
             b"gc_yield_ms" => writeln!(out, "{}", gc.tunable(Tunable::YieldMs)),
             b"gc_step_keys" => writeln!(out, "{}", gc.tunable(Tunable::StepKeys)),
@@ -754,7 +765,8 @@ impl AttrOps for InternalAttrs {
                     b"btree_nodes_written" => &s.nodes_written,
                     b"prio_writes" => &s.prio_writes,
                     b"buckets_invalidated" => &s.invalidated,
-                    b"read_races" => &s.read_races,
+                    // 6.12's name for the same count.
+                    b"read_races" | b"cache_read_races" => &s.read_races,
                     b"fast_read_retries" => &s.fast_read_retries,
                     b"fast_writes" => &s.fast_writes,
                     b"empty_invalidations" => &s.empty_invalidations,
@@ -798,15 +810,15 @@ impl AttrOps for InternalAttrs {
                 }
                 self.set.io().ok_or(EIO)?.set_cache_limit(v)
             }
-            b"copy_gc_enabled" | b"gc_after_writeback" => {
+            b"copy_gc_enabled" | b"gc_after_writeback" | b"idle_max_writeback_rate" => {
                 let v = parse_u64(input).ok_or(EINVAL)?;
                 if v > 1 {
                     return Err(EINVAL);
                 }
-                if attr == b"copy_gc_enabled" {
-                    self.gc.set_copy_gc_enabled(v != 0);
-                } else {
-                    self.gc.set_after_writeback(v != 0);
+                match attr {
+                    b"copy_gc_enabled" => self.gc.set_copy_gc_enabled(v != 0),
+                    b"gc_after_writeback" => self.gc.set_after_writeback(v != 0),
+                    _ => self.gc.set_idle_max_rate(v != 0),
                 }
                 Ok(())
             }
@@ -876,6 +888,18 @@ impl AttrOps for CacheAttrs {
             b"cache_replacement_policy" => {
                 let p = Policy::from_name(input).ok_or(EINVAL)?;
                 self.set.io().ok_or(EIO)?.set_policy(p)
+            }
+            // As 6.12: `written`, `btree_written`, `metadata_written` and `io_errors` start
+            // again from 0. The set's `internal/btree_nodes_written` is the same counter as
+            // `btree_written`, so it does too.
+            b"clear_stats" => {
+                let io = self.set.io().ok_or(EIO)?;
+                let s = &io.stats;
+                s.data_sectors.store(0, Ordering::Relaxed);
+                s.nodes_written.store(0, Ordering::Relaxed);
+                s.meta_sectors.store(0, Ordering::Relaxed);
+                io.io_errors.clear();
+                Ok(())
             }
             _ => Err(EINVAL),
         }

@@ -98,6 +98,10 @@ struct Tunables {
     yield_ms: AtomicU32,
     step_keys: AtomicU32,
     move_batch: AtomicU32,
+    /// `idle_max_writeback_rate`: a backing device with no IO for six rate updates writes
+    /// back at the maximum rate (default on, as 6.12). A writeback setting, kept here with
+    /// the set's other switches.
+    idle_max_rate: AtomicBool,
 }
 
 impl Default for Tunables {
@@ -106,6 +110,7 @@ impl Default for Tunables {
             yield_ms: AtomicU32::new(2),
             step_keys: AtomicU32::new(4096),
             move_batch: AtomicU32::new(MOVE_BATCH as u32),
+            idle_max_rate: AtomicBool::new(true),
         }
     }
 }
@@ -373,6 +378,16 @@ impl Gc {
     /// Sets `internal/copy_gc_enabled`.
     pub(crate) fn set_copy_gc_enabled(&self, on: bool) {
         self.copy_gc_enabled.store(on, Ordering::Relaxed);
+    }
+
+    /// `internal/idle_max_writeback_rate`.
+    pub(crate) fn idle_max_rate(&self) -> bool {
+        self.tunables.idle_max_rate.load(Ordering::Relaxed)
+    }
+
+    /// Sets `internal/idle_max_writeback_rate`.
+    pub(crate) fn set_idle_max_rate(&self, on: bool) {
+        self.tunables.idle_max_rate.store(on, Ordering::Relaxed);
     }
 
     /// Sets or clears the cache set's IO-disabled state, which makes the thread leave its loop.

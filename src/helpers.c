@@ -236,6 +236,13 @@ RB_RO(btree_cache_loads);
 RB_RO(btree_cache_evictions);
 RB_RO(shrinker_scans);
 RB_RO(shrinker_evictions);
+RB_RO(cache_read_races);
+RB_RO(cutoff_writeback);
+RB_RO(cutoff_writeback_sync);
+RB_RO(feature_compat);
+RB_RO(feature_ro_compat);
+RB_RO(feature_incompat);
+RB_RW(idle_max_writeback_rate);
 
 static struct attribute *rbcache_internal_attrs[] = {
 	RB_A(trigger_gc),
@@ -286,6 +293,13 @@ static struct attribute *rbcache_internal_attrs[] = {
 	RB_A(btree_cache_evictions),
 	RB_A(shrinker_scans),
 	RB_A(shrinker_evictions),
+	RB_A(cache_read_races),
+	RB_A(cutoff_writeback),
+	RB_A(cutoff_writeback_sync),
+	RB_A(feature_compat),
+	RB_A(feature_ro_compat),
+	RB_A(feature_incompat),
+	RB_A(idle_max_writeback_rate),
 	NULL,
 };
 
@@ -305,7 +319,7 @@ RB_RO(io_errors);
 static struct attribute *rbcache_cache_attrs[] = {
 	RB_A(bucket_size), RB_A(block_size), RB_A(nbuckets), RB_A(discard),
 	RB_A(cache_replacement_policy), RB_A(priority_stats), RB_A(written), RB_A(btree_written),
-	RB_A(metadata_written), RB_A(io_errors), NULL,
+	RB_A(metadata_written), RB_A(io_errors), RB_A(clear_stats), NULL,
 };
 
 const struct attribute_group rbcache_cache_group = { .attrs = rbcache_cache_attrs };

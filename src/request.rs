@@ -58,9 +58,9 @@ use crate::stats::CacheStats;
 /// Bytes read from the cache or the backing device at a time.
 const CHUNK: usize = 256 << 10;
 /// Above this percent in use, only synchronous writes are cached dirty (`cutoff_writeback`).
-const CUTOFF_WRITEBACK: u32 = 40;
+pub(crate) const CUTOFF_WRITEBACK: u32 = 40;
 /// Above this percent in use, no write is (`cutoff_writeback_sync`).
-const CUTOFF_WRITEBACK_SYNC: u32 = 70;
+pub(crate) const CUTOFF_WRITEBACK_SYNC: u32 = 70;
 
 /// The disk handlers of a cached device.
 #[pin_data]

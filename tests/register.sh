@@ -5,7 +5,7 @@
 . ./lib.sh
 
 ktap_print_header
-ktap_set_plan 25
+ktap_set_plan 28
 
 fmt_cache /dev/vda
 fmt_backing /dev/vdb
@@ -38,6 +38,38 @@ cache_sysfs() {
 		[ "$(cat $C/discard)" = 0 ]
 }
 check "/sys/block/vda/bcache shows bucket_size, nbuckets, policy, discard" cache_sysfs
+# 6.12's fixed values: the writeback cutoffs, the feature files (make-bcache -b 64k sets no
+# feature: large_bucket unbracketed, compat and ro_compat empty), idle_max_writeback_rate on.
+internal_as_6_12() {
+	local I=$SET/internal
+	[ "$(cat $I/cutoff_writeback)" = 40 ] && [ "$(cat $I/cutoff_writeback_sync)" = 70 ] &&
+		[ "$(cat $I/feature_incompat)" = large_bucket ] &&
+		[ -z "$(cat $I/feature_compat)" ] && [ -z "$(cat $I/feature_ro_compat)" ] &&
+		[ "$(cat $I/idle_max_writeback_rate)" = 1 ] && [ "$(cat $I/cache_read_races)" = 0 ]
+}
+check "internal/ shows cutoff_writeback*, feature_*, idle_max_writeback_rate as 6.12" internal_as_6_12
+idle_switch() {
+	local f=$SET/internal/idle_max_writeback_rate
+	expect_errno $f 2 "Invalid argument" && expect_errno $f junk "Invalid argument" &&
+		[ "$(cat $f)" = 1 ] && sysfs_write $f 0 && [ "$(cat $f)" = 0 ] &&
+		sysfs_write $f 1 && [ "$(cat $f)" = 1 ]
+}
+check "idle_max_writeback_rate takes 0 and 1 and refuses junk unchanged" idle_switch
+clear_cache_stats() {
+	local C=/sys/block/vda/bcache
+	# A flash volume's 1 MiB write and its journal entry give the counters something.
+	sysfs_write $SET/flash_vol_create 4M && wait_for 10 test -b /dev/bcache0 &&
+		dd if=/dev/urandom of=/dev/bcache0 bs=64k count=16 oflag=direct 2>/dev/null &&
+		wait_for 10 test "$(cat $C/metadata_written)" != 0.0k || {
+		echo "# written $(cat $C/written) metadata_written $(cat $C/metadata_written)"
+		return 1
+	}
+	[ "$(cat $C/written)" = 1.0M ] || { echo "# written $(cat $C/written)"; return 1; }
+	sysfs_write $C/clear_stats 1 && [ "$(cat $C/written)" = 0.0k ] &&
+		[ "$(cat $C/btree_written)" = 0.0k ] && [ "$(cat $C/metadata_written)" = 0.0k ] &&
+		[ "$(cat $C/io_errors)" = 0 ]
+}
+check "the cache device's clear_stats zeroes written, btree_written, metadata_written, io_errors" clear_cache_stats
 avail() { v=$(cat "$SET/cache_available_percent") && [ "$v" -gt 90 ] && [ "$v" -le 100 ]; }
 check "cache_available_percent of a fresh set is above 90" avail
 check "one set: its bcache_gc, bcache_allocator and bcache_journal threads run" test "$(gc_threads)" -eq 3

@@ -107,6 +107,13 @@ impl IoErrors {
         self.limit.store(limit, Ordering::Relaxed);
     }
 
+    /// Zeroes the count and the IOs towards the next decay (the cache's `clear_stats`); the
+    /// tunables stay.
+    pub(crate) fn clear(&self) {
+        self.ios.store(0, Ordering::Relaxed);
+        self.errors.store(0, Ordering::Relaxed);
+    }
+
     /// `io_error_halflife`, as 6.12 shows it: the stored period times 88.
     pub(crate) fn halflife(&self) -> u64 {
         u64::from(self.decay.load(Ordering::Relaxed)) * u64::from(HALFLIFE_UNIT)

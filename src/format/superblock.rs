@@ -516,6 +516,62 @@ impl Superblock {
     }
 }
 
+/// One of a superblock's three feature sets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum FeatureKind {
+    Compat,
+    RoCompat,
+    Incompat,
+}
+
+/// The features 6.12 has names for (`features.c`'s `feature_list`).
+const FEATURE_NAMES: &[(FeatureKind, u64, &str)] = &[(
+    FeatureKind::Incompat,
+    FEATURE_INCOMPAT_LOG_LARGE_BUCKET_SIZE,
+    "large_bucket",
+)];
+
+impl Superblock {
+    /// The bits of one feature set.
+    pub(crate) fn features(&self, kind: FeatureKind) -> u64 {
+        match kind {
+            FeatureKind::Compat => self.feature_compat,
+            FeatureKind::RoCompat => self.feature_ro_compat,
+            FeatureKind::Incompat => self.feature_incompat,
+        }
+    }
+}
+
+/// Displays one feature set as 6.12's `internal/feature_*` files do: every named feature of
+/// that kind, space-separated, those whose bit is set in brackets, then a newline; nothing at
+/// all for a kind with no named feature.
+pub(crate) struct FeaturesDisplay(pub(crate) FeatureKind, pub(crate) u64);
+
+impl fmt::Display for FeaturesDisplay {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut first = true;
+        for &(kind, mask, name) in FEATURE_NAMES {
+            if kind != self.0 {
+                continue;
+            }
+            if !first {
+                f.write_str(" ")?;
+            }
+            first = false;
+            if self.1 & mask != 0 {
+                write!(f, "[{}]", name)?;
+            } else {
+                f.write_str(name)?;
+            }
+        }
+        if first {
+            Ok(())
+        } else {
+            f.write_str("\n")
+        }
+    }
+}
+
 /// Displays a 16-byte UUID as the kernel's `%pU` does (`xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`).
 pub(crate) struct UuidDisplay<'a>(pub(crate) &'a [u8; 16]);
 

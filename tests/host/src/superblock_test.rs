@@ -458,3 +458,47 @@ fn vm_test_images_decode_as_intended() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn feature_files_read_as_in_6_12() {
+    // features.c names one feature, large_bucket (incompat bit 0x2); a kind with no named
+    // feature shows nothing at all, not even a newline.
+    let cases: &[(FeatureKind, u64, &str)] = &[
+        (FeatureKind::Incompat, 0, "large_bucket\n"),
+        (
+            FeatureKind::Incompat,
+            FEATURE_INCOMPAT_LOG_LARGE_BUCKET_SIZE,
+            "[large_bucket]\n",
+        ),
+        (
+            FeatureKind::Incompat,
+            FEATURE_INCOMPAT_OBSO_LARGE_BUCKET,
+            "large_bucket\n",
+        ),
+        (FeatureKind::Incompat, u64::MAX, "[large_bucket]\n"),
+        (FeatureKind::Compat, 0, ""),
+        (FeatureKind::Compat, u64::MAX, ""),
+        (FeatureKind::RoCompat, u64::MAX, ""),
+    ];
+    for &(kind, bits, want) in cases {
+        assert_eq!(
+            FeaturesDisplay(kind, bits).to_string(),
+            want,
+            "{kind:?} {bits:#x}"
+        );
+    }
+    let mut sb = Superblock::read(&make_bcache(&["-b", "64k", "-C"]), GEOM_64M).unwrap();
+    assert_eq!(
+        sb.features(FeatureKind::Incompat),
+        0,
+        "make-bcache -b 64k sets no feature"
+    );
+    sb.feature_incompat = FEATURE_INCOMPAT_LOG_LARGE_BUCKET_SIZE;
+    sb.feature_compat = 4;
+    assert_eq!(
+        sb.features(FeatureKind::Incompat),
+        FEATURE_INCOMPAT_LOG_LARGE_BUCKET_SIZE
+    );
+    assert_eq!(sb.features(FeatureKind::Compat), 4);
+    assert_eq!(sb.features(FeatureKind::RoCompat), 0);
+}
