@@ -29,13 +29,15 @@ import zlib
 def parse(path):
     vals, lat, by_rep = {}, {}, {}
     done = False
-    clock = None
+    clock, mode = None, "wall"
     for line in open(path, errors="replace"):
         f = line.split()
         if len(f) == 2 and f[0] == "BENCH" and f[1] == "done":
             done = True
         elif len(f) == 3 and f[0] == "BENCH" and f[1] == "clocksource":
             clock = f[2]
+        elif len(f) == 3 and f[0] == "BENCH" and f[1] == "clock":
+            mode = f[2]
         elif len(f) == 5 and f[0] == "BENCH":
             _, sysname, rep, key, value = f
             try:
@@ -50,7 +52,7 @@ def parse(path):
         elif len(f) == 6 and f[0] == "BENCHLAT" and f[2] == "1":
             _, sysname, _, w, p, gc = f
             lat.setdefault(sysname, []).append((float(w), float(p), gc == "1"))
-    return vals, lat, by_rep, done, clock
+    return vals, lat, by_rep, done, clock, mode
 
 
 # Two-sided 95% quantiles of Student's t, by degrees of freedom (1..30; 1.96 beyond).
@@ -221,14 +223,15 @@ def png(path, panels, bars, width=1000, height=300):
 
 def main():
     raw, results, plot = sys.argv[1:4]
-    vals, lat, by_rep, done, clock = parse(raw)
+    vals, lat, by_rep, done, clock, mode = parse(raw)
     if not done or "rb" not in vals:
         print("bench: the guest did not finish", file=sys.stderr)
         return 1
     hung = [s for s in vals if vals[s].get("hung")]
     if "c" not in vals:
         vals["c"] = {}
-    r = {"systems": {}, "ratios_rb_over_c": {}, "hung": hung, "clocksource": clock}
+    r = {"systems": {}, "ratios_rb_over_c": {}, "hung": hung, "clocksource": clock,
+         "clock": mode}
     for s in ("rb", "c"):
         d = {k: med(vals, s, k) for k in vals[s]}
         gc, nogc = d.get("p99_gc_us"), d.get("p99_nogc_us")
@@ -251,7 +254,7 @@ def main():
                         "rbcache is better.")
     g = rb.get("p99_gc_over_nogc")
     r["goal_rb_p99_gc_within_2x_of_nogc"] = g is not None and g <= 2.0
-    r["reps"] = len(vals["rb"].get("randwrite_iops", []))
+    r["reps"] = max((len(v) for k, v in vals["rb"].items() if k != "hung"), default=0)
     with open(results, "w") as f:
         json.dump(r, f, indent=2, sort_keys=True)
     # Every bar oriented so that >1.0 means rbcache is better.
@@ -296,6 +299,8 @@ def main():
                 how += (f"; paired {pr['mean']:g} [{pr['ci95'][0]:g}, {pr['ci95'][1]:g}], "
                         f"{pr['rb_better']}/{pr['reps']}, {pr['verdict']}")
             print(f"  {k:32} {fmt(rb.get(k)):>10} {fmt(c.get(k)):>10} {fmt(q):>7}  ({how})")
+    print(f"clock: {mode}" + (" (guest time counts instructions: host noise is out of the "
+                              "ratios)" if mode.startswith("icount") else ""))
     if clock is not None and clock != "tsc":
         print(f"bench: the guest's clocksource ended as {clock}, not tsc (the host was too busy "
               "for the TSC watchdog): latencies, the p99 ratios and the plot are in coarse "

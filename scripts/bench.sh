@@ -5,11 +5,26 @@
 # and a PNG plot in build/bench/. REPS and RUNTIME (seconds per job) pass through; ONLY="job ..."
 # runs just those jobs and SYSTEMS="rb" just that module (a quick look while developing, not a
 # full comparison).
+#
+# CLOCK=icount runs the guest on QEMU's instruction counter (RBCACHE_VM_ICOUNT, shift
+# ICOUNT_SHIFT, default 0: 1 ns per guest instruction) instead of the host's clock: guest code
+# then takes the same guest time however slow or busy the host is, so IOPS measure the
+# instructions each IO costs plus the devices' latencies (dm-delay's in guest time, the host
+# files' in real time), and the run-to-run noise of wall-clock TCG goes. Results go to
+# build/bench-icount/ so that both kinds of run can be kept side by side.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export RBCACHE_KERNEL=bench
 KDIR=$(scripts/kernel.sh)
-OUT=build/bench
+CLOCK=${CLOCK:-wall}
+case $CLOCK in
+wall) OUT=build/bench ;;
+icount)
+	OUT=build/bench-icount
+	export RBCACHE_VM_ICOUNT=${ICOUNT_SHIFT:-0}
+	;;
+*) echo "bench: CLOCK is wall or icount, not '$CLOCK'" >&2; exit 2 ;;
+esac
 MOD=$OUT/module
 mkdir -p "$MOD"
 # The module for the bench kernel is built in its own directory, so the test build stays as is.
@@ -30,7 +45,10 @@ sed -e "s/^REPS=.*/REPS=$REPS/" -e "s/^RUNTIME=.*/RUNTIME=$RUNTIME/" -e "s/^ONLY
 	-e "s/^SYSTEMS=.*/SYSTEMS=\"$SYSTEMS\"/" tests/vm/bench.sh >"$OUT/bench.sh"
 # A full rep takes about 5 minutes here (both modules, every job); the guest gets that per rep
 # and 10 minutes besides before it is killed.
+# Under icount both vCPUs share one host thread: twice that.
 TIMEOUT=$((600 + 400 * REPS))
+[ "$CLOCK" = wall ] || TIMEOUT=$((TIMEOUT * 2))
+echo "BENCH clock $CLOCK${RBCACHE_VM_ICOUNT:+-shift$RBCACHE_VM_ICOUNT}" >"$OUT/raw.txt"
 RBCACHE_MODULE="$PWD/$MOD/rbcache.ko" RBCACHE_RUN_DIR="$PWD/$OUT/vm" RBCACHE_VM_TIMEOUT=$TIMEOUT \
-	scripts/vm.sh script "$OUT/bench.sh" | tee "$OUT/raw.txt"
+	scripts/vm.sh script "$OUT/bench.sh" | tee -a "$OUT/raw.txt"
 python3 scripts/bench-report.py "$OUT/raw.txt" "$OUT/results.json" "$OUT/latency.png"

@@ -19,7 +19,11 @@
 # Environment: RBCACHE_KERNEL=bench boots the benchmark kernel (scripts/kernel.sh);
 # RBCACHE_MODULE is the rbcache.ko to load (default ./rbcache.ko); RBCACHE_VM_TIMEOUT overrides
 # the guest timeout in seconds for `script`; RBCACHE_QEMU_MONITOR=PATH puts QEMU's monitor on
-# that unix socket (scripts/profile.sh samples the guest's instruction pointers through it).
+# that unix socket (scripts/profile.sh samples the guest's instruction pointers through it);
+# RBCACHE_VM_ICOUNT=N runs the guest on QEMU's instruction counter (`-icount shift=N`, one
+# round-robin TCG thread for both vCPUs): guest time then advances 2^N ns per instruction
+# executed, and in real time only while both vCPUs idle (`sleep=on`), so a slow or busy host
+# no longer changes how long guest code takes in guest time (`make bench CLOCK=icount`).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -130,6 +134,14 @@ done
 splat_pat=$(cat scripts/splat.pattern)
 monitor=none
 [ -z "${RBCACHE_QEMU_MONITOR:-}" ] || monitor="unix:$RBCACHE_QEMU_MONITOR,server,nowait"
+accel=(-accel tcg,thread=multi)
+if [ -n "${RBCACHE_VM_ICOUNT:-}" ]; then
+	case $RBCACHE_VM_ICOUNT in
+	[0-9]) ;;
+	*) log "RBCACHE_VM_ICOUNT must be a shift from 0 to 9, not '$RBCACHE_VM_ICOUNT'"; exit 2 ;;
+	esac
+	accel=(-accel tcg,thread=single -icount "shift=$RBCACHE_VM_ICOUNT,align=off,sleep=on")
+fi
 boot() {
 	local fresh=$1 attempt i boot_lines
 	for attempt in 1 2 3; do
@@ -139,11 +151,11 @@ boot() {
 				truncate -s "${DISK_MB}M" "$RUN/disk$i.img"
 			done
 		fi
-		log "booting $(basename "$KDIR") under TCG (timeout ${timeout_s}s)"
+		log "booting $(basename "$KDIR") under TCG${RBCACHE_VM_ICOUNT:+ with icount shift=$RBCACHE_VM_ICOUNT} (timeout ${timeout_s}s)"
 		start=$(date +%s)
 		set +e
 		timeout --foreground -k 10 "$timeout_s" qemu-system-x86_64 \
-			-machine pc -cpu max -smp 2 -m 2048 -accel tcg,thread=multi \
+			-machine pc -cpu max -smp 2 -m 2048 "${accel[@]}" \
 			-kernel "$KDIR/arch/x86/boot/bzImage" -initrd "$RUN/initrd.cpio" \
 			-append "console=ttyS0 loglevel=7 panic=-1 oops=panic kmemleak=on tsc=reliable no5lvl rdinit=/init" \
 			-display none -monitor "$monitor" -no-reboot \
