@@ -674,7 +674,11 @@ impl AttrOps for SetAttrs {
             // 6.12 also zeroes its GC statistics here, `in_use` among them, which the IO path
             // decides by; rbcache leaves those to the next GC.
             b"clear_stats" => {
-                self.set.io().ok_or(EIO)?.accounting.clear();
+                let io = self.set.io().ok_or(EIO)?;
+                io.accounting.clear();
+                let s = &io.stats;
+                s.writeback_keys_done.store(0, Ordering::Relaxed);
+                s.writeback_keys_failed.store(0, Ordering::Relaxed);
                 return Ok(());
             }
             _ => return Err(EINVAL),
@@ -775,6 +779,11 @@ impl AttrOps for InternalAttrs {
                     b"journal_writes" => &s.journal_writes,
                     b"shrinker_scans" => &s.shrinker_scans,
                     b"shrinker_evictions" => &s.shrinker_evictions,
+                    b"reclaim" => &s.journal_reclaims,
+                    b"reclaimed_journal_buckets" => &s.journal_buckets_reclaimed,
+                    b"flush_write" => &s.journal_flush_writes,
+                    b"writeback_keys_done" => &s.writeback_keys_done,
+                    b"writeback_keys_failed" => &s.writeback_keys_failed,
                     _ => return Err(EINVAL),
                 };
                 writeln!(out, "{}", v.load(core::sync::atomic::Ordering::Relaxed))

@@ -243,6 +243,11 @@ RB_RO(feature_compat);
 RB_RO(feature_ro_compat);
 RB_RO(feature_incompat);
 RB_RW(idle_max_writeback_rate);
+RB_RO(reclaim);
+RB_RO(reclaimed_journal_buckets);
+RB_RO(flush_write);
+RB_RO(writeback_keys_done);
+RB_RO(writeback_keys_failed);
 
 static struct attribute *rbcache_internal_attrs[] = {
 	RB_A(trigger_gc),
@@ -300,6 +305,11 @@ static struct attribute *rbcache_internal_attrs[] = {
 	RB_A(feature_ro_compat),
 	RB_A(feature_incompat),
 	RB_A(idle_max_writeback_rate),
+	RB_A(reclaim),
+	RB_A(reclaimed_journal_buckets),
+	RB_A(flush_write),
+	RB_A(writeback_keys_done),
+	RB_A(writeback_keys_failed),
 	NULL,
 };
 

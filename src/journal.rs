@@ -69,6 +69,7 @@ impl SetIo {
         let live = |m: &KVec<u64>, b: usize, last: u64| m.get(b).map_or(true, |&s| s >= last);
         let mut last_free = false;
         if j.offset + size > bucket_bytes {
+            self.stats.journal_reclaims.fetch_add(1, Ordering::Relaxed);
             let next = (j.bucket + 1).checked_rem(nj).ok_or(ENOSPC)?;
             // A bucket still holding live entries cannot be reused: the journal is full.
             if live(&j.bucket_max_seq, next, h.last_seq) {
@@ -76,6 +77,9 @@ impl SetIo {
             }
             j.bucket = next;
             j.offset = 0;
+            self.stats
+                .journal_buckets_reclaimed
+                .fetch_add(1, Ordering::Relaxed);
             let after = (next + 1).checked_rem(nj).ok_or(ENOSPC)?;
             last_free = live(&j.bucket_max_seq, after, h.last_seq);
         }
@@ -115,6 +119,9 @@ impl SetIo {
 
     /// Writes the dirty leaves and a new root so the journal can be reused.
     pub(crate) fn release_journal(&self, st: &mut IoState) {
+        self.stats
+            .journal_flush_writes
+            .fetch_add(1, Ordering::Relaxed);
         if let Err(e) = self.flush_tree(st) {
             pr_warn!(
                 "writing the btree failed ({}): the journal will fill up\n",

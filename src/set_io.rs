@@ -204,6 +204,18 @@ pub(crate) struct IoStats {
     pub(crate) shrinker_scans: AtomicU64,
     /// Leaves evicted at the shrinker's request.
     pub(crate) shrinker_evictions: AtomicU64,
+    /// Times the journal reached the end of a bucket and looked for the next one to reuse
+    /// (6.12's `reclaim`).
+    pub(crate) journal_reclaims: AtomicU64,
+    /// Journal buckets taken for reuse (`reclaimed_journal_buckets`).
+    pub(crate) journal_buckets_reclaimed: AtomicU64,
+    /// Tree flushes forced by a journal that entered its last free bucket (`flush_write`).
+    pub(crate) journal_flush_writes: AtomicU64,
+    /// Dirty extents marked clean after writeback (`writeback_keys_done`).
+    pub(crate) writeback_keys_done: AtomicU64,
+    /// Dirty extents written back that a foreground write changed meanwhile, left dirty with
+    /// the newer data (`writeback_keys_failed`).
+    pub(crate) writeback_keys_failed: AtomicU64,
 }
 
 /// The data path of one cache set, shared by its volumes and its GC thread.

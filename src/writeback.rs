@@ -585,6 +585,9 @@ impl SetIo {
         if !keys.is_empty() {
             self.commit(&mut st, &keys)?;
         }
+        let s = &self.stats;
+        s.writeback_keys_done.fetch_add(marked, Ordering::Relaxed);
+        s.writeback_keys_failed.fetch_add(races, Ordering::Relaxed);
         Ok((marked, races))
     }
 }

@@ -74,9 +74,15 @@ congest() {
 		--runtime=2 --norandommap \
 		--name=write --rw=write --offset=40M --size=4M --bs=64k --startdelay=2 \
 		$(fio_gen 7) &
-	# Sampled while the slow reads go on (once they stop, the debt is paid back within 1 s).
-	usleep 3500000
-	CONGESTED=$(cat $SET/congested)
+	# Sampled while the slow reads go on (once they stop, the debt is paid back within 1 s):
+	# ten samples from 2.5 s to 4.3 s, as one slow read stalled on a loaded host lets the
+	# debt ebb for a moment.
+	usleep 2500000
+	CONGESTED=
+	for i in 0 1 2 3 4 5 6 7 8 9; do
+		CONGESTED="$CONGESTED $(cat $SET/congested)"
+		usleep 200000
+	done
 	wait $! || { tail -n 20 /tmp/fio.out; return 1; }
 }
 check "a slow cache under random reads, and writes that verify (fio)" congest
@@ -84,7 +90,7 @@ status() {
 	echo "# congested $CONGESTED, bypass hits $h0 -> $(cat $S/cache_bypass_hits)," \
 		"bypass misses $m0 -> $(cat $S/cache_bypass_misses), misses $n0 -> $(cat $S/cache_misses)"
 	# At the largest debt the cutoff is one sector.
-	[ "$CONGESTED" = 0.5k ]
+	case " $CONGESTED " in *" 0.5k "*) ;; *) return 1 ;; esac
 }
 check "meanwhile, congested showed the smallest cutoff, one sector" status
 hits() { [ "$(cat $S/cache_bypass_hits)" -gt "$h0" ]; }
