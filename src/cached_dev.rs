@@ -30,7 +30,8 @@ use crate::format::units::DevDisplay;
 use crate::format::writeback::stripe_sectors;
 use crate::kabi::bdev::BdevFile;
 use crate::kabi::random::real_seconds;
-use crate::metadata::write_superblock;
+use crate::kabi::bio::WriteKind;
+use crate::metadata::write_superblock_from;
 use crate::registry::Registry;
 use crate::set_io::SetIo;
 use crate::stats::{CacheStats, StatsOwner};
@@ -102,7 +103,7 @@ pub(crate) struct CachedDev {
     /// Writeback settings and counters.
     pub(crate) wb: WbSettings,
     #[pin]
-    sb: Mutex<Superblock>,
+    sb: Mutex<SbImage>,
     #[pin]
     ranges: Mutex<[Option<(u64, u64)>; RANGES]>,
     #[pin]
@@ -168,6 +169,13 @@ impl Drop for CacheUse<'_> {
     }
 }
 
+/// A backing device's superblock as last written, and the sector holding it (read at the
+/// first write, then kept, so that later writes need no read first).
+struct SbImage {
+    sb: Superblock,
+    raw: Option<KVVec<u8>>,
+}
+
 impl CachedDev {
     /// A cached device over the opened backing device `bdev` whose superblock is `sb`.
     pub(crate) fn new(bdev: Arc<BdevFile>, sb: Superblock) -> Result<Arc<Self>> {
@@ -201,7 +209,7 @@ impl CachedDev {
                 detaching: AtomicBool::new(false),
                 stats <- CacheStats::new(),
                 wb: WbSettings::default(),
-                sb <- new_mutex!(sb, "CachedDev::sb"),
+                sb <- new_mutex!(SbImage { sb, raw: None }, "CachedDev::sb"),
                 ranges <- new_mutex!([None; RANGES], "CachedDev::ranges"),
                 range_free <- new_condvar!("CachedDev::range_free"),
                 link <- new_mutex!(Link { attached: None, stopper: None }, "CachedDev::link"),
@@ -221,12 +229,26 @@ impl CachedDev {
 
     /// The superblock as last written.
     pub(crate) fn sb(&self) -> Superblock {
-        self.sb.lock().clone()
+        self.sb.lock().sb.clone()
     }
 
-    /// Changes the superblock with `f` and writes it (synchronously, with FUA).
+    /// Changes the superblock with `f` and writes it (synchronously, with a preflush and FUA:
+    /// what was written to the device before is durable too).
     pub(crate) fn write_sb(&self, f: impl FnOnce(&mut Superblock)) -> Result {
         self.write_sb_if(|| true, f).map(|_| ())
+    }
+
+    /// Writes the superblock with its state DIRTY, before the first dirty key (synchronously,
+    /// with FUA: 6.12 does not wait for this write). No preflush: nothing written to the
+    /// backing device before needs to be durable for the flag to be true; the CLEAN write
+    /// ([`CachedDev::write_sb_if`]) is the one that needs it.
+    pub(crate) fn mark_dirty(&self) -> Result {
+        self.write_sb_kind(
+            || true,
+            |sb| sb.flags = BdevState::Dirty.in_flags(sb.flags),
+            WriteKind::Fua,
+        )
+        .map(|_| ())
     }
 
     /// [`CachedDev::write_sb`] if `cond`, checked under the superblock lock (which
@@ -236,23 +258,33 @@ impl CachedDev {
         cond: impl FnOnce() -> bool,
         f: impl FnOnce(&mut Superblock),
     ) -> Result<bool> {
-        let mut sb = self.sb.lock();
+        self.write_sb_kind(cond, f, WriteKind::FlushFua)
+    }
+
+    fn write_sb_kind(
+        &self,
+        cond: impl FnOnce() -> bool,
+        f: impl FnOnce(&mut Superblock),
+        kind: WriteKind,
+    ) -> Result<bool> {
+        let mut img = self.sb.lock();
         if !cond() {
             return Ok(false);
         }
-        let mut new = sb.clone();
+        let mut new = img.sb.clone();
         f(&mut new);
-        if new == *sb {
+        if new == img.sb {
             return Ok(true);
         }
-        write_superblock(&self.bdev, &new)?;
+        let SbImage { sb, raw } = &mut *img;
+        write_superblock_from(&self.bdev, &new, raw, kind)?;
         *sb = new;
         Ok(true)
     }
 
     /// `state`.
     pub(crate) fn state(&self) -> BdevState {
-        BdevState::from_flags(self.sb.lock().flags)
+        BdevState::from_flags(self.sb.lock().sb.flags)
     }
 
     /// `cache_mode`.

@@ -58,6 +58,11 @@ blk_opf_t rbcache_req_preflush(void)
 	return REQ_OP_WRITE | REQ_PREFLUSH;
 }
 
+blk_opf_t rbcache_req_write_meta_fua(void)
+{
+	return REQ_OP_WRITE | REQ_SYNC | REQ_META | REQ_FUA;
+}
+
 blk_opf_t rbcache_req_write_meta_flush_fua(void)
 {
 	return REQ_OP_WRITE | REQ_SYNC | REQ_META | REQ_PREFLUSH | REQ_FUA;

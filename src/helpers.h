@@ -18,6 +18,7 @@ blk_mode_t rbcache_blk_open_rw_excl(void);
 blk_opf_t rbcache_req_read_meta(void);
 blk_opf_t rbcache_req_write(void);
 blk_opf_t rbcache_req_write_meta(void);
+blk_opf_t rbcache_req_write_meta_fua(void);
 blk_opf_t rbcache_req_write_meta_flush_fua(void);
 blk_opf_t rbcache_req_preflush(void);
 

@@ -200,10 +200,30 @@ pub(crate) fn initialise(
 /// Rewrites the superblock of `bdev` from `sb` (`PREFLUSH|FUA`), as `bcache_write_super()`
 /// does: the 4 KiB block is read back first, so bytes the superblock does not describe stay.
 pub(crate) fn write_superblock(bdev: &BdevFile, sb: &Superblock) -> Result {
-    let mut raw = KVVec::from_elem(0u8, SB_SIZE, GFP_KERNEL)?;
-    bdev.read_sync(SB_SECTOR, &mut raw)?;
-    sb.write(&mut raw).map_err(|_| EINVAL)?;
-    bdev.write_sync(SB_SECTOR, &raw, WriteKind::FlushFua)
+    write_superblock_from(bdev, sb, &mut None, WriteKind::FlushFua)
+}
+
+/// [`write_superblock`] into `raw`, the superblock's sector as last read or written (read
+/// first if `None`), written as `kind`. `raw` holds what was written, or `None` after a
+/// failure (the sector is then read again next time).
+pub(crate) fn write_superblock_from(
+    bdev: &BdevFile,
+    sb: &Superblock,
+    raw: &mut Option<KVVec<u8>>,
+    kind: WriteKind,
+) -> Result {
+    let mut buf = match raw.take() {
+        Some(b) => b,
+        None => {
+            let mut b = KVVec::from_elem(0u8, SB_SIZE, GFP_KERNEL)?;
+            bdev.read_sync(SB_SECTOR, &mut b)?;
+            b
+        }
+    };
+    sb.write(&mut buf).map_err(|_| EINVAL)?;
+    bdev.write_sync(SB_SECTOR, &buf, kind)?;
+    *raw = Some(buf);
+    Ok(())
 }
 
 /// Everything registration reads from a cache set.

@@ -644,7 +644,7 @@ impl CachedDev {
                 if self.state() != BdevState::Dirty {
                     // Before the first dirty key: the superblock says the cache holds dirty
                     // data, so the device never runs without it by mistake.
-                    self.write_sb(|sb| sb.flags = BdevState::Dirty.in_flags(sb.flags))?;
+                    self.mark_dirty()?;
                 }
                 match c.io.write_data(c.inode, sector, Source::Bio(bio, 0), true) {
                     Ok(()) => self.ring_writeback(),

@@ -43,6 +43,8 @@ pub(crate) enum WriteKind {
     Data,
     /// `REQ_SYNC | REQ_META`: ordered by a later flush.
     Meta,
+    /// Also `REQ_FUA`: this is durable when it completes (what was written before may not be).
+    Fua,
     /// Also `REQ_PREFLUSH | REQ_FUA`: everything written before, and this, is durable when it
     /// completes.
     FlushFua,
@@ -142,6 +144,7 @@ unsafe fn one_bio(bdev: *mut bindings::block_device, sector: u64, mut data: Data
             Data::Read(_) => ffi::rbcache_req_read_meta(),
             Data::Write(_, WriteKind::Data) => ffi::rbcache_req_write(),
             Data::Write(_, WriteKind::Meta) => ffi::rbcache_req_write_meta(),
+            Data::Write(_, WriteKind::Fua) => ffi::rbcache_req_write_meta_fua(),
             Data::Write(_, WriteKind::FlushFua) => ffi::rbcache_req_write_meta_flush_fua(),
         }
     };

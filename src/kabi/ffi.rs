@@ -29,6 +29,8 @@ extern "C" {
     pub(crate) fn rbcache_req_write() -> bindings::blk_opf_t;
     /// `REQ_OP_WRITE | REQ_SYNC | REQ_META`.
     pub(crate) fn rbcache_req_write_meta() -> bindings::blk_opf_t;
+    /// `REQ_OP_WRITE | REQ_SYNC | REQ_META | REQ_FUA`.
+    pub(crate) fn rbcache_req_write_meta_fua() -> bindings::blk_opf_t;
     /// `REQ_OP_WRITE | REQ_SYNC | REQ_META | REQ_PREFLUSH | REQ_FUA`.
     pub(crate) fn rbcache_req_write_meta_flush_fua() -> bindings::blk_opf_t;
     /// `REQ_OP_WRITE | REQ_PREFLUSH`: an empty flush.
