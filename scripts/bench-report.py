@@ -280,6 +280,9 @@ def main():
         "bk_randwrite_fast_pct",
         "bk_randwrite_gc_passes",
         "bk_randwrite_moved_kb",
+        "bk_randwrite_clat_p50_us",
+        "bk_randwrite_clat_p99_us",
+        "bk_randwrite_clat_max_us",
     ]
     if any(rb.get(k) is not None or c.get(k) is not None for k in bk):
         print("backing device (dm-delay), medians; ratio > 1.0 means rbcache is better:")

@@ -26,6 +26,7 @@ use kernel::prelude::*;
 use crate::format::alloc::{split_plan, Reserve};
 use crate::format::bkey::Bkey;
 use crate::format::bset::{write_bset, BSET_HEADER};
+use crate::format::chunked::ChunkedRef;
 use crate::format::extents::INODE_SHIFT;
 use crate::index::{Leaf, LeafKeys, Node};
 use crate::kabi::bio::WriteKind;
@@ -118,7 +119,7 @@ impl SetIo {
                 if unchanged {
                     core::mem::swap(new, prev);
                 } else if let Some(k) = prev.keys() {
-                    if let Ok(copy) = LeafKeys::copy_of(k.as_slice(), lo, new.end) {
+                    if let Ok(copy) = LeafKeys::copy_of(k.view(), lo, new.end) {
                         new.set_keys(copy);
                     }
                 }
@@ -181,12 +182,12 @@ impl SetIo {
                         .leaves()
                         .get(i)
                         .and_then(|l| l.keys())
-                        .map_or(&[][..], |k| k.as_slice());
-                    let chunk_end = match ext.get(z.wrapping_sub(1)) {
+                        .map_or(ChunkedRef::new(&[], &[], 0), |k| k.view());
+                    let chunk_end = match ext.iter().nth(z.wrapping_sub(1)) {
                         Some(e) if c + 1 < nodes && z > a => e.end.min(end),
                         _ => end,
                     };
-                    for e in ext.get(a..z).unwrap_or(&[]) {
+                    for e in ext.iter().skip(a).take(z.saturating_sub(a)) {
                         let s = e.start.max(chunk_lo);
                         let t = e.end.min(chunk_end);
                         if s >= t {

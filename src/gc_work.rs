@@ -275,9 +275,9 @@ impl SetIo {
                     .rev()
                     .find_map(|m| m.as_mut())
                     .ok_or(EINVAL)?;
-                prev.reserve(copy.as_slice().len())?;
-                for e in copy.as_slice() {
-                    let _ = prev.insert(e.start, e.end, Some((e.ptr, e.gen)), e.dirty);
+                prev.reserve_in_order(copy.len())?;
+                for e in copy.view().iter() {
+                    prev.insert_grow(e.start, e.end, Some((e.ptr, e.gen)), e.dirty)?;
                 }
                 merged.push(None, GFP_KERNEL)?;
             } else {

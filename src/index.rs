@@ -23,7 +23,8 @@ use kernel::prelude::*;
 
 use crate::format::bkey::Bkey;
 use crate::format::bset::{walk_node, Keys};
-use crate::format::extents::{self, Extent, ExtentList, Hit, INODE_SHIFT};
+use crate::format::chunked::{Chunk, ChunkedList, ChunkedRef, CHUNK};
+use crate::format::extents::{self, Extent, Hit, INODE_SHIFT};
 use crate::kabi::bdev::BdevFile;
 
 /// Default `internal/btree_cache_limit`: bytes of leaf keys kept in memory.
@@ -33,9 +34,12 @@ pub(crate) const CACHE_LIMIT_MIN: usize = 64 << 10;
 /// Largest `internal/btree_cache_limit`.
 pub(crate) const CACHE_LIMIT_MAX: usize = 1 << 40;
 
-/// The keys of one resident leaf: sorted, non-overlapping extents in a growable buffer.
+/// The keys of one resident leaf: sorted, non-overlapping extents in chunks
+/// ([`crate::format::chunked`]), so that an insert moves one chunk's entries, not the leaf's.
 pub(crate) struct LeafKeys {
-    buf: KVVec<Extent>,
+    pool: KVVec<Chunk>,
+    order: KVVec<u32>,
+    used: usize,
     len: usize,
 }
 
@@ -43,55 +47,106 @@ impl LeafKeys {
     /// No keys.
     pub(crate) fn empty() -> Self {
         LeafKeys {
-            buf: KVVec::new(),
+            pool: KVVec::new(),
+            order: KVVec::new(),
+            used: 0,
             len: 0,
         }
     }
 
     /// A copy of `ext`, cut to `lo..end`.
-    pub(crate) fn copy_of(ext: &[Extent], lo: u64, end: u64) -> Result<Self> {
+    pub(crate) fn copy_of(ext: ChunkedRef<'_>, lo: u64, end: u64) -> Result<Self> {
         let mut k = LeafKeys::empty();
-        k.reserve(ext.len())?;
-        for e in ext {
+        k.reserve_in_order(ext.len())?;
+        for e in ext.iter() {
             let s = e.start.max(lo);
             let t = e.end.min(end);
             if s < t {
-                let _ = k.insert(s, t, Some((e.ptr + (s - e.start), e.gen)), e.dirty);
+                k.insert_grow(s, t, Some((e.ptr + (s - e.start), e.gen)), e.dirty)?;
             }
         }
         Ok(k)
     }
 
-    /// The extents, in order.
-    pub(crate) fn as_slice(&self) -> &[Extent] {
-        &self.buf[..self.len]
+    /// [`LeafKeys::insert`], making room first if it needs more.
+    pub(crate) fn insert_grow(
+        &mut self,
+        start: u64,
+        end: u64,
+        ptr: Option<(u64, u8)>,
+        dirty: bool,
+    ) -> Result {
+        if self.insert(start, end, ptr, dirty).is_ok() {
+            return Ok(());
+        }
+        self.reserve_chunks(1)?;
+        self.insert(start, end, ptr, dirty).map_err(|_| ENOMEM)
+    }
+
+    /// The extents.
+    pub(crate) fn view(&self) -> ChunkedRef<'_> {
+        ChunkedRef::new(
+            &self.pool,
+            self.order.get(..self.used).unwrap_or(&[]),
+            self.len,
+        )
+    }
+
+    /// Number of extents.
+    pub(crate) fn len(&self) -> usize {
+        self.len
     }
 
     /// Bytes of memory held.
     pub(crate) fn bytes(&self) -> usize {
-        self.buf.len() * core::mem::size_of::<Extent>()
+        self.pool.len() * core::mem::size_of::<Chunk>() + self.order.len() * 4
     }
 
     /// Sectors of data.
     fn sectors(&self) -> u64 {
-        self.as_slice().iter().map(|e| e.end - e.start).sum()
+        self.view().iter().map(|e| e.end - e.start).sum()
     }
 
-    /// Makes room for `keys` more inserts (each adds at most two entries net).
+    /// Makes room for `keys` more inserts (each takes at most one more chunk).
     pub(crate) fn reserve(&mut self, keys: usize) -> Result {
-        let need = self.len + 2 * keys + 1;
-        if need <= self.buf.len() {
+        self.reserve_chunks(keys)
+    }
+
+    /// Makes room for `keys` more inserts, each after every extent the leaf holds (they fill
+    /// chunks up, [`CHUNK`] at a time).
+    pub(crate) fn reserve_in_order(&mut self, keys: usize) -> Result {
+        self.reserve_chunks(keys / CHUNK + 1)
+    }
+
+    /// Makes room for `chunks` more chunks.
+    fn reserve_chunks(&mut self, chunks: usize) -> Result {
+        let need = self.used + chunks + 1;
+        if need <= self.pool.len() && need <= self.order.len() {
             return Ok(());
         }
-        let cap = need.max(self.buf.len().saturating_mul(2)).max(64);
-        let mut buf = KVVec::with_capacity(cap, GFP_KERNEL)?;
-        buf.extend_from_slice(self.as_slice(), GFP_KERNEL)?;
-        buf.extend_with(cap - self.len, Extent::default(), GFP_KERNEL)?;
-        self.buf = buf;
+        let cap = need.max(self.pool.len().saturating_mul(2)).max(4);
+        let mut pool = KVVec::with_capacity(cap, GFP_KERNEL)?;
+        pool.extend_from_slice(self.pool.get(..self.used).unwrap_or(&[]), GFP_KERNEL)?;
+        pool.extend_with(cap - pool.len(), Chunk::default(), GFP_KERNEL)?;
+        let mut order = KVVec::with_capacity(cap, GFP_KERNEL)?;
+        order.extend_from_slice(self.order.get(..self.used).unwrap_or(&[]), GFP_KERNEL)?;
+        order.extend_with(cap - order.len(), 0, GFP_KERNEL)?;
+        self.pool = pool;
+        self.order = order;
         Ok(())
     }
 
-    /// Inserts one extent (see [`ExtentList::insert`]); call [`LeafKeys::reserve`] first.
+    /// Keeps only the extents `keep` accepts; returns how many went.
+    fn retain(&mut self, keep: &dyn Fn(&Extent) -> bool) -> usize {
+        let mut list =
+            ChunkedList::from_parts(&mut self.pool, &mut self.order, self.used, self.len);
+        let n = list.retain(keep);
+        self.used = list.used();
+        self.len = list.len();
+        n
+    }
+
+    /// Inserts one extent (see [`ChunkedList::insert`]); call [`LeafKeys::reserve`] first.
     pub(crate) fn insert(
         &mut self,
         start: u64,
@@ -99,8 +154,10 @@ impl LeafKeys {
         ptr: Option<(u64, u8)>,
         dirty: bool,
     ) -> Result<(), extents::Full> {
-        let mut list = ExtentList::from_parts(&mut self.buf, self.len);
+        let mut list =
+            ChunkedList::from_parts(&mut self.pool, &mut self.order, self.used, self.len);
         let r = list.insert(start, end, ptr, dirty);
+        self.used = list.used();
         self.len = list.len();
         r
     }
@@ -117,9 +174,7 @@ impl LeafKeys {
         account: &mut dyn FnMut(u64, u64, bool),
     ) -> Result<(), extents::Full> {
         let overlap = |keys: &Self, added: bool, account: &mut dyn FnMut(u64, u64, bool)| {
-            let ext = keys.as_slice();
-            let first = ext.partition_point(|e| e.end <= start);
-            for e in ext.iter().skip(first).take_while(|e| e.start < end) {
+            for e in keys.view().iter_from(start).take_while(|e| e.start < end) {
                 if e.dirty {
                     account(e.start.max(start), e.end.min(end), added);
                 }
@@ -480,13 +535,13 @@ impl Index {
     }
 
     /// The keys of leaf `i`, made resident.
-    pub(crate) fn keys(&mut self, i: usize, src: &dyn NodeSource) -> Result<&[Extent]> {
+    pub(crate) fn keys(&mut self, i: usize, src: &dyn NodeSource) -> Result<ChunkedRef<'_>> {
         self.load(i, src)?;
         Ok(self
             .leaves
             .get(i)
             .and_then(|l| l.keys.as_ref())
-            .map_or(&[][..], |k| k.as_slice()))
+            .map_or(ChunkedRef::new(&[], &[], 0), |k| k.view()))
     }
 
     /// Where position `pos` lives: `(Some(hit) or None for a hole, sectors until the next
@@ -500,8 +555,7 @@ impl Index {
         let i = self.find(pos);
         let end = self.leaves.get(i).map_or(u64::MAX, |l| l.end);
         let max = max.min(end.saturating_sub(pos)).max(1);
-        let ext = self.keys(i, src)?;
-        Ok(extents::lookup(ext, pos, max))
+        Ok(self.keys(i, src)?.lookup(pos, max))
     }
 
     /// Whether any extent, live or stale, covers a position of `start..end` (the leaves
@@ -509,7 +563,7 @@ impl Index {
     pub(crate) fn holds_any(&mut self, start: u64, end: u64, src: &dyn NodeSource) -> Result<bool> {
         let mut i = self.find(start);
         while i < self.leaves.len() && self.lo(i) < end {
-            if extents::overlaps(self.keys(i, src)?, start, end) {
+            if self.keys(i, src)?.overlaps(start, end) {
                 return Ok(true);
             }
             i += 1;
@@ -617,8 +671,7 @@ impl Index {
         let mut i = self.find(pos);
         while i < self.leaves.len() {
             let ext = self.keys(i, src)?;
-            let first = ext.partition_point(|e| e.end <= pos);
-            for e in &ext[first..] {
+            for e in ext.iter_from(pos) {
                 if !f(e) {
                     return Ok(Some(pos.max(e.start)));
                 }
@@ -673,18 +726,9 @@ impl Index {
                     .and_then(gen)
                     .is_some_and(|g| g == e.gen)
             };
-            let before = k.len;
-            let mut w = 0;
-            for r in 0..k.len {
-                let e = k.buf[r];
-                if live(&e) {
-                    k.buf[w] = e;
-                    w += 1;
-                }
-            }
-            k.len = w;
-            if w != before {
-                removed += before - w;
+            let gone = k.retain(&live);
+            if gone > 0 {
+                removed += gone;
                 leaf.dirty = true;
             }
         }

@@ -422,10 +422,10 @@ fn leaves_in_order(mut found: KVec<Leaf>) -> Result<KVec<Leaf>, MetaError> {
     let mut lo = 0u64;
     for l in found.iter_mut() {
         if let Some(k) = l.keys() {
-            let first = k.as_slice().first().map_or(lo, |e| e.start);
-            let last = k.as_slice().last().map_or(l.end, |e| e.end);
+            let first = k.view().first().map_or(lo, |e| e.start);
+            let last = k.view().last().map_or(l.end, |e| e.end);
             if first < lo || last > l.end {
-                let cut = LeafKeys::copy_of(k.as_slice(), lo, l.end)?;
+                let cut = LeafKeys::copy_of(k.view(), lo, l.end)?;
                 l.set_keys(cut);
             }
         }

@@ -27,6 +27,8 @@ pub(crate) mod bkey;
 #[cfg_attr(not(test), allow(dead_code))]
 pub(crate) mod bset;
 #[cfg_attr(not(test), allow(dead_code))]
+pub(crate) mod chunked;
+#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) mod extents;
 #[cfg_attr(not(test), allow(dead_code))]
 pub(crate) mod geometry;

@@ -280,6 +280,10 @@ bk_randwrite() {
 	s1=$(cache_sectors_written)
 	kb=$(tf 47)
 	out bk_randwrite_iops "$(tf 49)"
+	# Completion latency (fio's terse fields, µs): median, p99 and the worst write.
+	out bk_randwrite_clat_p50_us "$(tf 65 | cut -d= -f2)"
+	out bk_randwrite_clat_p99_us "$(tf 71 | cut -d= -f2)"
+	out bk_randwrite_clat_max_us "$(tf 56)"
 	# What writeback wrote to the backing device meanwhile (KiB).
 	out bk_randwrite_writeback_kb "$((($(slow_sectors 7) - w0) / 2))"
 	out bk_randwrite_cpu_us_per_io "$(awk -v j=$((j1 - j0)) -v kb="$kb" \

@@ -16,6 +16,8 @@ mod backing_test;
 #[cfg(test)]
 mod c_fixture_test;
 #[cfg(test)]
+mod chunked_test;
+#[cfg(test)]
 mod congestion_test;
 #[cfg(test)]
 mod crc64_test;
