@@ -67,7 +67,11 @@ fn any_start_and_split_matches_model() {
             if end - start < 40 {
                 for cut in 0..=part.len() {
                     let (a, b) = part.split_at(cut);
-                    assert_eq!(!crc64_be(crc64_be(!0, a), b), want, "{start}..{end} cut {cut}");
+                    assert_eq!(
+                        !crc64_be(crc64_be(!0, a), b),
+                        want,
+                        "{start}..{end} cut {cut}"
+                    );
                 }
             }
         }
