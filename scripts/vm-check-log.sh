@@ -47,6 +47,29 @@ if [ "$mode" = test ]; then
 	done <"$RUN/overlay/tests.list"
 fi
 
+# The boots of a power-cut test that ended in their cut (scripts/vm.sh crash): their checks
+# count too. Each must have asked for its cut.
+for f in "$RUN"/ktap.cut*.log; do
+	[ -f "$f" ] || continue
+	b=$(basename "$f" .log)
+	c=$(tr -d '\r' <"$f")
+	p=$(printf '%s\n' "$c" | grep -cE '^# ok [0-9]+' | tr -d ' ')
+	s=$(printf '%s\n' "$c" | grep -cE '^# ok [0-9]+ .*# (SKIP|XFAIL)' | tr -d ' ')
+	x=$(printf '%s\n' "$c" | grep -cE '^# not ok [0-9]+' | tr -d ' ')
+	passed=$((passed + p - s))
+	skipped=$((skipped + s))
+	failed=$((failed + x))
+	if ! printf '%s\n' "$c" | grep -q 'RBCACHE-POWER-CUT'; then
+		echo "FAIL ${b#ktap.}: the boot ended before its power cut"
+		failed=$((failed + 1))
+	elif [ "$x" -gt 0 ]; then
+		echo "FAIL ${b#ktap.}: $x check(s) failed before the cut"
+		printf '%s\n' "$c" | grep -v '^RBCACHE' | sed 's/^/     | /' | tail -n 40
+	else
+		echo "ok   ${b#ktap.}: $((p - s)) check(s) passed before the cut"
+	fi
+done
+
 if ! grep -q '^RBCACHE-VM-DONE' "$ktap"; then
 	echo "FAIL guest did not reach the end of its run (crash, panic or timeout); console tail:"
 	tail -n 40 "$cons" | sed 's/^/     | /'

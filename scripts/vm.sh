@@ -5,9 +5,19 @@
 #   scripts/vm.sh demo                    run tests/vm/demo.sh
 #   scripts/vm.sh script FILE             run one guest script (for tools such as fixture makers);
 #                                         the disks stay in build/vm/disk*.img afterwards
-#   scripts/vm.sh crash NAME              run tests/NAME.sh in two boots on the same disks: with
-#                                         PHASE=1 (it ends by resetting the machine: a power
-#                                         cut), then with PHASE=2, which reports the results
+#   scripts/vm.sh crash NAME [CYCLES]     run tests/NAME.sh in CYCLES+1 boots on the same disks
+#                                         (CYCLES: the test's "# vm-cycles: N" line, else 1, or
+#                                         $CYCLES): boots 1..CYCLES run with PHASE=1..CYCLES and
+#                                         end in a power cut, the last one (PHASE=CYCLES+1,
+#                                         LAST=1) reports the results
+#
+# Power cuts are real: in crash mode every disk is served by scripts/pdisk.py, an NBD server
+# whose volatile write cache keeps only what was flushed or FUA (and a random subset of the
+# rest) when QEMU dies. The guest asks for the cut by printing RBCACHE-POWER-CUT on ttyS1
+# (lib.sh's power_cut); the host then kills QEMU with SIGKILL, so nothing is flushed on the
+# way out. ttyS2 is the guest's record of acknowledged writes (tests/vm/stamp): it survives
+# the cut, and every later boot gets all of it as /acks. pdisk's numbers per disk and boot
+# are in $RUN/pdisk.jsonl.
 #
 # Each run gets fresh sparse disk images (virtio disks vda..vdd), an initramfs made of a cached
 # base (busybox-static and the host tools the tests need, with their libraries) plus this run's
@@ -77,10 +87,14 @@ mkdir -p "$RUN/overlay/tests" "$RUN/overlay/modules" "$RUN/overlay/images"
 cp tests/*.sh tests/settings "$RUN/overlay/tests/"
 cp tests/vm/init "$RUN/overlay/init"
 chmod +x "$RUN/overlay/init" "$RUN"/overlay/tests/*.sh
+mkdir -p "$RUN/overlay/usr/bin"
+gcc -O2 -Wall -Werror -static -o "$RUN/overlay/usr/bin/stamp" tests/vm/stamp.c
 cp "$MODULE" "$RUN/overlay/modules/rbcache.ko"
 cp "$KDIR/drivers/md/bcache/bcache.ko" "$RUN/overlay/modules/"
 cp "$KDIR/drivers/block/null_blk/null_blk.ko" "$RUN/overlay/modules/" 2>/dev/null || true
 python3 tests/vm/mkimages.py "$RUN/overlay/images"
+# RBCACHE_GUEST_ENV="NAME=VALUE ...": exported to the guest's tests (scripts/torture.sh sets SYS=c).
+[ -z "${RBCACHE_GUEST_ENV:-}" ] || echo "$RBCACHE_GUEST_ENV" >"$RUN/overlay/env"
 
 timeout_s=0
 if [ "$mode" = demo ]; then
@@ -91,6 +105,10 @@ elif [ "$mode" = crash ]; then
 	cp "tests/$sel.sh" "$RUN/overlay/tests/$sel.sh"
 	echo "$sel" >"$RUN/overlay/tests.list"
 	echo 1 >"$RUN/overlay/phase"
+	cycles=${3:-${CYCLES:-$(sed -n 's/^# vm-cycles: *\([0-9]*\).*/\1/p' "tests/$sel.sh")}}
+	cycles=${cycles:-1}
+	echo "$cycles" >"$RUN/overlay/cycles"
+	: >"$RUN/overlay/acks"
 	timeout_s=$(sed -n 's/^timeout=//p' tests/settings)
 elif [ "$mode" = script ]; then
 	name=$(basename "$sel" .sh)
@@ -118,11 +136,53 @@ timeout_s=$((timeout_s + 120))
 (cd "$RUN/overlay" && find . | cpio -o -H newc --quiet) >"$RUN/overlay.cpio"
 cat "$BASE" "$RUN/overlay.cpio" >"$RUN/initrd.cpio"
 
+# A test may size its disks: "# vm-disks-mb: 64 256 64 64" (vda first).
+disk_mb=()
+sizes=""
+[ "$mode" = crash ] && sizes=$(sed -n 's/^# vm-disks-mb: *//p' "tests/$sel.sh")
+for i in $(seq 0 $((NDISKS - 1))); do
+	mb=$(echo "$sizes" | awk -v i=$((i + 1)) '{ print $i }')
+	disk_mb+=("${mb:-$DISK_MB}")
+done
+new_disks() {
+	local i
+	for i in $(seq 0 $((NDISKS - 1))); do
+		rm -f "$RUN/disk$i.img"
+		truncate -s "${disk_mb[$i]}M" "$RUN/disk$i.img"
+	done
+}
+new_disks
 drives=()
 for i in $(seq 0 $((NDISKS - 1))); do
-	truncate -s "${DISK_MB}M" "$RUN/disk$i.img"
-	drives+=(-drive "file=$RUN/disk$i.img,if=virtio,format=raw,cache=unsafe")
+	if [ "$mode" = crash ]; then
+		drives+=(-blockdev "driver=nbd,node-name=pd$i,server.type=unix,server.path=$RUN/pd$i.sock,export=pd"
+			-device "virtio-blk-pci,drive=pd$i,write-cache=on")
+	else
+		drives+=(-drive "file=$RUN/disk$i.img,if=virtio,format=raw,cache=unsafe")
+	fi
 done
+# pdisk_start BOOT: one power-loss NBD server per disk (crash mode), seeded from $PDISK_SEED.
+PDISK_SEED=${PDISK_SEED:-$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')}
+pdisk_pids=()
+pdisk_start() {
+	local i
+	pdisk_pids=()
+	for i in $(seq 0 $((NDISKS - 1))); do
+		rm -f "$RUN/pd$i.sock"
+		python3 scripts/pdisk.py --socket "$RUN/pd$i.sock" --image "$RUN/disk$i.img" \
+			--seed $((PDISK_SEED + 100 * $1 + i)) --stats "$RUN/pdisk.jsonl" \
+			--name "boot$1 vd$(printf "\\$(printf %o $((97 + i)))")" &
+		pdisk_pids+=($!)
+	done
+	for i in $(seq 0 $((NDISKS - 1))); do
+		wait_sock "$RUN/pd$i.sock" || { log "pdisk $i did not start"; return 1; }
+	done
+}
+wait_sock() {
+	local n=0
+	while [ ! -S "$1" ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n + 1)); done
+	[ -S "$1" ]
+}
 
 # A kernel report while the guest boots, before the first test loads rbcache, is not ours:
 # an early-boot flake of the debug kernel under TCG (seen: a KASAN wild-memory-access in
@@ -143,27 +203,44 @@ if [ -n "${RBCACHE_VM_ICOUNT:-}" ]; then
 	accel=(-accel tcg,thread=single -icount "shift=$RBCACHE_VM_ICOUNT,align=off,sleep=on")
 fi
 boot() {
-	local fresh=$1 attempt i boot_lines
+	local fresh=$1 attempt i boot_lines qpid cut
 	for attempt in 1 2 3; do
-		if [ "$fresh" = 1 ]; then
-			for i in $(seq 0 $((NDISKS - 1))); do
-				rm -f "$RUN/disk$i.img"
-				truncate -s "${DISK_MB}M" "$RUN/disk$i.img"
-			done
-		fi
+		[ "$fresh" = 1 ] && new_disks
+		[ "$mode" != crash ] || pdisk_start "${2:-1}"
 		log "booting $(basename "$KDIR") under TCG${RBCACHE_VM_ICOUNT:+ with icount shift=$RBCACHE_VM_ICOUNT} (timeout ${timeout_s}s)"
 		start=$(date +%s)
-		set +e
-		timeout --foreground -k 10 "$timeout_s" qemu-system-x86_64 \
+		: >"$RUN/ktap.log"
+		qemu-system-x86_64 \
 			-machine pc -cpu max -smp 2 -m 2048 "${accel[@]}" \
 			-kernel "$KDIR/arch/x86/boot/bzImage" -initrd "$RUN/initrd.cpio" \
 			-append "console=ttyS0 loglevel=7 panic=-1 oops=panic kmemleak=on tsc=reliable no5lvl rdinit=/init" \
 			-display none -monitor "$monitor" -no-reboot \
 			-serial "file:$RUN/console.log" -serial "file:$RUN/ktap.log" \
-			"${drives[@]}" </dev/null
+			-serial "file:$RUN/acks.log" \
+			"${drives[@]}" </dev/null &
+		qpid=$!
+		# The guest's power-cut request, the timeout, or its own end.
+		cut=0
+		while kill -0 "$qpid" 2>/dev/null; do
+			if [ "$mode" = crash ] && grep -q 'RBCACHE-POWER-CUT' "$RUN/ktap.log"; then
+				kill -9 "$qpid" 2>/dev/null
+				cut=1
+				break
+			fi
+			if [ $(($(date +%s) - start)) -ge "$timeout_s" ]; then
+				log "timeout after ${timeout_s}s: killing the guest"
+				kill -9 "$qpid" 2>/dev/null
+				break
+			fi
+			sleep 0.05
+		done
+		set +e
+		wait "$qpid"
 		qrc=$?
 		set -e
-		log "guest finished in $(($(date +%s) - start)) s (qemu rc $qrc)"
+		for i in "${pdisk_pids[@]}"; do wait "$i" || log "pdisk $i failed"; done
+		pdisk_pids=()
+		log "guest finished in $(($(date +%s) - start)) s (qemu rc $qrc$([ "$cut" = 0 ] || echo ", power cut"))"
 		boot_lines=$(tr -d '\r' <"$RUN/console.log" | grep -n 'rbcache-vm: running' | head -n1 | cut -d: -f1)
 		[ -n "$boot_lines" ] || return 0
 		if head -n "$boot_lines" "$RUN/console.log" | tr -d '\r' | grep -qE "$splat_pat"; then
@@ -180,16 +257,29 @@ boot() {
 }
 
 if [ "$mode" = crash ]; then
-	boot 1
-	mv "$RUN/console.log" "$RUN/console.phase1.log"
-	mv "$RUN/ktap.log" "$RUN/ktap.phase1.log"
-	echo 2 >"$RUN/overlay/phase"
-	(cd "$RUN/overlay" && find . | cpio -o -H newc --quiet) >"$RUN/overlay.cpio"
-	cat "$BASE" "$RUN/overlay.cpio" >"$RUN/initrd.cpio"
-	boot 0
-	# Judge both boots' kernel logs; the results come from the second.
-	cat "$RUN/console.phase1.log" "$RUN/console.log" >"$RUN/console.both.log"
-	mv "$RUN/console.both.log" "$RUN/console.log"
+	# Boots 1..cycles end in a power cut. Every kernel log is judged, and so are the checks each
+	# cut boot made before its cut (vm-check-log.sh reads ktap.cut*.log) and the last boot's.
+	: >"$RUN/console.all.log"
+	: >"$RUN/pdisk.jsonl"
+	log "power-loss disks seeded from PDISK_SEED=$PDISK_SEED; $cycles cut(s)"
+	for k in $(seq 1 $((cycles + 1))); do
+		echo "$k" >"$RUN/overlay/phase"
+		[ "$k" -le "$cycles" ] || echo 1 >"$RUN/overlay/last"
+		(cd "$RUN/overlay" && find . | cpio -o -H newc --quiet) >"$RUN/overlay.cpio"
+		cat "$BASE" "$RUN/overlay.cpio" >"$RUN/initrd.cpio"
+		: >"$RUN/acks.log"
+		boot "$([ "$k" = 1 ] && echo 1 || echo 0)" "$k"
+		cat "$RUN/console.log" >>"$RUN/console.all.log"
+		[ "$k" -gt "$cycles" ] || cp "$RUN/ktap.log" "$RUN/ktap.cut$k.log"
+		tr -d '\r' <"$RUN/acks.log" | grep '^A ' >>"$RUN/overlay/acks" || true
+		if [ "$k" -le "$cycles" ] && ! grep -q 'RBCACHE-POWER-CUT' "$RUN/ktap.log"; then
+			log "boot $k ended without its power cut; its output:"
+			tr -d '\r' <"$RUN/ktap.log" | tail -n 30 >&2
+			break
+		fi
+	done
+	log "acknowledged writes recorded: $(wc -l <"$RUN/overlay/acks")"
+	mv "$RUN/console.all.log" "$RUN/console.log"
 	exec scripts/vm-check-log.sh "$RUN" test
 fi
 boot 1

@@ -203,14 +203,30 @@ register_fresh() {
 	wait_for 10 test -e "/sys/block/$(basename "$bk")/bcache/attach" || exit 1
 }
 
-# power_cut USEC: the end of phase 1 of a power-cut test: lets the writes started in the
-# background run for USEC microseconds, then resets the machine (sysrq b: nothing is synced,
-# so whatever is not yet on the virtual disks is lost).
+# power_cut USEC: the end of a boot of a power-cut test: lets the writes started in the
+# background run for USEC microseconds, then asks the host to cut the power (scripts/vm.sh
+# crash kills QEMU, and each disk, scripts/pdisk.py, keeps only what was flushed or FUA and a
+# random subset of the rest).
 power_cut() {
 	usleep "$1"
+	echo RBCACHE-POWER-CUT >/dev/ttyS1
+	sleep 60
+	# No host cut the power (not under scripts/vm.sh crash): a reset is the nearest thing.
 	echo b >/proc/sysrq-trigger
 	sleep 10
 	exit 1
+}
+
+# gc_check_ok SETDIR: a strict internal/gc_check: it read at least one bucket and found the
+# marks equal to a recount ("checked N mismatches 0", N > 0).
+gc_check_ok() {
+	local out
+	out=$(cat "$1/internal/gc_check") || { echo "# gc_check: read failed"; return 1; }
+	echo "# gc_check: $out"
+	case $out in
+	"checked "[1-9]*" mismatches 0") return 0 ;;
+	*) return 1 ;;
+	esac
 }
 
 # fio_gen GEN: fio's verify options for data of generation GEN (a number): every byte of each
