@@ -8,6 +8,7 @@
 #   make demo         boot the VM and show rbcache at work
 #   make bench        rbcache against the C bcache.ko, as ratios (build/bench/)
 #   make profile      where the guest's CPUs spend a bench job, per function (build/profile/)
+#   make torture      the power-cut loop many times, rbcache and C (CYCLES=N; build/torture/)
 #   make -s kdir      print the kernel build directory
 #   make host-test    host unit tests only
 #   make vm-test      VM kselftests only (T= as for check)
@@ -16,7 +17,7 @@
 T ?=
 export T
 
-.PHONY: all modules kdir check demo bench profile host-test vm-test fmt clean
+.PHONY: all modules kdir check demo bench profile torture host-test vm-test fmt clean
 
 all: modules
 
@@ -37,6 +38,9 @@ bench:
 
 profile:
 	scripts/profile.sh
+
+torture: modules
+	scripts/torture.sh
 
 host-test:
 	@cd tests/host && cargo test --offline
