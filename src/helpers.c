@@ -68,6 +68,11 @@ blk_opf_t rbcache_req_write_meta_flush_fua(void)
 	return REQ_OP_WRITE | REQ_SYNC | REQ_META | REQ_PREFLUSH | REQ_FUA;
 }
 
+blk_opf_t rbcache_req_fua(void)
+{
+	return REQ_FUA;
+}
+
 struct gendisk *rbcache_alloc_disk(unsigned int block_bytes)
 {
 	struct queue_limits lim = {

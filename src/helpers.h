@@ -21,6 +21,7 @@ blk_opf_t rbcache_req_write_meta(void);
 blk_opf_t rbcache_req_write_meta_fua(void);
 blk_opf_t rbcache_req_write_meta_flush_fua(void);
 blk_opf_t rbcache_req_preflush(void);
+blk_opf_t rbcache_req_fua(void);
 
 struct gendisk *rbcache_alloc_disk(unsigned int block_bytes);
 void rbcache_bio_iter_bvec(struct bio *bio, struct bvec_iter *iter, struct bio_vec *bv);

@@ -571,6 +571,24 @@ impl Index {
         Ok(false)
     }
 
+    /// Whether a dirty extent covers a position of `start..end` (the leaves holding it are
+    /// made resident).
+    pub(crate) fn holds_dirty(
+        &mut self,
+        start: u64,
+        end: u64,
+        src: &dyn NodeSource,
+    ) -> Result<bool> {
+        let mut i = self.find(start);
+        while i < self.leaves.len() && self.lo(i) < end {
+            if self.keys(i, src)?.holds_dirty(start, end) {
+                return Ok(true);
+            }
+            i += 1;
+        }
+        Ok(false)
+    }
+
     /// Makes the leaves holding `start..end` resident, with room for `n` more inserts each,
     /// so that [`Index::insert`] of up to `n` keys in that range cannot fail.
     pub(crate) fn prepare(

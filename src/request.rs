@@ -388,8 +388,8 @@ impl CachedDev {
     /// from the submitter's context, as 6.12 does; [`CachedDisk::written`] invalidates the
     /// range in the cache once it has completed, and then ends it. Its range stays locked
     /// against writeback, and fills of the device are held off, until then. Gives the bio
-    /// back for anything else, flushes and FUA, a range that writeback holds, and a cache
-    /// GC found full (the slow path wakes GC).
+    /// back for anything else, flushes and FUA, a range that writeback holds or that holds
+    /// dirty data, and a cache GC found full (the slow path wakes GC).
     fn write_around_async(&self, bio: Bio, remap: &Remapper<'_, CachedDisk>) -> Option<Bio> {
         if bio.op() != BioOp::Write || bio.wants_flush() {
             return Some(bio);
@@ -408,7 +408,11 @@ impl CachedDev {
         let Some(slot) = self.try_lock_range(sector, sector.saturating_add(sectors)) else {
             return Some(bio);
         };
-        c.io.begin_around(c.inode);
+        // Over dirty data (or leaves not in memory) the slow path writes it, durably first.
+        if !c.io.try_begin_around(c.inode, sector, sectors) {
+            self.unlock_range(slot);
+            return Some(bio);
+        }
         // Recorded only now: given back, the bio is recorded on the slow path.
         let _ = self.sequential(sector, len as u64, congested);
         self.note_io(Some(&c.io));
@@ -589,6 +593,14 @@ impl CachedDev {
         self.count(set, |s| s.count_read(bypass, missed, (len >> 9) as u64));
     }
 
+    /// Writes `bio` to the backing device at `sector` with `REQ_FUA`: durable when this
+    /// returns. For a write over dirty data, whose cached copy goes (or turns clean) after it.
+    fn write_backing_durably(&self, bio: &mut Bio, sector: u64) -> Result {
+        let written = self.backing(bio.write_durably_to(&self.bdev, sector), false);
+        self.backing_written();
+        written
+    }
+
     fn write(&self, bio: &mut Bio, sector: u64, cache: Option<&CacheUse<'_>>) -> Result {
         let len = bio.len();
         let fua = bio.wants_flush();
@@ -622,8 +634,17 @@ impl CachedDev {
         if bypass || !matches!(mode, CacheMode::Writeback | CacheMode::Writethrough) {
             // Around the cache, straight from the bio's pages; older cached copies go.
             self.count(&c.io, |s| s.add(SECTORS_BYPASSED, sectors));
-            // The older cached copies are invalidated while the write is in flight.
             let _range = self.lock_range(sector, sector.wrapping_add(sectors));
+            if c.io.holds_dirty(c.inode, sector, sectors)? {
+                // Over dirty data: durable on the backing device before the invalidation.
+                self.write_backing_durably(bio, sector)?;
+                c.io.discard(c.inode, sector, sectors)?;
+                if fua {
+                    c.io.flush_journal()?;
+                }
+                return Ok(());
+            }
+            // The older cached copies are invalidated while the write is in flight.
             let (written, around) = bio.submit_to_while(&self.bdev, sector, || {
                 c.io.invalidate_around(c.inode, sector, sectors)
             });
@@ -653,9 +674,7 @@ impl CachedDev {
                         // around; the older copy in the cache goes.
                         self.count(&c.io, |s| s.add(SECTORS_BYPASSED, sectors));
                         let _range = self.lock_range(sector, sector.wrapping_add(sectors));
-                        let written = self.backing(bio.submit_to(&self.bdev, sector), false);
-                        self.backing_written();
-                        written?;
+                        self.write_backing_durably(bio, sector)?;
                         c.io.discard(c.inode, sector, sectors)?;
                         self.ring_writeback();
                     }
@@ -663,11 +682,17 @@ impl CachedDev {
                 }
             }
             _ => {
-                // Writethrough.
+                // Writethrough. Over dirty data (left by writeback mode, or a writeback write
+                // turned writethrough as the cache fills) the clean key must not be durable
+                // before the data is on the backing device.
                 let _range = self.lock_range(sector, sector.wrapping_add(sectors));
-                let written = self.backing(bio.submit_to(&self.bdev, sector), false);
-                self.backing_written();
-                written?;
+                if c.io.holds_dirty(c.inode, sector, sectors)? {
+                    self.write_backing_durably(bio, sector)?;
+                } else {
+                    let written = self.backing(bio.submit_to(&self.bdev, sector), false);
+                    self.backing_written();
+                    written?;
+                }
                 if c.io
                     .write_data(c.inode, sector, Source::Bio(bio, 0), false)
                     .is_err()

@@ -972,15 +972,47 @@ impl SetIo {
         Ok(AroundWrite { io: self, inode })
     }
 
-    /// Starts a write around the cache to `inode` that invalidates its range only once it
-    /// has completed: until [`SetIo::end_around`], no fill of the inode is inserted.
-    pub(crate) fn begin_around(&self, inode: u64) {
+    /// Whether the cache holds dirty data in `sectors` at `sector` of `inode`: data that is
+    /// nowhere else. A write that goes to the backing device over it must be durable there
+    /// before the key that hides the cached copy (an invalidation, or a clean key) can be:
+    /// otherwise a power cut could keep that key and lose the write, and the range would read
+    /// as data older than the copy the cache held.
+    pub(crate) fn holds_dirty(&self, inode: u64, sector: u64, sectors: u64) -> Result<bool> {
+        let (Some(start), Some(end)) = (
+            extents::key(inode, sector),
+            extents::key(inode, sector.checked_add(sectors).ok_or(EINVAL)?),
+        ) else {
+            return Err(EINVAL);
+        };
         let mut st = self.state.lock();
-        let a = &mut st.around[(inode % WRITE_SEQ_SLOTS as u64) as usize];
-        *a = a.saturating_add(1);
+        let IoState { index, buckets, .. } = &mut *st;
+        index.holds_dirty(start, end, &self.nodes(buckets))
     }
 
-    /// Ends a write around the cache ([`SetIo::begin_around`], [`SetIo::invalidate_around`]):
+    /// Starts a write around the cache to `inode` that invalidates its range only once it
+    /// has completed: until [`SetIo::end_around`], no fill of the inode is inserted. From
+    /// `submit_bio`: only if the cache's leaves for `sectors` at `sector` of `inode` are
+    /// resident and hold no dirty data there (such a write must be durable on the backing
+    /// device before it invalidates: see [`SetIo::holds_dirty`]). Returns whether it began.
+    pub(crate) fn try_begin_around(&self, inode: u64, sector: u64, sectors: u64) -> bool {
+        let (Some(start), Some(end)) = (
+            extents::key(inode, sector),
+            sector
+                .checked_add(sectors)
+                .and_then(|e| extents::key(inode, e)),
+        ) else {
+            return false;
+        };
+        let mut st = self.state.lock();
+        if !matches!(st.index.holds_dirty(start, end, &NotResident), Ok(false)) {
+            return false;
+        }
+        let a = &mut st.around[(inode % WRITE_SEQ_SLOTS as u64) as usize];
+        *a = a.saturating_add(1);
+        true
+    }
+
+    /// Ends a write around the cache ([`SetIo::try_begin_around`], [`SetIo::invalidate_around`]):
     /// lets fills of the inode in again, and fails those that began before.
     pub(crate) fn end_around(&self, inode: u64) {
         let mut st = self.state.lock();

@@ -120,6 +120,14 @@ impl<'a> ChunkedRef<'a> {
     pub(crate) fn overlaps(&self, start: u64, end: u64) -> bool {
         start < end && self.iter_from(start).next().is_some_and(|e| e.start < end)
     }
+
+    /// Whether an extent holding a sector of `start..end` is dirty (see
+    /// [`super::extents::holds_dirty`]).
+    pub(crate) fn holds_dirty(&self, start: u64, end: u64) -> bool {
+        self.iter_from(start)
+            .take_while(|e| e.start < end)
+            .any(|e| e.dirty)
+    }
 }
 
 /// The mutable list: `pool` holds the chunks, the first `used` slots in use, `order[..used]`

@@ -165,6 +165,18 @@ pub(crate) fn overlaps(extents: &[Extent], start: u64, end: u64) -> bool {
     start < end && extents.get(i).is_some_and(|e| e.start < end)
 }
 
+/// Whether any of the sorted, non-overlapping `extents` holding a sector of `start..end` is
+/// dirty (its data is only in the cache).
+pub(crate) fn holds_dirty(extents: &[Extent], start: u64, end: u64) -> bool {
+    let i = extents.partition_point(|e| e.end <= start);
+    extents
+        .get(i..)
+        .unwrap_or(&[])
+        .iter()
+        .take_while(|e| e.start < end)
+        .any(|e| e.dirty)
+}
+
 /// Sectors addressable per inode in a combined map: `2^44` (8 PiB).
 pub(crate) const INODE_SHIFT: u32 = 44;
 

@@ -181,6 +181,22 @@ impl Bio {
     /// Reads or writes the bio's data at `sector` of `bdev` straight from or into its pages,
     /// with its own flags (`REQ_FUA`, `REQ_PREFLUSH`), through a remapped clone; waits for it.
     pub(crate) fn submit_to(&mut self, bdev: &BdevFile, sector: u64) -> Result {
+        self.submit_clone(bdev, sector, 0)
+    }
+
+    /// As [`Bio::submit_to`] for a write, with `REQ_FUA` added: the data is durable on `bdev`
+    /// when this returns.
+    pub(crate) fn write_durably_to(&mut self, bdev: &BdevFile, sector: u64) -> Result {
+        if self.op() != BioOp::Write {
+            return Err(EINVAL);
+        }
+        // SAFETY: The helper only returns a constant.
+        let fua = unsafe { ffi::rbcache_req_fua() };
+        self.submit_clone(bdev, sector, fua)
+    }
+
+    /// Submits a clone of the bio at `sector` of `bdev` with `flags` added, and waits for it.
+    fn submit_clone(&mut self, bdev: &BdevFile, sector: u64, flags: bindings::blk_opf_t) -> Result {
         if !matches!(self.op(), BioOp::Read | BioOp::Write) {
             return Err(EINVAL);
         }
@@ -188,6 +204,7 @@ impl Bio {
         // SAFETY: `clone` is a new bio we own; it is submitted, waited for, then put.
         let ret = unsafe {
             (*clone).bi_iter.bi_sector = sector;
+            (*clone).bi_opf |= flags;
             let ret = bindings::submit_bio_wait(clone);
             bindings::bio_put(clone);
             ret

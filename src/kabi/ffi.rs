@@ -33,6 +33,8 @@ extern "C" {
     pub(crate) fn rbcache_req_write_meta_fua() -> bindings::blk_opf_t;
     /// `REQ_OP_WRITE | REQ_SYNC | REQ_META | REQ_PREFLUSH | REQ_FUA`.
     pub(crate) fn rbcache_req_write_meta_flush_fua() -> bindings::blk_opf_t;
+    /// `REQ_FUA`.
+    pub(crate) fn rbcache_req_fua() -> bindings::blk_opf_t;
     /// `REQ_OP_WRITE | REQ_PREFLUSH`: an empty flush.
     pub(crate) fn rbcache_req_preflush() -> bindings::blk_opf_t;
 

@@ -86,6 +86,11 @@ fn probe(c: &Owned, flat: &[Extent], rng: &mut Rng, n: u64, what: &str) {
             crate::format::extents::overlaps(flat, s, e),
             "{what}: overlaps {s}..{e}"
         );
+        assert_eq!(
+            c.view().holds_dirty(s, e),
+            crate::format::extents::holds_dirty(flat, s, e),
+            "{what}: holds_dirty {s}..{e}"
+        );
         let from: Vec<Extent> = c.view().iter_from(s).copied().collect();
         let i = flat.partition_point(|x| x.end <= s);
         assert_eq!(from, &flat[i..], "{what}: iter_from {s}");
