@@ -260,7 +260,10 @@ impl SetIo {
         let l = &self.layout;
         let mut buf = KVVec::from_elem(0u8, l.meta_bucket_bytes, GFP_KERNEL)?;
         let per = prio::entries_per_bucket(buf.len());
-        let seq = st.prio_seq + 1;
+        // `prio_seq` came from disk. Registration refuses `u64::MAX` (no prio write could
+        // follow it); a seq that reaches it since fails the set rather than wrap as 6.12's
+        // `disk_buckets->seq++` would (see `prio::next_seq`).
+        let seq = prio::next_seq(st.prio_seq).ok_or_else(|| self.seq_exhausted("prio"))?;
         for (i, &bucket) in chain.iter().enumerate() {
             buf.fill(0);
             let first = i * per;

@@ -183,9 +183,12 @@ impl SetIo {
                         .get(i)
                         .and_then(|l| l.keys())
                         .map_or(ChunkedRef::new(&[], &[], 0), |k| k.view());
-                    let chunk_end = match ext.iter().nth(z.wrapping_sub(1)) {
-                        Some(e) if c + 1 < nodes && z > a => e.end.min(end),
-                        _ => end,
+                    // The last node of the leaf ends where the leaf does; the others at
+                    // their last key (`z > a >= 0` there).
+                    let last = z.checked_sub(1).filter(|_| c + 1 < nodes && z > a);
+                    let chunk_end = match last.and_then(|l| ext.iter().nth(l)) {
+                        Some(e) => e.end.min(end),
+                        None => end,
                     };
                     for e in ext.iter().skip(a).take(z.saturating_sub(a)) {
                         let s = e.start.max(chunk_lo);

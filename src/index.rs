@@ -329,7 +329,7 @@ pub(crate) struct DiskNodes<'a, G: Fn(u64) -> Option<u8>> {
 impl<G: Fn(u64) -> Option<u8>> DiskNodes<'_, G> {
     /// The extent key `k` describes, or `None` if it is beyond the index's reach.
     pub(crate) fn extent_of(&self, k: &Bkey) -> Option<KeyExtent> {
-        let start = extents::key(k.inode(), k.start())?;
+        let start = extents::key(k.inode(), k.start()?)?;
         let end = extents::key(k.inode(), k.offset())?;
         let live = k.ptrs() > 0
             && k.ptr_available(0)

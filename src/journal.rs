@@ -21,7 +21,9 @@ use core::sync::atomic::Ordering;
 use kernel::prelude::*;
 use kernel::time::msecs_to_jiffies;
 
+use crate::format::journal::next_seq;
 use crate::format::jset::{JSET_HEADER, JSET_MAX_BYTES, JSET_VERSION};
+use crate::format::units::DevDisplay;
 use crate::kabi::bio::WriteKind;
 use crate::kabi::noio::NoIoScope;
 use crate::set_io::{IoState, Patch, SetIo};
@@ -47,7 +49,8 @@ impl SetIo {
         let j = &mut st.journal;
         let nj = j.bucket_max_seq.len();
         let mut h = j.newest;
-        h.seq += 1;
+        // Registration refused a newest seq of `u64::MAX`; reaching it since fails the set.
+        h.seq = next_seq(h.seq).ok_or_else(|| self.seq_exhausted("journal"))?;
         // rbcache writes the current format (version-1 uuids), whatever version it found.
         h.version = JSET_VERSION;
         if let Some(k) = patch.uuid_bucket {
@@ -106,6 +109,23 @@ impl SetIo {
             st.journal_tight = true;
         }
         Ok(())
+    }
+
+    /// A sequence number that came from disk, `what` (journal or prio), has reached `u64::MAX`
+    /// and cannot advance: the set fails, as 6.12's `bch_cache_set_error()` fails it, and
+    /// the write that needed the seq gets `EIO`. (6.12 would wrap the seq to 0, and the next
+    /// registration would take older metadata for the newest; see
+    /// [`crate::format::journal::next_seq`].)
+    pub(crate) fn seq_exhausted(&self, what: &str) -> Error {
+        if self.gc.fail() {
+            pr_err!(
+                "cache device {}: {} seq {} cannot advance: the cache set fails\n",
+                DevDisplay(self.bdev.dev()),
+                what,
+                u64::MAX
+            );
+        }
+        EIO
     }
 
     /// Appends a journal entry without keys, then reclaims the journal if it asks for it.

@@ -67,6 +67,10 @@ pub(crate) enum MetaError {
     PrioPastEnd(u64),
     /// A prio bucket failed its check.
     Prio(u64, PrioError),
+    /// The prio chain starting at this bucket has seq `u64::MAX`: no prio write can follow.
+    PrioSeq(u64),
+    /// A fresh cache's superblock seq is `u64::MAX`: it cannot be written again.
+    SuperSeq,
     /// The uuid-bucket key is invalid.
     UuidKey,
     /// The root is deeper than [`MAX_LEVEL`].
@@ -115,6 +119,9 @@ impl fmt::Display for MetaError {
             MetaError::Journal(JournalError::BadLastSeq) => {
                 f.write_str("journal last_seq is after the newest entry")
             }
+            MetaError::Journal(JournalError::SeqExhausted) => {
+                write!(f, "journal seq {} cannot advance", u64::MAX)
+            }
             MetaError::Journal(JournalError::Missing { from, to }) => {
                 write!(f, "journal entries {}-{} missing", from, to)
             }
@@ -124,6 +131,10 @@ impl fmt::Display for MetaError {
                 write!(f, "bad magic reading priorities (bucket {})", b)
             }
             MetaError::Prio(b, _) => write!(f, "bad csum reading priorities (bucket {})", b),
+            MetaError::PrioSeq(b) => {
+                write!(f, "prio seq {} cannot advance (bucket {})", u64::MAX, b)
+            }
+            MetaError::SuperSeq => write!(f, "superblock seq {} cannot advance", u64::MAX),
             MetaError::UuidKey => f.write_str("invalid uuid bucket pointer"),
             MetaError::TooDeep(l) => write!(f, "btree root level {} too deep", l),
             MetaError::BadBtreePtr(l) => {
@@ -155,6 +166,8 @@ pub(crate) fn initialise(
     let g = Geometry::new(sb);
     let magic = SetMagic::new(&sb.set_uuid);
     let l = FreshLayout::new(&g).ok_or(MetaError::NoRoom)?;
+    // Refused before anything is written.
+    let mut new_sb = l.superblock(sb).ok_or(MetaError::SuperSeq)?;
 
     let mut buf = KVVec::from_elem(0u8, g.meta_bucket_bytes() as usize, GFP_KERNEL)?;
     for i in 0..l.prio_buckets {
@@ -186,7 +199,6 @@ pub(crate) fn initialise(
     )?;
     drop(jbuf);
 
-    let mut new_sb = l.superblock(sb);
     new_sb.last_mount = real_seconds();
     new_sb.write(raw_sb).map_err(|_| MetaError::NoRoom)?;
     bdev.write_sync(
@@ -581,6 +593,10 @@ fn read_prios(
         let h = prio::read_header(&buf, magic.pset()).map_err(|e| MetaError::Prio(bucket, e))?;
         if filled == 0 {
             seq = h.seq;
+            // Read from disk: the next prio write needs `seq + 1`.
+            if prio::next_seq(seq).is_none() {
+                return Err(MetaError::PrioSeq(bucket));
+            }
         }
         let count = per.min(n - filled);
         for (i, b) in gens[filled..filled + count].iter_mut().enumerate() {

@@ -237,6 +237,11 @@ impl DiskOps for CachedDisk {
     }
 }
 
+/// The sector `bytes` bytes into an IO starting at `sector`; `EIO` past the last sector.
+fn sector_at(sector: u64, bytes: usize) -> Result<u64> {
+    sector.checked_add((bytes >> 9) as u64).ok_or(EIO)
+}
+
 /// Copies `data` into a bio, from byte `at` of it on.
 fn scatter(bio: &mut Bio, at: usize, data: &[u8]) -> Result {
     let end = at.saturating_add(data.len());
@@ -405,7 +410,11 @@ impl CachedDev {
         if !around || c.io.gc.in_use().is_some_and(|u| u > CUTOFF_CACHE_ADD) {
             return Some(bio);
         }
-        let Some(slot) = self.try_lock_range(sector, sector.saturating_add(sectors)) else {
+        // A range past the last sector goes to the slow path, which refuses it.
+        let Some(slot) = sector
+            .checked_add(sectors)
+            .and_then(|end| self.try_lock_range(sector, end))
+        else {
             return Some(bio);
         };
         // Over dirty data (or leaves not in memory) the slow path writes it, durably first.
@@ -546,18 +555,18 @@ impl CachedDev {
             let chunk = data.get_mut(..n).ok_or(EIO)?;
             let mut off = 0usize;
             while off < n {
-                let s = sector.wrapping_add((base.wrapping_add(off) >> 9) as u64);
+                let s = sector_at(sector, base.checked_add(off).ok_or(EIO)?)?;
                 let max = (n.saturating_sub(off) >> 9) as u64;
                 let dst = chunk.get_mut(off..).ok_or(EIO)?;
                 match c.io.read_cached(c.inode, s, max, dst)? {
-                    Found::Data(k) => off = off.wrapping_add(k),
+                    Found::Data(k) => off = off.checked_add(k).ok_or(EIO)?,
                     // The cache failed to read clean data: the backing device holds the same.
                     Found::Unreadable(k) => {
                         missed = true;
                         let k_bytes = (k as usize) << 9;
                         let buf = dst.get_mut(..k_bytes).ok_or(EIO)?;
                         self.backing(self.bdev.read_sync(s, buf), ra)?;
-                        off = off.wrapping_add(k_bytes);
+                        off = off.checked_add(k_bytes).ok_or(EIO)?;
                     }
                     Found::Hole(k) => {
                         missed = true;
@@ -570,12 +579,12 @@ impl CachedDev {
                                 self.count(&c.io, |s| s.add(MISS_COLLISIONS, 1));
                             }
                         }
-                        off = off.wrapping_add(k_bytes);
+                        off = off.checked_add(k_bytes).ok_or(EIO)?;
                     }
                 }
             }
             scatter(bio, base, chunk)?;
-            base = base.wrapping_add(n);
+            base = base.checked_add(n).ok_or(EIO)?;
         }
         self.count_read(&c.io, bypass, missed, len);
         Ok(())
@@ -605,9 +614,12 @@ impl CachedDev {
         let len = bio.len();
         let fua = bio.wants_flush();
         let sectors = (len >> 9) as u64;
+        // The block layer never sends a bio past the last sector; one that would end past
+        // `u64::MAX` is refused rather than locking a wrapped range.
+        let end = sector.checked_add(sectors).ok_or(EIO)?;
         let Some(c) = cache else {
             // Straight from the bio's pages, with its own flags (FUA).
-            let _range = self.lock_range(sector, sector.wrapping_add(sectors));
+            let _range = self.lock_range(sector, end);
             let written = self.backing(bio.submit_to(&self.bdev, sector), false);
             self.backing_written();
             return written;
@@ -634,7 +646,7 @@ impl CachedDev {
         if bypass || !matches!(mode, CacheMode::Writeback | CacheMode::Writethrough) {
             // Around the cache, straight from the bio's pages; older cached copies go.
             self.count(&c.io, |s| s.add(SECTORS_BYPASSED, sectors));
-            let _range = self.lock_range(sector, sector.wrapping_add(sectors));
+            let _range = self.lock_range(sector, end);
             if c.io.holds_dirty(c.inode, sector, sectors)? {
                 // Over dirty data: durable on the backing device before the invalidation.
                 self.write_backing_durably(bio, sector)?;
@@ -673,7 +685,7 @@ impl CachedDev {
                         // No room even after GC (the cache is full of dirty data): write
                         // around; the older copy in the cache goes.
                         self.count(&c.io, |s| s.add(SECTORS_BYPASSED, sectors));
-                        let _range = self.lock_range(sector, sector.wrapping_add(sectors));
+                        let _range = self.lock_range(sector, end);
                         self.write_backing_durably(bio, sector)?;
                         c.io.discard(c.inode, sector, sectors)?;
                         self.ring_writeback();
@@ -685,7 +697,7 @@ impl CachedDev {
                 // Writethrough. Over dirty data (left by writeback mode, or a writeback write
                 // turned writethrough as the cache fills) the clean key must not be durable
                 // before the data is on the backing device.
-                let _range = self.lock_range(sector, sector.wrapping_add(sectors));
+                let _range = self.lock_range(sector, end);
                 if c.io.holds_dirty(c.inode, sector, sectors)? {
                     self.write_backing_durably(bio, sector)?;
                 } else {

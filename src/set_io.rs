@@ -933,7 +933,9 @@ impl SetIo {
         // would rebuild). A fill that read the range before this write still must not land.
         if let (Some(start), Some(end)) = (
             extents::key(inode, sector),
-            extents::key(inode, sector.saturating_add(sectors)),
+            sector
+                .checked_add(sectors)
+                .and_then(|end| extents::key(inode, end)),
         ) {
             let IoState { index, buckets, .. } = &mut *st;
             if !index.holds_any(start, end, &self.nodes(buckets))? {
@@ -1061,7 +1063,7 @@ impl SetIo {
         // Room in the index first: once journaled, the keys must reach it.
         for k in keys {
             if let (Some(start), Some(end)) = (
-                extents::key(k.inode(), k.start()),
+                k.start().and_then(|s| extents::key(k.inode(), s)),
                 extents::key(k.inode(), k.offset()),
             ) {
                 let IoState { index, buckets, .. } = &mut *st;
@@ -1079,7 +1081,7 @@ impl SetIo {
         self.journal_add(st, &packed)?;
         for k in keys {
             let (Some(start), Some(end)) = (
-                extents::key(k.inode(), k.start()),
+                k.start().and_then(|s| extents::key(k.inode(), s)),
                 extents::key(k.inode(), k.offset()),
             ) else {
                 continue;
@@ -1263,6 +1265,8 @@ impl IoState {
 
     fn bump_write_seq(&mut self, inode: u64) {
         let s = &mut self.write_seqs[(inode % WRITE_SEQ_SLOTS as u64) as usize];
+        // Modular on purpose: an in-memory change token that is only compared for equality
+        // (a fill is dropped if the token moved), never read from disk and never a sector.
         *s = s.wrapping_add(1);
     }
 

@@ -113,10 +113,10 @@ impl SetIo {
     /// The label of uuid slot `slot`.
     pub(crate) fn label(&self, slot: u64) -> [u8; 32] {
         let st = self.state.lock();
-        let at = (slot as usize).saturating_mul(UUID_ENTRY_BYTES);
-        st.uuids
-            .buf
-            .get(at..at + UUID_ENTRY_BYTES)
+        let at = usize::try_from(slot)
+            .ok()
+            .and_then(|s| s.checked_mul(UUID_ENTRY_BYTES));
+        at.and_then(|at| st.uuids.buf.get(at..at.checked_add(UUID_ENTRY_BYTES)?))
             .and_then(UuidEntry::decode)
             .map_or([0; 32], |e| e.label)
     }
@@ -190,9 +190,8 @@ fn copy_table(st: &IoState) -> Result<KVVec<u8>> {
 /// Changes the entry of slot `slot` in `table` with `f`.
 fn edit_entry(table: &mut [u8], slot: usize, f: impl FnOnce(&mut UuidEntry)) -> Result {
     let at = slot.checked_mul(UUID_ENTRY_BYTES).ok_or(EINVAL)?;
-    let raw = table
-        .get_mut(at..at.saturating_add(UUID_ENTRY_BYTES))
-        .ok_or(EINVAL)?;
+    let end = at.checked_add(UUID_ENTRY_BYTES).ok_or(EINVAL)?;
+    let raw = table.get_mut(at..end).ok_or(EINVAL)?;
     let mut e = UuidEntry::decode(raw).ok_or(EINVAL)?;
     f(&mut e);
     e.encode(raw).ok_or(EINVAL)

@@ -55,6 +55,9 @@ pub(crate) struct Bucket {
 
 impl Bucket {
     /// `bucket_gc_gen()`: generations since the oldest key that may point here.
+    ///
+    /// Generations are 8-bit counters that wrap by design, as in 6.12: this difference is
+    /// modular on purpose, and [`BUCKET_GC_GEN_MAX`] keeps it far from a wrap-around.
     pub(crate) fn gc_gen(&self) -> u8 {
         self.gen.wrapping_sub(self.last_gc)
     }
@@ -69,6 +72,8 @@ impl Bucket {
 
     /// `__bch_invalidate_one_bucket()`: bumps the generation and pins the bucket.
     pub(crate) fn invalidate(&mut self) {
+        // Modular on purpose: a generation wraps from 255 to 0, as 6.12's `b->gen++` on a
+        // `uint8_t` (see [`super::bkey::gen_after`]).
         self.gen = self.gen.wrapping_add(1);
         self.prio = INITIAL_PRIO;
         self.mark = GC_MARK_NONE;

@@ -23,6 +23,8 @@ pub(crate) const MAX_SIZE: u64 = (1 << 16) - 1;
 pub(crate) const PTR_CHECK_DEV: u64 = 0xfff;
 /// Most caches in a set: pointers to devices at or above this are unavailable.
 pub(crate) const MAX_CACHES_PER_SET: u64 = 8;
+/// Largest cache sector a pointer holds (43 bits).
+pub(crate) const PTR_OFFSET_MAX: u64 = (1 << 43) - 1;
 
 const RELIC: u64 = 1 << 63;
 
@@ -132,9 +134,10 @@ impl Bkey {
         self.low
     }
 
-    /// Start offset (`KEY_START`); wraps like the C code for invalid keys with size > offset.
-    pub(crate) fn start(&self) -> u64 {
-        self.low.wrapping_sub(self.size())
+    /// Start offset (`KEY_START`), or `None` for an invalid key whose size exceeds its offset
+    /// (the C code wraps; [`Bkey::extent_invalid`] refuses such keys).
+    pub(crate) fn start(&self) -> Option<u64> {
+        self.low.checked_sub(self.size())
     }
 
     /// Number of u64 words on disk: 2 plus the pointers.
@@ -203,47 +206,62 @@ impl Bkey {
     ///
     /// Pointers advance by the trimmed length, since they name the extent's start. Returns
     /// whether the key changed. At or past the end, the key becomes empty at position `at`.
-    pub(crate) fn cut_front(&mut self, at: &Bkey) -> bool {
-        if at.cmp_pos(&self.start_pos()) != Ordering::Greater {
-            return false;
+    /// `None`, with the key unchanged, if the key is invalid: its size exceeds its offset, or a
+    /// pointer would advance past the largest cache sector a pointer holds.
+    pub(crate) fn cut_front(&mut self, at: &Bkey) -> Option<bool> {
+        if at.cmp_pos(&self.start_pos()?) != Ordering::Greater {
+            return Some(false);
         }
-        let len = if at.cmp_pos(self) == Ordering::Less {
-            self.offset() - at.offset()
+        let past_end = at.cmp_pos(self) != Ordering::Less;
+        let len = if past_end {
+            0
         } else {
+            // Past the start, so in the same inode; before the end, so below the offset.
+            self.offset().checked_sub(at.offset())?
+        };
+        let trimmed = self.size().checked_sub(len)?;
+        let mut ptr = self.ptr;
+        for (i, p) in ptr.iter_mut().enumerate().take(self.ptrs()) {
+            let off = self
+                .ptr_offset(i)
+                .checked_add(trimmed)
+                .filter(|&o| o <= PTR_OFFSET_MAX)?;
+            *p = set_bits(*p, 8, 43, off);
+        }
+        self.ptr = ptr;
+        if past_end {
             self.set_inode(at.inode());
             self.low = at.offset();
-            0
-        };
-        let trimmed = self.size().saturating_sub(len);
-        for i in 0..self.ptrs() {
-            let off = self.ptr_offset(i) + trimmed;
-            self.ptr[i] = set_bits(self.ptr[i], 8, 43, off);
         }
         self.set_size(len);
-        true
+        Some(true)
     }
 
     /// Trims the back so the key ends at position `at` (`bch_cut_back`); pointers are kept.
     ///
     /// Returns whether the key changed. At or before the start, the key becomes empty at `at`.
-    pub(crate) fn cut_back(&mut self, at: &Bkey) -> bool {
+    /// `None`, with the key unchanged, if the key is invalid (its size exceeds its offset).
+    pub(crate) fn cut_back(&mut self, at: &Bkey) -> Option<bool> {
+        let start = self.start_pos()?;
         if at.cmp_pos(self) != Ordering::Less {
-            return false;
+            return Some(false);
         }
-        let len = if at.cmp_pos(&self.start_pos()) == Ordering::Greater {
-            at.offset() - self.start()
+        // Past the start and before the end: in the same inode, above the start.
+        let len = if at.cmp_pos(&start) == Ordering::Greater {
+            at.offset().checked_sub(start.offset())?
         } else {
             0
         };
         self.set_inode(at.inode());
         self.low = at.offset();
         self.set_size(len);
-        true
+        Some(true)
     }
 
-    /// The position of the extent's start (`START_KEY`): same inode, offset = start, no size.
-    pub(crate) fn start_pos(&self) -> Bkey {
-        Bkey::new(self.inode(), self.start(), 0)
+    /// The position of the extent's start (`START_KEY`): same inode, offset = start, no size;
+    /// `None` for an invalid key whose size exceeds its offset.
+    pub(crate) fn start_pos(&self) -> Option<Bkey> {
+        Some(Bkey::new(self.inode(), self.start()?, 0))
     }
 
     /// `__bch_extent_invalid` without bucket state: the size must be non-zero and not exceed
@@ -282,6 +300,11 @@ impl Bkey {
 
 /// The circular generation comparison `gen_after(a, b)`: how far `a` is ahead of `b`, or 0 if
 /// it is behind (more than 128 apart counts as behind).
+///
+/// Generations are 8 bits and wrap by design (bcache bumps a bucket's generation every time
+/// it is reused), so this difference is modular on purpose, exactly as 6.12's `gen_after()`;
+/// the allocator keeps every generation on disk within 96 of the bucket's current one
+/// ([`super::alloc::BUCKET_GC_GEN_MAX`]), so the comparison never sees a real wrap-around.
 pub(crate) fn gen_after(a: u8, b: u8) -> u8 {
     let r = a.wrapping_sub(b);
     if r > 128 {

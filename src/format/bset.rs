@@ -49,13 +49,21 @@ impl BsetHeader {
         })
     }
 
-    /// Bytes from the header's start to the end of its keys.
+    /// Bytes from the header's start to the end of its keys (`usize::MAX` if that does not fit
+    /// a `usize`, which no node holds).
     pub(crate) fn bytes(&self) -> usize {
-        BSET_HEADER + 8 * self.keys as usize
+        usize::try_from(self.keys)
+            .ok()
+            .and_then(|k| k.checked_mul(8))
+            .and_then(|k| k.checked_add(BSET_HEADER))
+            .unwrap_or(usize::MAX)
     }
 
-    /// Blocks the bset occupies (`set_blocks`).
+    /// Blocks the bset occupies (`set_blocks`); `usize::MAX` for a zero `block_bytes`.
     pub(crate) fn blocks(&self, block_bytes: usize) -> usize {
+        if block_bytes == 0 {
+            return usize::MAX;
+        }
         self.bytes().div_ceil(block_bytes)
     }
 }
@@ -151,9 +159,13 @@ where
         if h.version > BSET_VERSION {
             return Err(NodeError::UnsupportedVersion);
         }
-        if written + h.blocks(block_bytes) > node_blocks {
+        // `keys` is read from disk: the end of the bset is computed without overflow.
+        let Some(next) = written
+            .checked_add(h.blocks(block_bytes))
+            .filter(|&n| n <= node_blocks)
+        else {
             return Err(NodeError::BadHeader);
-        }
+        };
         if h.magic != magic {
             return Err(NodeError::BadMagic);
         }
@@ -168,7 +180,7 @@ where
             header: h,
             keys: &node[off + BSET_HEADER..off + h.bytes()],
         })?;
-        written += h.blocks(block_bytes);
+        written = next;
     }
     let mut off = written * block_bytes;
     while off + BSET_HEADER <= node.len() {

@@ -104,7 +104,7 @@ impl<'a> ChunkedRef<'a> {
 
     /// The last extent.
     pub(crate) fn last(&self) -> Option<&'a Extent> {
-        self.chunk(self.order.len().wrapping_sub(1)).last()
+        self.chunk(self.order.len().checked_sub(1)?).last()
     }
 
     /// See [`lookup`].

@@ -181,7 +181,12 @@ pub(crate) fn holds_dirty(extents: &[Extent], start: u64, end: u64) -> bool {
 pub(crate) const INODE_SHIFT: u32 = 44;
 
 /// The position of `sector` of `inode` in a map holding several inodes, or `None` if the
-/// sector is beyond [`INODE_SHIFT`] bits.
+/// sector is beyond [`INODE_SHIFT`] bits or the position would not fit in 64 bits (the end of
+/// the last inode's last sector, or an inode of more than `64 - INODE_SHIFT` bits): such a
+/// position would alias another inode's.
 pub(crate) fn key(inode: u64, sector: u64) -> Option<u64> {
-    (sector <= 1 << INODE_SHIFT).then_some((inode << INODE_SHIFT) | sector)
+    if sector > 1 << INODE_SHIFT || inode >> (64 - INODE_SHIFT) != 0 {
+        return None;
+    }
+    (inode << INODE_SHIFT).checked_add(sector)
 }

@@ -56,6 +56,10 @@ impl Geometry {
     }
 
     /// Derives the geometry from a validated cache superblock.
+    ///
+    /// Validation guarantees at least a page per bucket; on a superblock without it the
+    /// geometry holds no prio entries and `u64::MAX` prio buckets (which nothing can lay
+    /// out), rather than dividing by zero.
     pub(crate) fn new(sb: &Superblock) -> Self {
         let bucket_size = u64::from(sb.bucket_size);
         let meta_bucket_pages = (bucket_size / PAGE_SECTORS)
@@ -67,7 +71,12 @@ impl Geometry {
             meta_bucket_pages
         };
         let meta_bytes = meta_bucket_pages * PAGE_SIZE;
-        let prios_per_bucket = (meta_bytes - PRIO_SET_HEADER) / PRIO_ENTRY_BYTES;
+        let prios_per_bucket = meta_bytes.saturating_sub(PRIO_SET_HEADER) / PRIO_ENTRY_BYTES;
+        let prio_buckets = if prios_per_bucket == 0 {
+            u64::MAX
+        } else {
+            sb.nbuckets.div_ceil(prios_per_bucket)
+        };
         Geometry {
             bucket_size,
             nbuckets: sb.nbuckets,
@@ -77,7 +86,7 @@ impl Geometry {
             btree_pages,
             nr_uuids: meta_bytes / UUID_ENTRY_BYTES,
             prios_per_bucket,
-            prio_buckets: sb.nbuckets.div_ceil(prios_per_bucket),
+            prio_buckets,
         }
     }
 

@@ -50,9 +50,9 @@ impl FreshLayout {
     pub(crate) fn new(g: &Geometry) -> Option<Self> {
         let journal_first = g.first_bucket;
         let journal_buckets = g.fresh_journal_buckets();
-        let prio_first = journal_first + journal_buckets;
-        let uuid_bucket = prio_first + g.prio_buckets;
-        let root_bucket = uuid_bucket + 1;
+        let prio_first = journal_first.checked_add(journal_buckets)?;
+        let uuid_bucket = prio_first.checked_add(g.prio_buckets)?;
+        let root_bucket = uuid_bucket.checked_add(1)?;
         (root_bucket < g.nbuckets).then_some(FreshLayout {
             journal_first,
             journal_buckets,
@@ -163,12 +163,15 @@ impl FreshLayout {
 
     /// The superblock of the initialised set: journal buckets recorded, `CACHE_SYNC` set,
     /// version at least 3 and seq bumped, as `bcache_write_super()` does.
-    pub(crate) fn superblock(&self, sb: &Superblock) -> Superblock {
+    ///
+    /// `None` if `sb`'s seq (read from disk) is `u64::MAX`: 6.12 would wrap it to 0; rbcache
+    /// refuses the cache instead (no device is rewritten 2^64 times, so the seq is corrupt).
+    pub(crate) fn superblock(&self, sb: &Superblock) -> Option<Superblock> {
         let mut s = sb.clone();
-        s.njournal_buckets = self.journal_buckets as u16;
+        s.njournal_buckets = u16::try_from(self.journal_buckets).ok()?;
         s.flags |= CACHE_SYNC;
         s.version = s.version.max(VERSION_CDEV_WITH_UUID);
-        s.seq += 1;
-        s
+        s.seq = s.seq.checked_add(1)?;
+        Some(s)
     }
 }

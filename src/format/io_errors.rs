@@ -58,6 +58,8 @@ impl IoErrors {
     pub(crate) fn note(&self, failed: bool) -> Noted {
         let decay = self.decay.load(Ordering::Relaxed);
         if decay != 0 {
+            // `atomic_inc_return()`, which wraps as `fetch_add` does; an IO count, not a
+            // sector, and brought back below `decay` at once.
             let mut count = self.ios.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
             while count > decay {
                 let new = count - decay;
@@ -80,6 +82,7 @@ impl IoErrors {
         if !failed {
             return Noted::Ok;
         }
+        // `atomic_add_return()`, wrapping as `fetch_add` does (an error count, not a sector).
         let errors = self
             .errors
             .fetch_add(1 << IO_ERROR_SHIFT, Ordering::Relaxed)

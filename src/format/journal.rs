@@ -25,9 +25,18 @@ where
         match JsetHeader::read(&data[off..], magic) {
             Ok((h, keys)) => {
                 f(&h, keys);
-                off += h.bytes().div_ceil(block_bytes) * block_bytes;
+                // The entry fits in `data` (`read` checked it), so this cannot overflow; if it
+                // did, the scan would simply end.
+                let step = h.bytes().div_ceil(block_bytes).checked_mul(block_bytes);
+                match step.and_then(|step| off.checked_add(step)) {
+                    Some(next) => off = next,
+                    None => break,
+                }
             }
-            Err(_) => off += block_bytes,
+            Err(_) => match off.checked_add(block_bytes) {
+                Some(next) => off = next,
+                None => break,
+            },
         }
     }
 }
@@ -39,6 +48,8 @@ pub(crate) enum JournalError {
     Empty,
     /// The newest entry's `last_seq` is after its own seq.
     BadLastSeq,
+    /// The newest entry's seq is `u64::MAX`: no entry can follow it.
+    SeqExhausted,
     /// Entries `from..=to` of the live range are missing.
     Missing {
         /// First missing seq.
@@ -48,8 +59,21 @@ pub(crate) enum JournalError {
     },
 }
 
+/// The seq of the entry after `seq`, or `None` if `seq` is `u64::MAX`.
+///
+/// 6.12 increments the journal seq as a plain `u64` (`++j->seq`), which would wrap to 0 and
+/// make the next registration take an older entry for the newest. No set can write 2^64
+/// entries, so a seq with no successor is corruption: registration refuses it
+/// ([`check_live_range`]) and the writer fails the set rather than wrap.
+pub(crate) fn next_seq(seq: u64) -> Option<u64> {
+    seq.checked_add(1)
+}
+
 /// Checks that every seq from `last_seq` to `newest` is among `seqs` (any order, duplicates
-/// allowed; sorted in place). Returns the number of live entries.
+/// allowed; sorted in place), and that an entry can follow `newest`. Returns the number of live
+/// entries.
+///
+/// Every seq comes from disk: nothing here can overflow, whatever the values.
 pub(crate) fn check_live_range(
     seqs: &mut [u64],
     last_seq: u64,
@@ -61,7 +85,12 @@ pub(crate) fn check_live_range(
     if last_seq > newest {
         return Err(JournalError::BadLastSeq);
     }
+    if next_seq(newest).is_none() {
+        return Err(JournalError::SeqExhausted);
+    }
     seqs.sort_unstable();
+    // The next seq the live range needs; `newest + 1` (which exists, see above) once all are
+    // found.
     let mut expect = last_seq;
     for &s in seqs.iter().filter(|&&s| s >= last_seq && s <= newest) {
         if s < expect {
@@ -70,10 +99,12 @@ pub(crate) fn check_live_range(
         if s > expect {
             return Err(JournalError::Missing {
                 from: expect,
+                // `s > expect >= 0`.
                 to: s - 1,
             });
         }
-        expect += 1;
+        // `s <= newest < u64::MAX`.
+        expect = next_seq(s).ok_or(JournalError::SeqExhausted)?;
     }
     if expect <= newest {
         return Err(JournalError::Missing {
@@ -81,5 +112,8 @@ pub(crate) fn check_live_range(
             to: newest,
         });
     }
-    Ok(newest - last_seq + 1)
+    // Every seq of the range was found, so it holds at most `seqs.len()` entries.
+    (newest - last_seq)
+        .checked_add(1)
+        .ok_or(JournalError::SeqExhausted)
 }

@@ -82,10 +82,21 @@ fn put_padded_key(raw: &mut [u8], off: usize, k: &Bkey) -> Option<()> {
     Some(())
 }
 
+/// Bytes of an entry with `keys` u64 words of keys, saturating (a saturated length is larger
+/// than any buffer, so it is refused as too big).
+fn jset_bytes(keys: u32) -> usize {
+    usize::try_from(keys)
+        .ok()
+        .and_then(|k| k.checked_mul(8))
+        .and_then(|k| k.checked_add(JSET_HEADER))
+        .unwrap_or(usize::MAX)
+}
+
 impl JsetHeader {
-    /// Bytes from the header's start to the end of its keys.
+    /// Bytes from the header's start to the end of its keys (`usize::MAX` if that does not fit
+    /// a `usize`, which no buffer holds).
     pub(crate) fn bytes(&self) -> usize {
-        JSET_HEADER + 8 * self.keys as usize
+        jset_bytes(self.keys)
     }
 
     /// Decodes and checks the entry at the start of `raw` in the order the journal reader
@@ -98,7 +109,7 @@ impl JsetHeader {
             return Err(JsetError::BadMagic);
         }
         let keys = get32(raw, 28);
-        let end = JSET_HEADER + 8 * keys as usize;
+        let end = jset_bytes(keys);
         if end > raw.len() || end > JSET_MAX_BYTES {
             return Err(JsetError::TooBig);
         }

@@ -60,24 +60,34 @@ pub(crate) fn entries_per_bucket(len: usize) -> usize {
     len.saturating_sub(PRIO_HEADER) / 3
 }
 
+/// Byte offset of entry `i`, if the entry lies inside a buffer of `len` bytes.
+fn entry_offset(len: usize, i: usize) -> Option<usize> {
+    let off = i.checked_mul(3)?.checked_add(PRIO_HEADER)?;
+    (off.checked_add(3)? <= len).then_some(off)
+}
+
 /// Entry `i` of the buffer: `(prio, gen)`.
 pub(crate) fn entry(raw: &[u8], i: usize) -> Option<(u16, u8)> {
-    let off = PRIO_HEADER + 3 * i;
-    if off + 3 > raw.len() {
-        return None;
-    }
-    Some((get16(raw, off), raw[off + 2]))
+    let off = entry_offset(raw.len(), i)?;
+    Some((get16(raw, off), *raw.get(off + 2)?))
 }
 
 /// Sets entry `i` of the buffer.
 pub(crate) fn set_entry(raw: &mut [u8], i: usize, prio: u16, gen: u8) -> Option<()> {
-    let off = PRIO_HEADER + 3 * i;
-    if off + 3 > raw.len() {
-        return None;
-    }
+    let off = entry_offset(raw.len(), i)?;
     put16(raw, off, prio);
-    raw[off + 2] = gen;
+    *raw.get_mut(off + 2)? = gen;
     Some(())
+}
+
+/// The seq of the prio write after one of seq `seq`, or `None` if `seq` is `u64::MAX`.
+///
+/// 6.12 bumps the seq as a plain `u64` (`ca->disk_buckets->seq++`, starting from the zeroed
+/// buffer or the last prio bucket read) and never checks it when reading. No set can make 2^64
+/// prio writes, so a seq with no successor is corruption: registration refuses it, and a prio
+/// write that would need it fails the set rather than wrap.
+pub(crate) fn next_seq(seq: u64) -> Option<u64> {
+    seq.checked_add(1)
 }
 
 /// Writes the header of the prio buffer `raw` (entries already set) and its checksum.

@@ -11,7 +11,9 @@
 //! Differences from the C code, all on input it would mishandle:
 //! - a journal-bucket count so large that the checksummed range leaves the 4 KiB block is
 //!   refused before the checksum is computed (the C code reads past its page);
-//! - a large-bucket order above 31 is refused (the C code logs it and shifts anyway).
+//! - a large-bucket order above 31 is refused (the C code logs it and shifts anyway);
+//! - a cache of more than 2^32 - 1 buckets is refused: rbcache numbers buckets as `u32` where
+//!   it sorts them (the C code would allocate a 48 GiB bucket array for them).
 //!
 //! Pure code: no `kernel::` dependency, tested on the host.
 
@@ -35,6 +37,9 @@ pub(crate) const BDEV_DATA_START_DEFAULT: u64 = 16;
 pub(crate) const MAX_CACHES_PER_SET: u16 = 8;
 /// Fewest buckets the 6.12 kernel runs a cache with (`cache_alloc`).
 pub(crate) const MIN_RUNTIME_BUCKETS: u64 = 513;
+/// Most buckets rbcache runs a cache with: its allocator and moving GC sort bucket numbers as
+/// `u32`. (6.12 has no such limit, but would need a 48 GiB bucket array for that many.)
+pub(crate) const MAX_RUNTIME_BUCKETS: u64 = u32::MAX as u64;
 
 /// bcache's superblock magic.
 pub(crate) const BCACHE_MAGIC: [u8; 16] = [
@@ -150,6 +155,9 @@ pub(crate) enum SbError {
     FirstBucketOverlapsSuper,
     /// Fewer than 513 buckets: valid on disk, but too small to run (`cache_alloc`).
     CacheTooSmallToRun,
+    /// More than [`MAX_RUNTIME_BUCKETS`] buckets: valid on disk, but rbcache cannot number
+    /// them.
+    CacheTooBigToRun,
 }
 
 impl SbError {
@@ -185,6 +193,7 @@ impl SbError {
                 "Invalid superblock: first bucket comes before end of super"
             }
             Self::CacheTooSmallToRun => "cache device is too small (fewer than 513 buckets)",
+            Self::CacheTooBigToRun => "cache device has too many buckets (more than 2^32 - 1)",
         }
     }
 }
@@ -288,7 +297,7 @@ impl Superblock {
     /// Decodes and validates the 4 KiB superblock block `raw`, read from a device of `geom`.
     ///
     /// The rules and their order are those of 6.12's `read_super()`; a cache device must also
-    /// have at least [`MIN_RUNTIME_BUCKETS`] buckets.
+    /// have at least [`MIN_RUNTIME_BUCKETS`] buckets, and at most [`MAX_RUNTIME_BUCKETS`].
     pub(crate) fn read(raw: &[u8], geom: DeviceGeometry) -> Result<Self, SbError> {
         if raw.len() < SB_SIZE {
             return Err(SbError::ShortBuffer);
@@ -417,6 +426,9 @@ impl Superblock {
         }
         if self.nbuckets < MIN_RUNTIME_BUCKETS {
             return Err(SbError::CacheTooSmallToRun);
+        }
+        if self.nbuckets > MAX_RUNTIME_BUCKETS {
+            return Err(SbError::CacheTooBigToRun);
         }
         Ok(())
     }

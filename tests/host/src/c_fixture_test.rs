@@ -188,8 +188,9 @@ fn c_module_cache_reads_back_exactly() {
                 k.ptr_gen(0),
             ) == 0;
         extents += usize::from(live_ptr);
-        for s in k.start()..k.offset() {
-            map[s as usize] = live_ptr.then(|| k.ptr_offset(0) + s - k.start());
+        let start = k.start().unwrap();
+        for s in start..k.offset() {
+            map[s as usize] = live_ptr.then(|| k.ptr_offset(0) + s - start);
         }
     }
     assert!(extents >= 65, "{extents} extents");

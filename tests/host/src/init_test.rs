@@ -53,7 +53,7 @@ fn fresh_set_reads_back() {
     let at = bucket(l.journal_first);
     l.journal_entry(&g, &magic, &mut img[at..at + 4096])
         .unwrap();
-    let new_sb = l.superblock(&sb);
+    let new_sb = l.superblock(&sb).unwrap();
     new_sb.write(&mut img[4096..4096 + SB_SIZE]).unwrap();
 
     let back = Superblock::read(

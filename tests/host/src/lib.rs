@@ -30,6 +30,8 @@ mod gc_policy_test;
 #[cfg(test)]
 mod gc_stats_test;
 #[cfg(test)]
+mod hostile_test;
+#[cfg(test)]
 mod init_test;
 #[cfg(test)]
 mod io_errors_test;
