@@ -988,7 +988,8 @@ impl SetIo {
         };
         let mut st = self.state.lock();
         let IoState { index, buckets, .. } = &mut *st;
-        index.holds_dirty(start, end, &self.nodes(buckets))
+        let dirty = index.holds_dirty(start, end, &self.nodes(buckets));
+        dirty
     }
 
     /// Starts a write around the cache to `inode` that invalidates its range only once it
