@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # make check: host unit tests, the module build (warnings as errors, clippy) and rustfmt, then
-# the kselftests in the VM. Ends with one line "N passed, N failed"; exits non-zero on failure.
+# the kselftests in the VM. Ends with one line "N passed, N failed, N skipped"; exits non-zero on
+# failure.
 # T=name[,name] limits the VM tests.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -8,12 +9,13 @@ export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 
 passed=0
 failed=0
+skipped=0
 step() { echo "== $*"; }
 
 step "dependencies"
 if ! scripts/deps.sh; then
 	echo "deps: installation failed"
-	echo "0 passed, 1 failed"
+	echo "0 passed, 1 failed, 0 skipped"
 	exit 1
 fi
 
@@ -43,7 +45,7 @@ fi
 step "kernel (cached build)"
 if ! KDIR=$(scripts/kernel.sh); then
 	echo "FAIL kernel build"
-	echo "$passed passed, $((failed + 1)) failed"
+	echo "$passed passed, $((failed + 1)) failed, $skipped skipped"
 	exit 1
 fi
 echo "kernel: $KDIR"
@@ -56,7 +58,7 @@ if CLIPPY=1 scripts/build.sh && [ -f rbcache.ko ]; then
 	passed=$((passed + 1))
 else
 	echo "FAIL module build"
-	echo "$passed passed, $((failed + 1)) failed"
+	echo "$passed passed, $((failed + 1)) failed, $skipped skipped"
 	exit 1
 fi
 
@@ -74,8 +76,10 @@ vm_run() {
 	fi
 	p=$(echo "$line" | sed 's/^vm: \([0-9]*\) passed.*/\1/')
 	f=$(echo "$line" | sed 's/^vm: [0-9]* passed, \([0-9]*\) failed.*/\1/')
+	s=$(echo "$line" | sed -n 's/^vm: .*, \([0-9]*\) skipped.*/\1/p')
 	passed=$((passed + p))
 	failed=$((failed + f))
+	skipped=$((skipped + ${s:-0}))
 }
 
 # Tests named crash_* run in two boots (a power cut between them); the others share one boot.
@@ -94,5 +98,5 @@ for n in $crash; do
 	vm_run crash "$n"
 done
 
-echo "$passed passed, $failed failed"
+echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]

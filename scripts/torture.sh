@@ -33,7 +33,7 @@ for sys in $SYSTEMS; do
 		acks=$(cat "$run/overlay/acks" 2>/dev/null | wc -l)
 		summary=$(cat "$run"/ktap.cut*.log "$run/ktap.log" 2>/dev/null | tr -d '\r' |
 			sed -n 's/^# *checked \([0-9]*\) acked blocks.*: \([0-9]*\) lost, \([0-9]*\) foreign.*/\1 \2 \3/p' |
-			awk '{ c += $1; l += $2; f += $3; n++ } END { printf "%d verifications, %d acked blocks checked, %d lost, %d foreign", n, c, l, f }')
+			awk '{ c += $1; n++; if ($2 > l) l = $2; if ($3 > f) f = $3 } END { printf "%d verifications, %d acked blocks checked, %d lost, %d foreign (most in one verification)", n, c, l, f }')
 		dropped=$(python3 -c 'import json,sys
 d=[json.loads(l) for l in open(sys.argv[1])]
 print(sum(x.get("unflushed_lost",0) for x in d), sum(x.get("unflushed_kept",0) for x in d))' "$run/pdisk.jsonl" 2>/dev/null)

@@ -12,6 +12,8 @@ tr -d '\r' <"$RUN/console.log" >"$cons" 2>/dev/null || : >"$cons"
 passed=0
 failed=0
 skipped=0
+# Checks of tests that run only the C module ("# vm-only-c: yes"): reported apart.
+only_c=0
 
 if [ "$mode" = test ]; then
 	while read -r name; do
@@ -25,6 +27,17 @@ if [ "$mode" = test ]; then
 		inner_xfail=$(printf '%s\n' "$block" | grep -cE '^# ok [0-9]+ .*# XFAIL' | tr -d ' ')
 		inner_fail=$(printf '%s\n' "$block" | grep -cE '^# not ok [0-9]+' | tr -d ' ')
 		outer=$(printf '%s\n' "$block" | sed -n 's/^OUTER //p')
+		# The plan: every planned check must have run.
+		plan=$(printf '%s\n' "$block" | sed -n 's/^# 1\.\.\([0-9]*\)$/\1/p' | tail -n1)
+		ran=$((inner_ok + inner_fail))
+		if [ -n "$outer" ] && [ -n "$plan" ] && [ "$plan" -ne "$ran" ]; then
+			echo "FAIL $name: planned $plan checks, ran $ran"
+			failed=$((failed + 1))
+		fi
+		if grep -q '^# vm-only-c: yes' "$RUN/overlay/tests/$name.sh" 2>/dev/null; then
+			only_c=$((only_c + inner_ok - inner_skip - inner_xfail))
+			inner_ok=$((inner_skip + inner_xfail))
+		fi
 		passed=$((passed + inner_ok - inner_skip - inner_xfail))
 		skipped=$((skipped + inner_skip + inner_xfail))
 		failed=$((failed + inner_fail))
@@ -89,5 +102,6 @@ else
 	passed=$((passed + 1))
 fi
 
-echo "vm: $passed passed, $failed failed${skipped:+, $skipped skipped}"
+[ "$only_c" -eq 0 ] || echo "     ($only_c checks of the C module alone passed: not counted as rbcache's)"
+echo "vm: $passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]

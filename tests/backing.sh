@@ -35,7 +35,8 @@ blinks() {
 nolinks() { [ ! -L $B/cache ] && ! ls -d $SET/bdev* >/dev/null 2>&1; }
 check "not attached: no cache link" nolinks
 links() {
-	[ "$(cat /sys/block/bcache0/bcache/state)" = "no cache" ] &&
+	linked /sys/block/bcache0/bcache $B && linked $B/dev /sys/block/bcache0 &&
+		[ "$(cat /sys/block/bcache0/bcache/state)" = "no cache" ] &&
 		[ "$(cat $B/dev/size)" = "$(cat /sys/block/bcache0/size)" ] &&
 		sysfs_write /sys/block/bcache0/bcache/sequential_cutoff 4M
 }
@@ -87,11 +88,12 @@ hits() {
 	[ "$(cat $S/cache_hits)" -gt "$h" ]
 }
 check "reading the written data back hits the cache" hits
-# md5 of the first 16 MiB of a device. rbcache writes the backing device underneath its page
-# cache, and busybox dd's iflag=direct still read stale pages here: drop them first.
+# md5 of a whole device, from sector $2 (default 0) to its end. rbcache writes the backing
+# device underneath its page cache, and busybox dd's iflag=direct still read stale pages here:
+# drop them first.
 dmd5() {
 	echo 3 >/proc/sys/vm/drop_caches
-	dd if="$1" bs=4096 iflag=skip_bytes skip="$((${2:-0} * 512))" count=4096 2>/dev/null |
+	dd if="$1" bs=4096 iflag=skip_bytes skip="$((${2:-0} * 512))" 2>/dev/null |
 		md5sum | cut -d' ' -f1
 }
 ondisk() {
