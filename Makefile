@@ -9,6 +9,7 @@
 #   make bench        rbcache against the C bcache.ko, as ratios (build/bench/)
 #   make profile      where the guest's CPUs spend a bench job, per function (build/profile/)
 #   make torture      the power-cut loop many times, rbcache and C (CYCLES=N; build/torture/)
+#   make soak         10 minutes of verified IO under GC, mode switches and detach (SOAK_SECONDS=N)
 #   make -s kdir      print the kernel build directory
 #   make host-test    host unit tests only
 #   make vm-test      VM kselftests only (T= as for check)
@@ -17,7 +18,7 @@
 T ?=
 export T
 
-.PHONY: all modules kdir check demo bench profile torture host-test vm-test fmt clean
+.PHONY: all modules kdir check demo bench profile torture soak host-test vm-test fmt clean
 
 all: modules
 
@@ -41,6 +42,11 @@ profile:
 
 torture: modules
 	scripts/torture.sh
+
+SOAK_SECONDS ?= 600
+soak: modules
+	RBCACHE_GUEST_ENV="SOAK_SECONDS=$(SOAK_SECONDS)" RBCACHE_VM_TIMEOUT=$$(($(SOAK_SECONDS) + 900)) \
+		RBCACHE_RUN_DIR=$(CURDIR)/build/soak scripts/vm.sh script tests/vm/soak.sh
 
 host-test:
 	@cd tests/host && cargo test --offline
