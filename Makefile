@@ -10,6 +10,8 @@
 #   make profile      where the guest's CPUs spend a bench job, per function (build/profile/)
 #   make torture      the power-cut loop many times, rbcache and C (CYCLES=N; build/torture/)
 #   make soak         10 minutes of verified IO under GC, mode switches and detach (SOAK_SECONDS=N)
+#   make fuzz         cargo-fuzz every src/format parser, FUZZ_SECONDS each (default 60);
+#                     FUZZ_TARGETS=superblock,bset limits it, FUZZ_KEEP=1 keeps new coverage
 #   make -s kdir      print the kernel build directory
 #   make host-test    host unit tests only
 #   make vm-test      VM kselftests only (T= as for check)
@@ -17,8 +19,10 @@
 
 T ?=
 export T
+FUZZ_TARGETS ?=
+comma := ,
 
-.PHONY: all modules kdir check demo bench profile torture soak host-test vm-test fmt clean
+.PHONY: all modules kdir check demo bench profile torture soak fuzz host-test vm-test fmt clean
 
 all: modules
 
@@ -47,6 +51,8 @@ SOAK_SECONDS ?= 600
 soak: modules
 	RBCACHE_GUEST_ENV="SOAK_SECONDS=$(SOAK_SECONDS)" RBCACHE_VM_TIMEOUT=$$(($(SOAK_SECONDS) + 900)) \
 		RBCACHE_RUN_DIR=$(CURDIR)/build/soak scripts/vm.sh script tests/vm/soak.sh
+fuzz:
+	@scripts/fuzz.sh run $(subst $(comma), ,$(FUZZ_TARGETS))
 
 host-test:
 	@cd tests/host && cargo test --offline
@@ -55,9 +61,9 @@ vm-test: modules
 	@scripts/vm.sh test $(T)
 
 fmt:
-	@rustfmt --edition 2021 $$(find src tests/host/src -name '*.rs')
+	@rustfmt --edition 2021 $$(find src tests/host/src tests/fuzz/src tests/fuzz/fuzz_targets -name '*.rs')
 
 clean:
 	@kdir=$$(scripts/kernel.sh --dir 2>/dev/null) && [ -d "$$kdir" ] && \
 		$(MAKE) -C "$$kdir" M=$(CURDIR) LLVM=1 clean || true
-	@rm -rf build tests/host/target
+	@rm -rf build tests/host/target tests/fuzz/target

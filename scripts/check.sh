@@ -34,7 +34,7 @@ passed=$((passed + p))
 failed=$((failed + f))
 
 step "rustfmt --check"
-if rustfmt --edition 2021 --check $(find src tests/host/src -name '*.rs'); then
+if rustfmt --edition 2021 --check $(find src tests/host/src tests/fuzz/src tests/fuzz/fuzz_targets -name '*.rs'); then
 	echo "ok   rustfmt clean"
 	passed=$((passed + 1))
 else

@@ -17,6 +17,7 @@
 //!
 //! Pure code: no `kernel::` dependency, tested on the host.
 
+use super::bkey::PTR_OFFSET_MAX;
 use super::crc64::bch_crc64;
 use super::le::{get16, get32, get64, put16, put32, put64};
 use core::fmt;
@@ -40,6 +41,9 @@ pub(crate) const MIN_RUNTIME_BUCKETS: u64 = 513;
 /// Most buckets rbcache runs a cache with: its allocator and moving GC sort bucket numbers as
 /// `u32`. (6.12 has no such limit, but would need a 48 GiB bucket array for that many.)
 pub(crate) const MAX_RUNTIME_BUCKETS: u64 = u32::MAX as u64;
+/// Most sectors rbcache runs a cache with: every sector must be addressable by a key's 43-bit
+/// pointer. (6.12 has no such limit, and truncates the pointers past it.)
+pub(crate) const MAX_RUNTIME_SECTORS: u64 = PTR_OFFSET_MAX + 1;
 
 /// bcache's superblock magic.
 pub(crate) const BCACHE_MAGIC: [u8; 16] = [
@@ -158,6 +162,9 @@ pub(crate) enum SbError {
     /// More than [`MAX_RUNTIME_BUCKETS`] buckets: valid on disk, but rbcache cannot number
     /// them.
     CacheTooBigToRun,
+    /// More than [`MAX_RUNTIME_SECTORS`] sectors: valid on disk, but a key's pointer cannot
+    /// name them all.
+    CacheTooBigToAddress,
 }
 
 impl SbError {
@@ -194,6 +201,9 @@ impl SbError {
             }
             Self::CacheTooSmallToRun => "cache device is too small (fewer than 513 buckets)",
             Self::CacheTooBigToRun => "cache device has too many buckets (more than 2^32 - 1)",
+            Self::CacheTooBigToAddress => {
+                "cache device is too big for bcache's 43-bit pointers (more than 4 PiB)"
+            }
         }
     }
 }
@@ -297,7 +307,8 @@ impl Superblock {
     /// Decodes and validates the 4 KiB superblock block `raw`, read from a device of `geom`.
     ///
     /// The rules and their order are those of 6.12's `read_super()`; a cache device must also
-    /// have at least [`MIN_RUNTIME_BUCKETS`] buckets, and at most [`MAX_RUNTIME_BUCKETS`].
+    /// have at least [`MIN_RUNTIME_BUCKETS`] buckets, at most [`MAX_RUNTIME_BUCKETS`], and at most
+    /// [`MAX_RUNTIME_SECTORS`] sectors.
     pub(crate) fn read(raw: &[u8], geom: DeviceGeometry) -> Result<Self, SbError> {
         if raw.len() < SB_SIZE {
             return Err(SbError::ShortBuffer);
@@ -429,6 +440,10 @@ impl Superblock {
         }
         if self.nbuckets > MAX_RUNTIME_BUCKETS {
             return Err(SbError::CacheTooBigToRun);
+        }
+        match u64::from(self.bucket_size).checked_mul(self.nbuckets) {
+            Some(sectors) if sectors <= MAX_RUNTIME_SECTORS => {}
+            _ => return Err(SbError::CacheTooBigToAddress),
         }
         Ok(())
     }

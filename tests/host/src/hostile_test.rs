@@ -13,7 +13,8 @@ use crate::format::journal::{check_live_range, next_seq, scan_bucket, JournalErr
 use crate::format::jset::{JsetHeader, JSET_VERSION};
 use crate::format::prio;
 use crate::format::superblock::{
-    DeviceGeometry, SbError, Superblock, MAX_RUNTIME_BUCKETS, SB_SIZE,
+    DeviceGeometry, SbError, Superblock, FEATURE_INCOMPAT_LOG_LARGE_BUCKET_SIZE,
+    MAX_RUNTIME_BUCKETS, SB_SIZE, VERSION_CDEV_WITH_FEATURES,
 };
 use crate::superblock_test::valid_cache;
 
@@ -163,6 +164,48 @@ fn cache_with_more_buckets_than_u32_is_refused() {
         Err(SbError::CacheTooBigToRun)
     );
     assert_eq!(read(1 << 40), Err(SbError::CacheTooBigToRun));
+}
+
+#[test]
+fn cache_bigger_than_43_bit_pointers_is_refused() {
+    // Found with the `geometry` fuzz harness (tests/fuzz/corpus/geometry/crash-*): a cache of
+    // 8192 buckets of 2^31 sectors on a 2^44-sector device validated, and a fresh set's uuid
+    // and root pointers were truncated to 43 bits, naming other buckets than those written.
+    let read = |bucket_size: u32, nbuckets: u64| {
+        let mut sb = valid_cache();
+        sb.version = VERSION_CDEV_WITH_FEATURES;
+        sb.feature_incompat = FEATURE_INCOMPAT_LOG_LARGE_BUCKET_SIZE;
+        sb.bucket_size = bucket_size;
+        sb.nbuckets = nbuckets;
+        let mut raw = vec![0u8; SB_SIZE];
+        sb.write(&mut raw).unwrap();
+        let geom = DeviceGeometry {
+            sectors: u64::MAX,
+            logical_block_size: 512,
+        };
+        Superblock::read(&raw, geom)
+    };
+    assert_eq!(
+        read(1 << 30, 1 << 13).map(|s| s.nbuckets),
+        Ok(1 << 13),
+        "exactly 2^43 sectors"
+    );
+    assert_eq!(
+        read(1 << 30, (1 << 13) + 1),
+        Err(SbError::CacheTooBigToAddress)
+    );
+    assert_eq!(read(1 << 31, 8192), Err(SbError::CacheTooBigToAddress));
+    assert_eq!(
+        read(128, MAX_RUNTIME_BUCKETS).map(|s| s.nbuckets),
+        Ok(MAX_RUNTIME_BUCKETS)
+    );
+    // Every pointer a fresh set writes on the largest cache names its bucket.
+    let sb = read(1 << 30, 1 << 13).unwrap();
+    let g = Geometry::new(&sb);
+    let l = FreshLayout::new(&g).unwrap();
+    assert_eq!(g.bucket_of(l.uuid_key(&g).ptr_offset(0)), l.uuid_bucket);
+    assert_eq!(g.bucket_of(l.root_key(&g).ptr_offset(0)), l.root_bucket);
+    assert!((g.nbuckets * g.bucket_size - 1) <= PTR_OFFSET_MAX);
 }
 
 #[test]

@@ -26,6 +26,12 @@ mod extents_test;
 #[cfg(test)]
 mod formats_test;
 #[cfg(test)]
+mod fuzz_harness;
+#[cfg(test)]
+mod fuzz_replay_test;
+#[cfg(test)]
+mod fuzz_seeds;
+#[cfg(test)]
 mod gc_policy_test;
 #[cfg(test)]
 mod gc_stats_test;
