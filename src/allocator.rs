@@ -222,7 +222,7 @@ impl SetIo {
     pub(crate) fn prio_write(&self, st: &mut IoState) -> Result {
         let l = &self.layout;
         let n = l.prio_buckets as usize;
-        let mut chain = KVec::with_capacity(n, GFP_KERNEL)?;
+        let mut chain = KVVec::with_capacity(n, GFP_KERNEL)?;
         for _ in 0..n {
             let b = match st.free.pop(Reserve::Prio) {
                 Some(b) => b,

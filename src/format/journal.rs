@@ -12,10 +12,11 @@
 
 use super::jset::JsetHeader;
 
-/// Calls `f` with every valid journal entry in the bucket `data` and its packed keys.
+/// Calls `f` with the byte offset, header and packed keys of every valid journal entry in the
+/// bucket `data`.
 pub(crate) fn scan_bucket<'a, F>(data: &'a [u8], block_bytes: usize, magic: u64, mut f: F)
 where
-    F: FnMut(&JsetHeader, &'a [u8]),
+    F: FnMut(usize, &JsetHeader, &'a [u8]),
 {
     if block_bytes == 0 {
         return;
@@ -24,7 +25,7 @@ where
     while off < data.len() {
         match JsetHeader::read(&data[off..], magic) {
             Ok((h, keys)) => {
-                f(&h, keys);
+                f(off, &h, keys);
                 off += h.bytes().div_ceil(block_bytes) * block_bytes;
             }
             Err(_) => off += block_bytes,
@@ -48,38 +49,62 @@ pub(crate) enum JournalError {
     },
 }
 
-/// Checks that every seq from `last_seq` to `newest` is among `seqs` (any order, duplicates
-/// allowed; sorted in place). Returns the number of live entries.
-pub(crate) fn check_live_range(
-    seqs: &mut [u64],
+/// Where a journal entry was found.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct EntryPos {
+    /// Its sequence number.
+    pub(crate) seq: u64,
+    /// Its journal bucket (an index into the superblock's list).
+    pub(crate) bucket: usize,
+    /// Its byte offset in that bucket.
+    pub(crate) offset: usize,
+}
+
+/// Puts the live entries among `entries` (every valid entry found, in any order) first, in
+/// replay order: one per seq from `last_seq` to `newest`, and of an entry found twice the first
+/// copy (lowest bucket, then offset), as 6.12 keeps the first it reads. Fails if a seq of that
+/// range is missing. Returns the number of live entries.
+///
+/// Replay then reads the entries one at a time from their buckets, so memory grows with the
+/// number of entries (24 bytes each), not with the keys they hold.
+pub(crate) fn replay_order(
+    entries: &mut [EntryPos],
     last_seq: u64,
     newest: u64,
-) -> Result<u64, JournalError> {
-    if seqs.is_empty() {
+) -> Result<usize, JournalError> {
+    if entries.is_empty() {
         return Err(JournalError::Empty);
     }
     if last_seq > newest {
         return Err(JournalError::BadLastSeq);
     }
-    seqs.sort_unstable();
+    entries.sort_unstable_by_key(|e| (e.seq, e.bucket, e.offset));
     let mut expect = last_seq;
-    for &s in seqs.iter().filter(|&&s| s >= last_seq && s <= newest) {
-        if s < expect {
-            continue; // A duplicate.
+    let mut live = 0;
+    for i in 0..entries.len() {
+        let Some(&e) = entries.get(i) else {
+            break;
+        };
+        if e.seq < expect || e.seq > newest {
+            continue; // Older than the live range, or a duplicate.
         }
-        if s > expect {
+        if e.seq > expect {
             return Err(JournalError::Missing {
                 from: expect,
-                to: s - 1,
+                to: e.seq - 1,
             });
+        }
+        if let Some(slot) = entries.get_mut(live) {
+            *slot = e;
+        }
+        live += 1;
+        if expect == newest {
+            return Ok(live);
         }
         expect += 1;
     }
-    if expect <= newest {
-        return Err(JournalError::Missing {
-            from: expect,
-            to: newest,
-        });
-    }
-    Ok(newest - last_seq + 1)
+    Err(JournalError::Missing {
+        from: expect,
+        to: newest,
+    })
 }
