@@ -79,8 +79,9 @@ pub(crate) enum MetaError {
     BadExtent(u64),
     /// A node holds keys past its parent's key.
     ShortKey(u64),
-    /// More nodes than buckets: a cycle.
-    Cycle,
+    /// The btree node in this bucket is reached a second time: a pointer leads back to an
+    /// ancestor, or two pointers share a node.
+    Cycle(u64),
     /// No room for a fresh set's metadata, or it would not encode.
     NoRoom,
 }
@@ -138,7 +139,11 @@ impl fmt::Display for MetaError {
                 write!(f, "invalid extent key in btree node at bucket {}", b)
             }
             MetaError::ShortKey(b) => write!(f, "short btree key (node at bucket {})", b),
-            MetaError::Cycle => f.write_str("btree has more nodes than the cache has buckets"),
+            MetaError::Cycle(b) => write!(
+                f,
+                "btree node at bucket {} reached twice (a pointer loops back or is shared)",
+                b
+            ),
             MetaError::NoRoom => f.write_str("no room for the cache set's metadata"),
         }
     }
@@ -672,7 +677,33 @@ fn stale(k: &Bkey, g: &Geometry, gens: &[u8]) -> bool {
         .map_or(true, |&gen| gen_after(gen, k.ptr_gen(0)) > 0)
 }
 
-/// Walks the whole btree from the root, checking every node and key.
+/// Buckets the btree walk has visited: one bit per bucket of the cache.
+struct Visited(KVVec<u64>);
+
+impl Visited {
+    fn new(nbuckets: u64) -> Result<Self, MetaError> {
+        let words = usize::try_from(nbuckets.div_ceil(64)).map_err(|_| MetaError::Io(ENOMEM))?;
+        Ok(Visited(KVVec::from_elem(0u64, words, GFP_KERNEL)?))
+    }
+
+    /// Records a visit of `bucket`; `false` if it was visited before (or is out of range).
+    fn first_visit(&mut self, bucket: u64) -> bool {
+        let Some(word) = usize::try_from(bucket / 64)
+            .ok()
+            .and_then(|i| self.0.get_mut(i))
+        else {
+            return false;
+        };
+        let bit = 1u64 << (bucket % 64);
+        let first = *word & bit == 0;
+        *word |= bit;
+        first
+    }
+}
+
+/// Walks the whole btree from the root, checking every node and key. Every node is visited
+/// once: a pointer to a node already visited (a cycle, or a node shared by two pointers) is
+/// refused.
 fn check_btree(
     (bdev, sb, g, magic): (&BdevFile, &Superblock, &Geometry, &SetMagic),
     newest: &JsetHeader,
@@ -687,6 +718,7 @@ fn check_btree(
     meta.root_level = level;
     let node_sectors = g.btree_sectors();
     let mut node = KVVec::from_elem(0u8, (node_sectors * 512) as usize, GFP_KERNEL)?;
+    let mut visited = Visited::new(g.nbuckets)?;
     // A stack of nodes to visit (the 6.12 `KVVec` has no `pop`: slots below `top` are live).
     // It holds at most the children of one node per level.
     let mut stack: KVVec<(Bkey, u16)> = KVVec::new();
@@ -700,11 +732,11 @@ fn check_btree(
         if !meta_ptr_ok(&key, g, node_sectors) || !key.ptr_available(0) {
             return Err(MetaError::BadBtreePtr(level));
         }
-        meta.btree_nodes += 1;
-        if meta.btree_nodes > g.nbuckets {
-            return Err(MetaError::Cycle);
-        }
         let bucket = g.bucket_of(key.ptr_offset(0));
+        if !visited.first_visit(bucket) {
+            return Err(MetaError::Cycle(bucket));
+        }
+        meta.btree_nodes += 1;
         visit(Visit::Node(bucket, &key, level))?;
         bdev.read_sync(key.ptr_offset(0), &mut node)?;
 
