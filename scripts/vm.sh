@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Boot the VM kernel under QEMU (TCG) and run the kselftests in tests/, or the demo.
 #
-#   scripts/vm.sh test [name[,name...]]   run tests/<name>.sh (default: every test in tests/)
+#   scripts/vm.sh test [name[,name...]]   run tests/<name>.sh (default: every test in tests/ but
+#                                         those with a line "# vm-opt-in", which run only by name)
 #   scripts/vm.sh demo                    run tests/vm/demo.sh
 #   scripts/vm.sh script FILE             run one guest script (for tools such as fixture makers);
 #                                         the disks stay in build/vm/disk*.img afterwards
@@ -19,7 +20,8 @@
 # the cut, and every later boot gets all of it as /acks. pdisk's numbers per disk and boot
 # are in $RUN/pdisk.jsonl.
 #
-# Each run gets fresh sparse disk images (virtio disks vda..vdd), an initramfs made of a cached
+# Each run gets fresh sparse disk images (virtio disks vda..vdd; and vde when a test run asks for
+# a big disk with a line "# vm-big-disk-mb: N" in its script), an initramfs made of a cached
 # base (busybox-static and the host tools the tests need, with their libraries) plus this run's
 # tests and modules, and two serial ports: ttyS0 is the guest console (the kernel log),
 # ttyS1 carries the tests' KTAP. The run fails on any failed test, a crash or timeout, or any
@@ -97,12 +99,14 @@ python3 tests/vm/mkimages.py "$RUN/overlay/images"
 [ -z "${RBCACHE_GUEST_ENV:-}" ] || echo "$RBCACHE_GUEST_ENV" >"$RUN/overlay/env"
 
 timeout_s=0
+files=()
 if [ "$mode" = demo ]; then
 	cp tests/vm/demo.sh "$RUN/overlay/tests/demo.sh"
 	echo "demo" >"$RUN/overlay/tests.list"
 	timeout_s=300
 elif [ "$mode" = crash ]; then
 	cp "tests/$sel.sh" "$RUN/overlay/tests/$sel.sh"
+	files+=("tests/$sel.sh")
 	echo "$sel" >"$RUN/overlay/tests.list"
 	echo 1 >"$RUN/overlay/phase"
 	cycles=${3:-${CYCLES:-$(sed -n 's/^# vm-cycles: *\([0-9]*\).*/\1/p' "tests/$sel.sh")}}
@@ -113,6 +117,7 @@ elif [ "$mode" = crash ]; then
 elif [ "$mode" = script ]; then
 	name=$(basename "$sel" .sh)
 	cp "$sel" "$RUN/overlay/tests/$name.sh"
+	files+=("$sel")
 	echo "$name" >"$RUN/overlay/tests.list"
 	timeout_s=${RBCACHE_VM_TIMEOUT:-$(sed -n 's/^timeout=//p' tests/settings)}
 	if [ -n "${RBCACHE_VM_TIMEOUT:-}" ]; then
@@ -123,13 +128,17 @@ else
 		names=$(echo "$sel" | tr ',' ' ')
 	else
 		names=$(cd tests && ls -1 *.sh | grep -v -e '^lib.sh$' -e '^crash_' | sed 's/\.sh$//')
+		names=$(for n in $names; do grep -q '^# vm-opt-in$' "tests/$n.sh" || echo "$n"; done)
 	fi
 	: >"$RUN/overlay/tests.list"
 	per=$(sed -n 's/^timeout=//p' tests/settings)
 	for n in $names; do
 		[ -f "tests/$n.sh" ] || { log "no such test: tests/$n.sh"; exit 2; }
 		echo "$n" >>"$RUN/overlay/tests.list"
-		timeout_s=$((timeout_s + per))
+		files+=("tests/$n.sh")
+		# A test may need longer than tests/settings gives: "# vm-timeout: SECONDS".
+		t=$(sed -n 's/^# vm-timeout: *\([0-9][0-9]*\)$/\1/p' "tests/$n.sh" | head -n 1)
+		timeout_s=$((timeout_s + ${t:-$per}))
 	done
 fi
 timeout_s=$((timeout_s + 120))
@@ -152,6 +161,14 @@ new_disks() {
 	done
 }
 new_disks
+# One more sparse disk, /dev/vde, of the largest size a selected script asks for (a line
+# "# vm-big-disk-mb: N"): the other disks, and so the other tests, stay as they are. Sparse, it
+# costs the host only what the guest writes to it.
+BIG_MB=0
+for f in ${files[@]+"${files[@]}"}; do
+	mb=$(sed -n 's/^# vm-big-disk-mb: *\([0-9][0-9]*\)$/\1/p' "$f" | head -n 1)
+	[ -z "$mb" ] || [ "$mb" -le "$BIG_MB" ] || BIG_MB=$mb
+done
 drives=()
 for i in $(seq 0 $((NDISKS - 1))); do
 	if [ "$mode" = crash ]; then
@@ -161,6 +178,10 @@ for i in $(seq 0 $((NDISKS - 1))); do
 		drives+=(-drive "file=$RUN/disk$i.img,if=virtio,format=raw,cache=unsafe")
 	fi
 done
+if [ "$BIG_MB" -gt 0 ]; then
+	truncate -s "${BIG_MB}M" "$RUN/big.img"
+	drives+=(-drive "file=$RUN/big.img,if=virtio,format=raw,cache=unsafe")
+fi
 # pdisk_start BOOT: one power-loss NBD server per disk (crash mode), seeded from $PDISK_SEED.
 PDISK_SEED=${PDISK_SEED:-$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')}
 pdisk_pids=()
@@ -207,6 +228,10 @@ boot() {
 	for attempt in 1 2 3; do
 		[ "$fresh" = 1 ] && new_disks
 		[ "$mode" != crash ] || pdisk_start "${2:-1}"
+		if [ "$fresh" = 1 ] && [ "$BIG_MB" -gt 0 ]; then
+			rm -f "$RUN/big.img"
+			truncate -s "${BIG_MB}M" "$RUN/big.img"
+		fi
 		log "booting $(basename "$KDIR") under TCG${RBCACHE_VM_ICOUNT:+ with icount shift=$RBCACHE_VM_ICOUNT} (timeout ${timeout_s}s)"
 		start=$(date +%s)
 		: >"$RUN/ktap.log"

@@ -224,7 +224,7 @@ impl SetIo {
     pub(crate) fn prio_write(&self, st: &mut IoState) -> Result {
         let l = &self.layout;
         let n = l.prio_buckets as usize;
-        let mut chain = KVec::with_capacity(n, GFP_KERNEL)?;
+        let mut chain = KVVec::with_capacity(n, GFP_KERNEL)?;
         for _ in 0..n {
             // Only a bucket whose new generation is durable: until the journal points at
             // the new chain, the old prios are in force, and keys on disk may still point

@@ -50,11 +50,11 @@ fn key_at(pos: u64, size: u64) -> Bkey {
 /// What a flush produced, committed only after its journal entry is durable.
 struct NewTree {
     /// The new leaves; unchanged ones are placeholders for the old leaf named in `origin`.
-    leaves: KVec<Leaf>,
+    leaves: KVVec<Leaf>,
     /// For each new leaf: the old leaf it comes from, and whether it is that leaf unchanged.
-    origin: KVec<(usize, bool)>,
-    interior: KVec<u64>,
-    replaced: KVec<u64>,
+    origin: KVVec<(usize, bool)>,
+    interior: KVVec<u64>,
+    replaced: KVVec<u64>,
     root: Bkey,
     level: u16,
     root_keys: usize,
@@ -69,7 +69,7 @@ impl SetIo {
             return Ok(());
         }
         st.in_flush = true;
-        let mut written = KVec::new();
+        let mut written = KVVec::new();
         let r = self.build_tree(st, &mut written);
         let r = r.and_then(|t| {
             self.journal_append(
@@ -104,7 +104,7 @@ impl SetIo {
             ..
         } = t;
         let old_interior = core::mem::replace(&mut st.tree.interior, interior);
-        let old_nodes = core::mem::replace(&mut st.tree.old_nodes, KVec::new());
+        let old_nodes = core::mem::replace(&mut st.tree.old_nodes, KVVec::new());
         for list in [&replaced, &old_interior, &old_nodes] {
             for &b in list.iter() {
                 st.release_bucket(b);
@@ -112,7 +112,7 @@ impl SetIo {
         }
         // Move the unchanged leaves over; the rewritten ones keep their keys in memory if
         // there is room (otherwise they are read back when needed).
-        let mut old = st.index.replace(KVec::new());
+        let mut old = st.index.replace(KVVec::new());
         let mut lo = 0u64;
         for (new, &(i, unchanged)) in leaves.iter_mut().zip(origin.iter()) {
             if let Some(prev) = old.get_mut(i) {
@@ -139,14 +139,14 @@ impl SetIo {
     }
 
     /// Writes the new nodes; records every bucket it takes in `written`.
-    fn build_tree(&self, st: &mut IoState, written: &mut KVec<u64>) -> Result<NewTree> {
+    fn build_tree(&self, st: &mut IoState, written: &mut KVVec<u64>) -> Result<NewTree> {
         let node_bytes = (self.layout.node_sectors << 9) as usize;
         let node_u64s = node_bytes.saturating_sub(BSET_HEADER) / 8;
         let mut node = KVVec::from_elem(0u8, node_bytes, GFP_KERNEL)?;
         let n = st.index.leaves().len();
-        let mut leaves = KVec::with_capacity(n, GFP_KERNEL)?;
-        let mut origin = KVec::with_capacity(n, GFP_KERNEL)?;
-        let mut replaced = KVec::new();
+        let mut leaves = KVVec::with_capacity(n, GFP_KERNEL)?;
+        let mut origin = KVVec::with_capacity(n, GFP_KERNEL)?;
+        let mut replaced = KVVec::new();
         let mut root_keys = 0;
         for i in 0..n {
             let lo = st.index.lo(i);
@@ -174,7 +174,7 @@ impl SetIo {
                 } else {
                     ((c + 1) * per).min(count)
                 };
-                let mut keys = KVec::with_capacity(z - a, GFP_KERNEL)?;
+                let mut keys = KVVec::with_capacity(z - a, GFP_KERNEL)?;
                 let mut sectors = 0;
                 let chunk_end = {
                     let ext = st
@@ -233,12 +233,12 @@ impl SetIo {
         }
 
         // The levels above the leaves.
-        let mut ptrs = KVec::with_capacity(leaves.len(), GFP_KERNEL)?;
+        let mut ptrs = KVVec::with_capacity(leaves.len(), GFP_KERNEL)?;
         for l in leaves.iter() {
             let b = l.bucket().ok_or(EINVAL)?;
             ptrs.push(self.node_key(st, l.end, b), GFP_KERNEL)?;
         }
-        let mut interior = KVec::new();
+        let mut interior = KVVec::new();
         let mut level = 0u16;
         if ptrs.len() > 1 {
             root_keys = 0;
@@ -246,7 +246,7 @@ impl SetIo {
         while ptrs.len() > 1 {
             level += 1;
             let (nodes, per) = split_plan(ptrs.len(), KEY_U64S, node_u64s);
-            let mut parents = KVec::with_capacity(nodes, GFP_KERNEL)?;
+            let mut parents = KVVec::with_capacity(nodes, GFP_KERNEL)?;
             for c in 0..nodes {
                 let a = (c * per).min(ptrs.len());
                 let z = if c + 1 == nodes {
@@ -292,7 +292,7 @@ impl SetIo {
         st: &mut IoState,
         node: &mut [u8],
         keys: &[Bkey],
-        written: &mut KVec<u64>,
+        written: &mut KVVec<u64>,
     ) -> Result<u64> {
         let b = self.alloc(st, Reserve::Btree)?;
         written.push(b, GFP_KERNEL)?;

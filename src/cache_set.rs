@@ -54,7 +54,7 @@ pub(crate) enum StopKind {
 /// What a running set owns; taken out and dropped, in order, by [`CacheSet::stop`].
 struct Running {
     io: Arc<SetIo>,
-    volumes: KVec<Option<VolumeEntry>>,
+    volumes: KVVec<Option<VolumeEntry>>,
     internal: SysfsDir<InternalAttrs>,
     stats_dirs: StatsDirs<SetIo>,
     dir: SysfsDir<SetAttrs>,
@@ -249,7 +249,7 @@ impl CacheSet {
         let allocator = HelperThread::start(io.clone(), Helper::Allocator)?;
         let flusher = HelperThread::start(io.clone(), Helper::Journal)?;
         let shrinker = Shrinker::register(c_str!("rbcache-btree"), io.clone())?;
-        let mut volumes = KVec::with_capacity(volume_list.len(), GFP_KERNEL)?;
+        let mut volumes = KVVec::with_capacity(volume_list.len(), GFP_KERNEL)?;
         for &(slot, sectors) in volume_list.iter() {
             let v = FlashVolume::new(slot, sectors, block_bytes, io.clone())?;
             pr_info!(

@@ -245,17 +245,17 @@ impl SetIo {
             / 8;
         // Keys of one data or pointer key: 3 words.
         let cap = node_u64s / 3;
-        let mut keys = KVec::with_capacity(n, GFP_KERNEL)?;
+        let mut keys = KVVec::with_capacity(n, GFP_KERNEL)?;
         for l in st.index.leaves() {
             keys.push(l.nkeys(), GFP_KERNEL)?;
         }
-        let mut merge = KVec::from_elem(false, n, GFP_KERNEL)?;
+        let mut merge = KVVec::from_elem(false, n, GFP_KERNEL)?;
         let merges = coalesce_plan(&keys, cap, budget, &mut merge);
         if merges == 0 {
             return Ok(0);
         }
         // Every leaf of a merge must be resident; a merged leaf holds the keys of its run.
-        let mut merged: KVec<Option<LeafKeys>> = KVec::with_capacity(n, GFP_KERNEL)?;
+        let mut merged: KVVec<Option<LeafKeys>> = KVVec::with_capacity(n, GFP_KERNEL)?;
         for i in 0..n {
             let joins = merge[i];
             let starts = !joins && merge.get(i + 1).copied() == Some(true);
@@ -284,9 +284,9 @@ impl SetIo {
                 merged.push(Some(copy), GFP_KERNEL)?;
             }
         }
-        let mut leaves = KVec::with_capacity(n - merges, GFP_KERNEL)?;
-        let mut old = KVec::with_capacity(n, GFP_KERNEL)?;
-        let mut prev = st.index.replace(KVec::new());
+        let mut leaves = KVVec::with_capacity(n - merges, GFP_KERNEL)?;
+        let mut old = KVVec::with_capacity(n, GFP_KERNEL)?;
+        let mut prev = st.index.replace(KVVec::new());
         for (i, l) in prev.iter_mut().enumerate() {
             let keys = merged.get_mut(i).and_then(|m| m.take());
             if merge[i] {
@@ -317,7 +317,7 @@ impl SetIo {
     /// Moving GC; `stop` is polled between batches.
     pub(crate) fn moving_gc(&self, ctl: &dyn GcControl) -> Result<MovingReport> {
         let mut report = MovingReport::default();
-        let mut chosen = KVec::new();
+        let mut chosen = KVVec::new();
         {
             let mut st = self.state.lock();
             self.choose_candidates(&mut st, &mut chosen)?;
@@ -387,7 +387,7 @@ impl SetIo {
     }
 
     /// Marks and pins the moving-GC candidates ([`moving_candidates`]).
-    fn choose_candidates(&self, st: &mut IoState, chosen: &mut KVec<u64>) -> Result {
+    fn choose_candidates(&self, st: &mut IoState, chosen: &mut KVVec<u64>) -> Result {
         let reserve = st.free.fifos[Reserve::MovingGc as usize].capacity();
         let empty = st
             .buckets

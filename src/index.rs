@@ -422,7 +422,9 @@ pub(crate) struct CacheStats {
 
 /// The leaves of a cache set's btree, with the node cache.
 pub(crate) struct Index {
-    leaves: KVec<Leaf>,
+    /// One per leaf node (a `KVVec`: a set with many leaves needs more than kmalloc gives in
+    /// one piece).
+    leaves: KVVec<Leaf>,
     /// Bytes of resident keys.
     bytes: usize,
     limit: usize,
@@ -441,7 +443,7 @@ pub(crate) fn node_end(k: &Bkey) -> u64 {
 
 impl Index {
     /// An index of `leaves` (in key order; the last must end at `u64::MAX`).
-    pub(crate) fn new(leaves: KVec<Leaf>, limit: usize) -> Self {
+    pub(crate) fn new(leaves: KVVec<Leaf>, limit: usize) -> Self {
         let mut ix = Index {
             leaves,
             bytes: 0,
@@ -463,7 +465,7 @@ impl Index {
     }
 
     /// Replaces the leaves (after a flush or a merge); returns the old ones.
-    pub(crate) fn replace(&mut self, leaves: KVec<Leaf>) -> KVec<Leaf> {
+    pub(crate) fn replace(&mut self, leaves: KVVec<Leaf>) -> KVVec<Leaf> {
         let old = core::mem::replace(&mut self.leaves, leaves);
         self.recount();
         old

@@ -24,8 +24,8 @@ use crate::format::bset::{walk_node, Keys, NodeError};
 use crate::format::gc_policy::mark_extent;
 use crate::format::geometry::{Geometry, SetMagic};
 use crate::format::init::FreshLayout;
-use crate::format::journal::{check_live_range, scan_bucket, JournalError};
-use crate::format::jset::{JsetHeader, JSET_HEADER};
+use crate::format::journal::{replay_order, scan_bucket, EntryPos, JournalError};
+use crate::format::jset::JsetHeader;
 use crate::format::prio::{self, PrioError};
 use crate::format::superblock::{Superblock, SB_SECTOR, SB_SIZE};
 use crate::format::uuid::{convert_v0, UuidEntry, UUID_ENTRY_BYTES};
@@ -83,8 +83,9 @@ pub(crate) enum MetaError {
     BadExtent(u64),
     /// A node holds keys past its parent's key.
     ShortKey(u64),
-    /// More nodes than buckets: a cycle.
-    Cycle,
+    /// The btree node in this bucket is reached a second time: a pointer leads back to an
+    /// ancestor, or two pointers share a node.
+    Cycle(u64),
     /// No room for a fresh set's metadata, or it would not encode.
     NoRoom,
 }
@@ -149,7 +150,11 @@ impl fmt::Display for MetaError {
                 write!(f, "invalid extent key in btree node at bucket {}", b)
             }
             MetaError::ShortKey(b) => write!(f, "short btree key (node at bucket {})", b),
-            MetaError::Cycle => f.write_str("btree has more nodes than the cache has buckets"),
+            MetaError::Cycle(b) => write!(
+                f,
+                "btree node at bucket {} reached twice (a pointer loops back or is shared)",
+                b
+            ),
             MetaError::NoRoom => f.write_str("no room for the cache set's metadata"),
         }
     }
@@ -243,7 +248,7 @@ pub(crate) struct SetContents {
     /// Summary numbers.
     pub(crate) meta: SetMetadata,
     /// Flash-only volumes: `(uuid slot, sectors)`.
-    pub(crate) volumes: KVec<(u64, u64)>,
+    pub(crate) volumes: KVVec<(u64, u64)>,
     /// What the data path keeps.
     pub(crate) data: SetData,
 }
@@ -269,11 +274,11 @@ pub(crate) struct SetData {
     /// The uuid table.
     pub(crate) uuids: UuidTable,
     /// The prio buckets, in chain order.
-    pub(crate) prio_chain: KVec<u64>,
+    pub(crate) prio_chain: KVVec<u64>,
     /// Sequence number of the newest prio write.
     pub(crate) prio_seq: u64,
     /// Buckets of the interior nodes read.
-    pub(crate) nodes: KVec<u64>,
+    pub(crate) nodes: KVVec<u64>,
 }
 
 /// What the second btree walk visits.
@@ -288,14 +293,20 @@ enum Visit<'a> {
 /// and builds its extent map.
 ///
 /// The btree is walked once, checking every node and key and inserting the leaf keys into the
-/// map; the live journal is then replayed over it. Finally the initial GC marks every bucket:
-/// metadata (journal, prios, uuids, btree nodes) and live data, dirty or clean.
+/// map; the live journal is then replayed over it, entry by entry from disk. Finally the initial
+/// GC marks every bucket: metadata (journal, prios, uuids, btree nodes) and live data, dirty or
+/// clean.
+///
+/// Memory: nothing here grows with the set in one contiguous allocation. Per-bucket and
+/// per-node tables are `KVVec`s (vmalloc when large); leaf keys are kept only while they fit
+/// in the node cache ([`CACHE_LIMIT`]); the journal is replayed from a list of entry positions
+/// with one journal bucket in memory at a time (see `Documentation/architecture.md`).
 pub(crate) fn read(bdev: &BdevFile, sb: &Superblock) -> Result<SetContents, MetaError> {
     let g = Geometry::new(sb);
     let magic = SetMagic::new(&sb.set_uuid);
     let mut meta = SetMetadata::default();
 
-    let journal = read_journal(bdev, sb, &g, &magic, &mut meta)?;
+    let (journal, live) = read_journal(bdev, sb, &g, &magic, &mut meta)?;
     let newest = journal.newest;
     let (mut buckets, prio_chain, prio_seq) = read_prios(bdev, sb, &g, &magic, &newest)?;
     let (volumes, uuids) = read_uuids(bdev, &g, &newest, &mut meta)?;
@@ -319,8 +330,8 @@ pub(crate) fn read(bdev: &BdevFile, sb: &Superblock) -> Result<SetContents, Meta
     };
     // The leaves as the walk finds them (right to left), with their keys while they fit in
     // the node cache.
-    let mut found: KVec<Leaf> = KVec::new();
-    let mut nodes = KVec::new();
+    let mut found: KVVec<Leaf> = KVVec::new();
+    let mut nodes = KVVec::new();
     let mut resident = 0usize;
     let mut leaf_keys = 0u64;
     let oldest = |buckets: &mut KVVec<Bucket>, k: &Bkey| {
@@ -378,15 +389,18 @@ pub(crate) fn read(bdev: &BdevFile, sb: &Superblock) -> Result<SetContents, Meta
     meta.keys += leaf_keys;
     let index = leaves_in_order(found)?;
     let mut index = Index::new(index, CACHE_LIMIT);
-    for (_, _, k) in journal_keys_in_order(bdev, sb, &g, &magic, &newest)?.iter() {
-        oldest(&mut buckets, k);
-        if let Some(e) = src.extent_of(k) {
-            index.prepare(e.start, e.end, 1, &src)?;
-            if !index.insert(e.start, e.end, e.ptr, e.dirty, &mut |_, _, _| {}) {
-                return Err(MetaError::NoRoom);
+    live.for_each(bdev, &g, &magic, &mut |raw| {
+        for k in Keys::new(raw).flatten() {
+            oldest(&mut buckets, &k);
+            if let Some(e) = src.extent_of(&k) {
+                index.prepare(e.start, e.end, 1, &src)?;
+                if !index.insert(e.start, e.end, e.ptr, e.dirty, &mut |_, _, _| {}) {
+                    return Err(MetaError::NoRoom);
+                }
             }
         }
-    }
+        Ok(())
+    })?;
 
     // The initial GC: metadata, then live data.
     let mut meta_bucket = |b: u64| {
@@ -426,7 +440,7 @@ pub(crate) fn read(bdev: &BdevFile, sb: &Superblock) -> Result<SetContents, Meta
 }
 
 /// The leaves found by the walk, sorted, each cut to its range; the last ends at `MAX_KEY`.
-fn leaves_in_order(mut found: KVec<Leaf>) -> Result<KVec<Leaf>, MetaError> {
+fn leaves_in_order(mut found: KVVec<Leaf>) -> Result<KVVec<Leaf>, MetaError> {
     found.sort_unstable_by_key(|l| l.end);
     if let Some(last) = found.last_mut() {
         last.end = u64::MAX;
@@ -446,35 +460,41 @@ fn leaves_in_order(mut found: KVec<Leaf>) -> Result<KVec<Leaf>, MetaError> {
     Ok(found)
 }
 
-/// The live journal's keys, in replay order: by entry seq, then position in the entry.
-fn journal_keys_in_order(
-    bdev: &BdevFile,
-    sb: &Superblock,
-    g: &Geometry,
-    magic: &SetMagic,
-    newest: &JsetHeader,
-) -> Result<KVec<(u64, u32, Bkey)>, MetaError> {
-    let mut buf = KVVec::from_elem(0u8, (g.bucket_size * 512) as usize, GFP_KERNEL)?;
-    let mut keys = KVec::new();
-    let mut oom = false;
-    for i in 0..u64::from(sb.njournal_buckets) {
-        bdev.read_sync(bucket_sector(g, u64::from(sb.first_bucket) + i), &mut buf)?;
-        scan_bucket(&buf, block_bytes(sb), magic.jset(), |h, raw| {
-            if h.seq < newest.last_seq || h.seq > newest.seq {
-                return;
+/// The live journal entries, found by [`read_journal`].
+struct LiveJournal {
+    /// Every entry found; the first `live` are the live ones, in replay order.
+    entries: KVVec<EntryPos>,
+    live: usize,
+}
+
+impl LiveJournal {
+    /// Calls `f` with the packed keys of every live entry, in replay order. Entries
+    /// are read back from their journal bucket, which is read when first needed: one bucket is
+    /// in memory at a time, and the keys are never collected.
+    fn for_each(
+        &self,
+        bdev: &BdevFile,
+        g: &Geometry,
+        magic: &SetMagic,
+        f: &mut dyn FnMut(&[u8]) -> Result<(), MetaError>,
+    ) -> Result<(), MetaError> {
+        let mut buf = KVVec::from_elem(0u8, (g.bucket_size * 512) as usize, GFP_KERNEL)?;
+        let mut loaded = None;
+        for e in self.entries.get(..self.live).unwrap_or(&[]) {
+            if loaded != Some(e.bucket) {
+                bdev.read_sync(bucket_sector(g, g.first_bucket + e.bucket as u64), &mut buf)?;
+                loaded = Some(e.bucket);
             }
-            for (n, k) in Keys::new(raw).enumerate() {
-                if let Ok(k) = k {
-                    oom |= keys.push((h.seq, n as u32, k), GFP_KERNEL).is_err();
-                }
-            }
-        });
-        if oom {
-            return Err(MetaError::Io(ENOMEM));
+            // Read and checked once already: it reads the same unless the device changed.
+            let (_, keys) = buf
+                .get(e.offset..)
+                .and_then(|raw| JsetHeader::read(raw, magic.jset()).ok())
+                .filter(|(h, _)| h.seq == e.seq)
+                .ok_or(MetaError::Io(EIO))?;
+            f(keys)?;
         }
+        Ok(())
     }
-    keys.sort_unstable_by_key(|(seq, n, _)| (*seq, *n));
-    Ok(keys)
 }
 
 fn bucket_sector(g: &Geometry, bucket: u64) -> u64 {
@@ -489,7 +509,8 @@ fn block_bytes(sb: &Superblock) -> usize {
 pub(crate) struct JournalState {
     /// The newest entry.
     pub(crate) newest: JsetHeader,
-    /// Highest seq found in each journal bucket (0 if none).
+    /// Highest seq found in each journal bucket (0 if none): one per journal bucket, at most
+    /// `SB_JOURNAL_BUCKETS` (256).
     pub(crate) bucket_max_seq: KVec<u64>,
     /// Journal bucket (index into the superblock's list) of the next entry.
     pub(crate) bucket: usize,
@@ -497,16 +518,17 @@ pub(crate) struct JournalState {
     pub(crate) offset: usize,
 }
 
-/// Finds the newest journal entry and checks that the live range is complete.
+/// Finds the newest journal entry, checks that the live range is complete and that the live
+/// entries' keys are valid, and returns where the live entries are, in replay order.
 fn read_journal(
     bdev: &BdevFile,
     sb: &Superblock,
     g: &Geometry,
     magic: &SetMagic,
     meta: &mut SetMetadata,
-) -> Result<JournalState, MetaError> {
+) -> Result<(JournalState, LiveJournal), MetaError> {
     let mut buf = KVVec::from_elem(0u8, (g.bucket_size * 512) as usize, GFP_KERNEL)?;
-    let mut seqs = KVec::new();
+    let mut entries: KVVec<EntryPos> = KVVec::new();
     let mut newest: Option<JsetHeader> = None;
     let mut bucket_max_seq = KVec::new();
     let (mut pos_bucket, mut pos_offset) = (0, 0);
@@ -514,16 +536,19 @@ fn read_journal(
     let bb = block_bytes(sb);
     for i in 0..usize::from(sb.njournal_buckets) {
         bdev.read_sync(bucket_sector(g, g.first_bucket + i as u64), &mut buf)?;
-        let base = buf.as_ptr() as usize;
         let mut max_seq = 0;
-        scan_bucket(&buf, bb, magic.jset(), |h, keys| {
-            oom |= seqs.push(h.seq, GFP_KERNEL).is_err();
+        scan_bucket(&buf, bb, magic.jset(), |offset, h, _| {
+            let e = EntryPos {
+                seq: h.seq,
+                bucket: i,
+                offset,
+            };
+            oom |= entries.push(e, GFP_KERNEL).is_err();
             max_seq = max_seq.max(h.seq);
             if newest.as_ref().map_or(true, |n| h.seq > n.seq) {
                 newest = Some(*h);
-                let start = keys.as_ptr() as usize - base - JSET_HEADER;
                 pos_bucket = i;
-                pos_offset = start + h.bytes().div_ceil(bb) * bb;
+                pos_offset = offset + h.bytes().div_ceil(bb) * bb;
             }
         });
         oom |= bucket_max_seq.push(max_seq, GFP_KERNEL).is_err();
@@ -531,40 +556,39 @@ fn read_journal(
             return Err(MetaError::Io(ENOMEM));
         }
     }
+    drop(buf);
     let newest = newest.ok_or(MetaError::Journal(JournalError::Empty))?;
-    meta.journal_live =
-        check_live_range(&mut seqs, newest.last_seq, newest.seq).map_err(MetaError::Journal)?;
+    let live =
+        replay_order(&mut entries, newest.last_seq, newest.seq).map_err(MetaError::Journal)?;
+    meta.journal_live = live as u64;
     meta.journal_seq = newest.seq;
+    let live = LiveJournal { entries, live };
 
     // The live entries' keys must be valid extents.
     let mut bad = false;
-    for i in 0..u64::from(sb.njournal_buckets) {
-        bdev.read_sync(bucket_sector(g, u64::from(sb.first_bucket) + i), &mut buf)?;
-        scan_bucket(&buf, block_bytes(sb), magic.jset(), |h, keys| {
-            if h.seq < newest.last_seq {
-                return;
-            }
-            for k in Keys::new(keys) {
-                match k {
-                    // A zero-size key is a deleted one (6.12 leaves them after cuts).
-                    Ok(k) if k.size() == 0 => {}
-                    Ok(k) if !k.extent_invalid(g.bucket_size, g.nbuckets, g.first_bucket) => {
-                        meta.keys += 1
-                    }
-                    _ => bad = true,
+    live.for_each(bdev, g, magic, &mut |keys| {
+        for k in Keys::new(keys) {
+            match k {
+                // A zero-size key is a deleted one (6.12 leaves them after cuts).
+                Ok(k) if k.size() == 0 => {}
+                Ok(k) if !k.extent_invalid(g.bucket_size, g.nbuckets, g.first_bucket) => {
+                    meta.keys += 1
                 }
+                _ => bad = true,
             }
-        });
-    }
+        }
+        Ok(())
+    })?;
     if bad {
         return Err(MetaError::JournalKey);
     }
-    Ok(JournalState {
+    let state = JournalState {
         newest,
         bucket_max_seq,
         bucket: pos_bucket,
         offset: pos_offset,
-    })
+    };
+    Ok((state, live))
 }
 
 /// Reads the prio chain of the newest journal entry; returns every bucket's generation and
@@ -575,8 +599,8 @@ fn read_prios(
     g: &Geometry,
     magic: &SetMagic,
     newest: &JsetHeader,
-) -> Result<(KVVec<Bucket>, KVec<u64>, u64), MetaError> {
-    let mut chain = KVec::new();
+) -> Result<(KVVec<Bucket>, KVVec<u64>, u64), MetaError> {
+    let mut chain = KVVec::new();
     let n = g.nbuckets as usize;
     let mut gens = KVVec::from_elem(Bucket::default(), n, GFP_KERNEL)?;
     let mut seq = 0;
@@ -638,7 +662,7 @@ fn read_uuids(
     g: &Geometry,
     newest: &JsetHeader,
     meta: &mut SetMetadata,
-) -> Result<(KVec<(u64, u64)>, UuidTable), MetaError> {
+) -> Result<(KVVec<(u64, u64)>, UuidTable), MetaError> {
     let k = &newest.uuid_bucket;
     let sectors = g.meta_bucket_bytes() / 512;
     if !meta_ptr_ok(k, g, sectors) || !k.ptr_available(0) {
@@ -650,7 +674,7 @@ fn read_uuids(
     if converted {
         convert_v0(&mut buf);
     }
-    let mut volumes = KVec::new();
+    let mut volumes = KVVec::new();
     for (i, slot) in buf.chunks_exact(UUID_ENTRY_BYTES).enumerate() {
         if let Some(e) = UuidEntry::decode(slot) {
             if !e.is_empty() && !e.is_invalid() && e.is_flash_only() {
@@ -669,7 +693,33 @@ fn stale(k: &Bkey, g: &Geometry, gens: &[u8]) -> bool {
         .map_or(true, |&gen| gen_after(gen, k.ptr_gen(0)) > 0)
 }
 
-/// Walks the whole btree from the root, checking every node and key.
+/// Buckets the btree walk has visited: one bit per bucket of the cache.
+struct Visited(KVVec<u64>);
+
+impl Visited {
+    fn new(nbuckets: u64) -> Result<Self, MetaError> {
+        let words = usize::try_from(nbuckets.div_ceil(64)).map_err(|_| MetaError::Io(ENOMEM))?;
+        Ok(Visited(KVVec::from_elem(0u64, words, GFP_KERNEL)?))
+    }
+
+    /// Records a visit of `bucket`; `false` if it was visited before (or is out of range).
+    fn first_visit(&mut self, bucket: u64) -> bool {
+        let Some(word) = usize::try_from(bucket / 64)
+            .ok()
+            .and_then(|i| self.0.get_mut(i))
+        else {
+            return false;
+        };
+        let bit = 1u64 << (bucket % 64);
+        let first = *word & bit == 0;
+        *word |= bit;
+        first
+    }
+}
+
+/// Walks the whole btree from the root, checking every node and key. Every node is visited
+/// once: a pointer to a node already visited (a cycle, or a node shared by two pointers) is
+/// refused.
 fn check_btree(
     (bdev, sb, g, magic): (&BdevFile, &Superblock, &Geometry, &SetMagic),
     newest: &JsetHeader,
@@ -684,8 +734,10 @@ fn check_btree(
     meta.root_level = level;
     let node_sectors = g.btree_sectors();
     let mut node = KVVec::from_elem(0u8, (node_sectors * 512) as usize, GFP_KERNEL)?;
-    // A stack of nodes to visit (the 6.12 `KVec` has no `pop`: slots below `top` are live).
-    let mut stack: KVec<(Bkey, u16)> = KVec::new();
+    let mut visited = Visited::new(g.nbuckets)?;
+    // A stack of nodes to visit (the 6.12 `KVVec` has no `pop`: slots below `top` are live).
+    // It holds at most the children of one node per level.
+    let mut stack: KVVec<(Bkey, u16)> = KVVec::new();
     let mut top = 0;
     stack.push((newest.btree_root, level), GFP_KERNEL)?;
     top += 1;
@@ -696,16 +748,16 @@ fn check_btree(
         if !meta_ptr_ok(&key, g, node_sectors) || !key.ptr_available(0) {
             return Err(MetaError::BadBtreePtr(level));
         }
-        meta.btree_nodes += 1;
-        if meta.btree_nodes > g.nbuckets {
-            return Err(MetaError::Cycle);
-        }
         let bucket = g.bucket_of(key.ptr_offset(0));
+        if !visited.first_visit(bucket) {
+            return Err(MetaError::Cycle(bucket));
+        }
+        meta.btree_nodes += 1;
         visit(Visit::Node(bucket, &key, level))?;
         bdev.read_sync(key.ptr_offset(0), &mut node)?;
 
         // Collect the node's keys; for interior nodes the newest pointer per position wins.
-        let mut children: KVec<(Bkey, usize)> = KVec::new();
+        let mut children: KVVec<(Bkey, usize)> = KVVec::new();
         let mut max_pos = Bkey::zero();
         let mut bad_extent = false;
         let mut oom = false;

@@ -91,10 +91,10 @@ impl Layout {
 /// The btree on disk.
 pub(crate) struct Tree {
     /// Buckets of the interior nodes rbcache wrote.
-    pub(crate) interior: KVec<u64>,
+    pub(crate) interior: KVVec<u64>,
     /// Buckets of interior nodes found at registration, or of leaves merged away, until the
     /// next flush.
-    pub(crate) old_nodes: KVec<u64>,
+    pub(crate) old_nodes: KVVec<u64>,
     /// The root's level.
     pub(crate) level: u16,
     /// Keys in the root node.
@@ -127,7 +127,7 @@ pub(crate) struct IoState {
     /// Sort space for the LRU order.
     pub(crate) scratch: KVVec<u32>,
     /// The current prio buckets, in chain order.
-    pub(crate) prio_chain: KVec<u64>,
+    pub(crate) prio_chain: KVVec<u64>,
     /// Sequence number of the last prio write.
     pub(crate) prio_seq: u64,
     /// The btree on disk.
@@ -443,7 +443,7 @@ impl SetIo {
             prio_chain,
             prio_seq,
             tree: Tree {
-                interior: KVec::new(),
+                interior: KVVec::new(),
                 old_nodes: nodes,
                 level,
                 root_keys: 0,

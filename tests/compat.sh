@@ -6,7 +6,7 @@
 . ./lib.sh
 
 ktap_print_header
-ktap_set_plan 41
+ktap_set_plan 43
 
 check "C bcache.ko initialises a cache, writes a flash volume, stops" c_bcache_flash /dev/vdc
 check "the volume's md5 is the fixture's (the pattern is deterministic)" \
@@ -151,6 +151,9 @@ check "a bad prio checksum is refused" refuse_variant prio_bad_csum "bad csum re
 r=$(fixture_expect root_bucket)
 check "a bad bset checksum in the root is refused" refuse_variant bset_bad_csum "btree node at bucket $r: bad checksum"
 check "a root pointer past the end of the device is refused" refuse_variant root_past_end "invalid btree node pointer at level 0"
+c=$(fixture_expect cycle_bucket)
+check "a btree pointer leading back to an ancestor is refused" refuse_variant btree_cycle "btree node at bucket $c reached twice"
+check "a btree node pointed at twice is refused" refuse_variant btree_shared "btree node at bucket $r reached twice"
 
 check "no cache set is left registered" test "$(ls -d $RB/*-*-*-*-* 2>/dev/null | wc -l)" -eq 0
 check "no bcache_gc thread is left" no_gc_threads

@@ -12,10 +12,11 @@
 
 use super::jset::JsetHeader;
 
-/// Calls `f` with every valid journal entry in the bucket `data` and its packed keys.
+/// Calls `f` with the byte offset, header and packed keys of every valid journal entry in the
+/// bucket `data`.
 pub(crate) fn scan_bucket<'a, F>(data: &'a [u8], block_bytes: usize, magic: u64, mut f: F)
 where
-    F: FnMut(&JsetHeader, &'a [u8]),
+    F: FnMut(usize, &JsetHeader, &'a [u8]),
 {
     if block_bytes == 0 {
         return;
@@ -24,7 +25,7 @@ where
     while off < data.len() {
         match JsetHeader::read(&data[off..], magic) {
             Ok((h, keys)) => {
-                f(&h, keys);
+                f(off, &h, keys);
                 // The entry fits in `data` (`read` checked it), so this cannot overflow; if it
                 // did, the scan would simply end.
                 let step = h.bytes().div_ceil(block_bytes).checked_mul(block_bytes);
@@ -64,56 +65,74 @@ pub(crate) enum JournalError {
 /// 6.12 increments the journal seq as a plain `u64` (`++j->seq`), which would wrap to 0 and
 /// make the next registration take an older entry for the newest. No set can write 2^64
 /// entries, so a seq with no successor is corruption: registration refuses it
-/// ([`check_live_range`]) and the writer fails the set rather than wrap.
+/// ([`replay_order`]) and the writer fails the set rather than wrap.
 pub(crate) fn next_seq(seq: u64) -> Option<u64> {
     seq.checked_add(1)
 }
 
-/// Checks that every seq from `last_seq` to `newest` is among `seqs` (any order, duplicates
-/// allowed; sorted in place), and that an entry can follow `newest`. Returns the number of live
-/// entries.
+/// Where a journal entry was found.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct EntryPos {
+    /// Its sequence number.
+    pub(crate) seq: u64,
+    /// Its journal bucket (an index into the superblock's list).
+    pub(crate) bucket: usize,
+    /// Its byte offset in that bucket.
+    pub(crate) offset: usize,
+}
+
+/// Puts the live entries among `entries` (every valid entry found, in any order) first, in
+/// replay order: one per seq from `last_seq` to `newest`, and of an entry found twice the first
+/// copy (lowest bucket, then offset), as 6.12 keeps the first it reads. Fails if a seq of that
+/// range is missing. Returns the number of live entries.
 ///
-/// Every seq comes from disk: nothing here can overflow, whatever the values.
-pub(crate) fn check_live_range(
-    seqs: &mut [u64],
+/// Replay then reads the entries one at a time from their buckets, so memory grows with the
+/// number of entries (24 bytes each), not with the keys they hold.
+pub(crate) fn replay_order(
+    entries: &mut [EntryPos],
     last_seq: u64,
     newest: u64,
-) -> Result<u64, JournalError> {
-    if seqs.is_empty() {
+) -> Result<usize, JournalError> {
+    if entries.is_empty() {
         return Err(JournalError::Empty);
     }
     if last_seq > newest {
         return Err(JournalError::BadLastSeq);
     }
+    // The entry after the newest must be possible: a set whose journal cannot advance is
+    // refused here rather than wrapped by the writer.
     if next_seq(newest).is_none() {
         return Err(JournalError::SeqExhausted);
     }
-    seqs.sort_unstable();
-    // The next seq the live range needs; `newest + 1` (which exists, see above) once all are
-    // found.
+    entries.sort_unstable_by_key(|e| (e.seq, e.bucket, e.offset));
     let mut expect = last_seq;
-    for &s in seqs.iter().filter(|&&s| s >= last_seq && s <= newest) {
-        if s < expect {
-            continue; // A duplicate.
+    let mut live = 0;
+    for i in 0..entries.len() {
+        let Some(&e) = entries.get(i) else {
+            break;
+        };
+        if e.seq < expect || e.seq > newest {
+            continue; // Older than the live range, or a duplicate.
         }
-        if s > expect {
+        if e.seq > expect {
             return Err(JournalError::Missing {
                 from: expect,
-                // `s > expect >= 0`.
-                to: s - 1,
+                // `e.seq > expect >= 0`.
+                to: e.seq - 1,
             });
         }
-        // `s <= newest < u64::MAX`.
-        expect = next_seq(s).ok_or(JournalError::SeqExhausted)?;
+        if let Some(slot) = entries.get_mut(live) {
+            *slot = e;
+        }
+        live += 1;
+        if expect == newest {
+            return Ok(live);
+        }
+        // `expect < newest < u64::MAX`.
+        expect = next_seq(expect).ok_or(JournalError::SeqExhausted)?;
     }
-    if expect <= newest {
-        return Err(JournalError::Missing {
-            from: expect,
-            to: newest,
-        });
-    }
-    // Every seq of the range was found, so it holds at most `seqs.len()` entries.
-    (newest - last_seq)
-        .checked_add(1)
-        .ok_or(JournalError::SeqExhausted)
+    Err(JournalError::Missing {
+        from: expect,
+        to: newest,
+    })
 }

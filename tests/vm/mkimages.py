@@ -15,6 +15,7 @@ import sys
 FIXTURE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures",
                        "c-bcache-6.12-flash.img.xz")
 JSET_MAGIC = 0x245235C1A3625032
+BSET_MAGIC = 0x90135C78B99E07F5
 
 MAGIC = bytes.fromhex("c68573f64e1a45ca8265f57f48ba6d81")
 POLY = 0x42F0E1EBA9EA3693
@@ -28,6 +29,32 @@ def crc64_we(data: bytes) -> int:
             crc = ((crc << 1) ^ POLY) if crc >> 63 else (crc << 1)
             crc &= 0xFFFFFFFFFFFFFFFF
     return crc ^ 0xFFFFFFFFFFFFFFFF
+
+
+def crc64_be(crc: int, data: bytes) -> int:
+    """The kernel's crc64_be: no inversion; bsets seed it with the node's pointer word."""
+    for b in data:
+        crc ^= b << 56
+        for _ in range(8):
+            crc = ((crc << 1) ^ POLY) if crc >> 63 else (crc << 1)
+            crc &= 0xFFFFFFFFFFFFFFFF
+    return crc
+
+
+def node_key(inode, offset, size, ptr):
+    """A btree pointer key (bcache_ondisk.h: KEY_PTRS at bit 60, KEY_SIZE at 20)."""
+    return [(1 << 60) | (size << 20) | inode, offset, ptr]
+
+
+def btree_node(bset_magic, ptr0, keys):
+    """One version-1 bset holding `keys` (lists of words), its checksum seeded with `ptr0`."""
+    words = [w for k in keys for w in k]
+    raw = bytearray(32 + 8 * len(words))
+    struct.pack_into("<QQIIQ", raw, 8, bset_magic, 0x5EED5EED5EED0001, 1, len(words), 0)
+    raw = raw[:32]
+    raw += b"".join(struct.pack("<Q", w) for w in words)
+    struct.pack_into("<Q", raw, 0, crc64_be(ptr0, bytes(raw[8:])) ^ 0xFFFFFFFFFFFFFFFF)
+    return bytes(raw)
 
 
 def cache_sb(nbuckets=1024, bucket=8, block=1, version=0, offset=8, njournal=0,
@@ -103,6 +130,47 @@ def fixture_patches(out):
         bset_off += (32 + 8 * keys + 511) // 512 * 512
     bset_byte = bset_off + 32 + 8
 
+    # Btree nodes written into empty buckets, each pointed at from the journal's root: the
+    # pointer words carry the bucket's generation (from the prios), or the pointer is stale.
+    bucket_pages = bsize // 4096
+    meta_bytes = min(bucket_pages, 32768 // 8, 1024) * 4096
+    per = (meta_bytes - 40) // 3
+    chain = [prio_bucket]
+    while len(chain) * per < nbuckets:
+        chain.append(struct.unpack_from("<Q", d, chain[-1] * bsize + 32)[0])
+
+    def gen_of(b):
+        return d[chain[b // per] * bsize + 40 + 3 * (b % per) + 2]
+
+    meta_pages = meta_bytes // 4096
+    node_sectors = (meta_pages if meta_pages <= 64 else max(meta_pages // 4, 64)) * 8
+    set_magic = struct.unpack_from("<Q", sb, 0x38)[0]
+    root_word = struct.unpack_from("<Q", d, newest[1] + 104 + 16)[0]
+    free = [b for b in range(nbuckets - 1, first + nj, -1) if not any(d[b * bsize:(b + 1) * bsize])][:2]
+
+    def ptr(b):
+        return (b * bsize // 512) << 8 | gen_of(b)
+
+    def node_patch(b, keys):
+        return f"bytes {b * bsize} {btree_node(set_magic ^ BSET_MAGIC, ptr(b), keys).hex()}"
+
+    def root_patch(b, level):
+        e = bytearray(d[newest[1]:newest[1] + newest[2]])
+        struct.pack_into("<QQQ", e, 104, *node_key(0xFFFFF, 2**63 - 1, node_sectors, ptr(b)))
+        struct.pack_into("<H", e, 168, level)
+        struct.pack_into("<Q", e, 0, crc64_we(bytes(e[8:])))
+        return f"bytes {newest[1]} {bytes(e).hex()}"
+
+    top = node_key(0xFFFFF, 2**63 - 1, node_sectors, 0)
+    # A cycle: the root (level 2) points at a node whose pointer leads back to the root.
+    cycle = [root_patch(free[0], 2),
+             node_patch(free[0], [top[:2] + [ptr(free[1])]]),
+             node_patch(free[1], [top[:2] + [ptr(free[0])]])]
+    # A shared node: the root (level 1) points twice at the old root leaf, at two positions.
+    shared = [root_patch(free[0], 1),
+              node_patch(free[0], [node_key(1, node_sectors, node_sectors, root_word),
+                                   top[:2] + [root_word]])]
+
     # A root pointer past the end of the device, with the entry's checksum fixed.
     entry = bytearray(d[newest[1]:newest[1] + newest[2]])
     bad_ptr = (root_ptr & ~(((1 << 43) - 1) << 8)) | ((nbuckets * bsize // 512 + 128) << 8)
@@ -133,6 +201,8 @@ def fixture_patches(out):
         "root_past_end": [f"bytes {newest[1]} {bytes(entry).hex()}"],
         "uuid_v0": [f"bytes {newest[1]} {bytes(v0_entry).hex()}",
                     f"bytes {uuid_off} {bytes(v0_table).hex()}"],
+        "btree_cycle": cycle,
+        "btree_shared": shared,
     }
     os.makedirs(os.path.join(out, "fixture"), exist_ok=True)
     shutil.copy(FIXTURE, os.path.join(out, "fixture", "cache.img.xz"))
@@ -140,8 +210,10 @@ def fixture_patches(out):
         with open(os.path.join(out, "fixture", name + ".patch"), "w") as f:
             f.write("\n".join(lines) + "\n")
     with open(os.path.join(out, "fixture", "expect"), "w") as f:
+        assert gen_of(root_sector * 512 // bsize) == root_word & 0xFF
         f.write(f"missing_seq {mid[0]}\nbad_csum_seq {mid2[0]}\nnewest_seq {newest[0]}\n"
-                f"prio_bucket {prio_bucket}\nroot_bucket {root_sector * 512 // bsize}\n")
+                f"prio_bucket {prio_bucket}\nroot_bucket {root_sector * 512 // bsize}\n"
+                f"cycle_bucket {free[0]}\n")
 
 
 def main(out):

@@ -409,28 +409,99 @@ fn uuid_v0_table_converts_in_place() {
     assert!(odd.iter().all(|&b| b == 9));
 }
 
+/// Entries at seqs `seqs`, each in its own bucket slot (bucket = position in the list).
+fn entries(seqs: &[u64]) -> Vec<crate::format::journal::EntryPos> {
+    use crate::format::journal::EntryPos;
+    seqs.iter()
+        .enumerate()
+        .map(|(i, &seq)| EntryPos {
+            seq,
+            bucket: i,
+            offset: 512 * i,
+        })
+        .collect()
+}
+
 #[test]
 fn journal_live_range_checks() {
-    use crate::format::journal::{check_live_range, JournalError};
-    assert_eq!(check_live_range(&mut [5, 3, 4, 6], 3, 6), Ok(4));
+    use crate::format::journal::{replay_order, JournalError};
+    assert_eq!(replay_order(&mut entries(&[5, 3, 4, 6]), 3, 6), Ok(4));
     assert_eq!(
-        check_live_range(&mut [1, 2, 9, 3, 4, 4], 3, 4),
+        replay_order(&mut entries(&[1, 2, 9, 3, 4, 4]), 3, 4),
         Ok(2),
         "older and duplicates ignored"
     );
-    assert_eq!(check_live_range(&mut [], 1, 1), Err(JournalError::Empty));
+    assert_eq!(replay_order(&mut [], 1, 1), Err(JournalError::Empty));
     assert_eq!(
-        check_live_range(&mut [5], 6, 5),
+        replay_order(&mut entries(&[5]), 6, 5),
         Err(JournalError::BadLastSeq)
     );
     assert_eq!(
-        check_live_range(&mut [3, 4, 7, 8], 3, 8),
+        replay_order(&mut entries(&[3, 4, 7, 8]), 3, 8),
         Err(JournalError::Missing { from: 5, to: 6 })
     );
     assert_eq!(
-        check_live_range(&mut [2, 3], 1, 3),
+        replay_order(&mut entries(&[2, 3]), 1, 3),
         Err(JournalError::Missing { from: 1, to: 1 })
     );
+    assert_eq!(
+        replay_order(
+            &mut entries(&[u64::MAX - 1, u64::MAX]),
+            u64::MAX - 1,
+            u64::MAX
+        ),
+        Err(JournalError::SeqExhausted),
+        "no overflow at the top of the seq space: a journal that cannot advance is refused"
+    );
+}
+
+#[test]
+fn journal_replay_order_is_by_seq_first_copy_wins() {
+    use crate::format::journal::{replay_order, EntryPos};
+    // Two buckets used round-robin: bucket 1 holds 7..9 (older, partly dead), bucket 0 the
+    // wrap-around 10..11 after stale 4..5; 9 was also found again later in bucket 2.
+    let at = |seq, bucket, offset| EntryPos {
+        seq,
+        bucket,
+        offset,
+    };
+    let mut e = vec![
+        at(10, 0, 0),
+        at(11, 0, 1024),
+        at(4, 0, 2048),
+        at(5, 0, 2560),
+        at(7, 1, 0),
+        at(8, 1, 512),
+        at(9, 1, 1536),
+        at(9, 2, 0),
+    ];
+    let live = replay_order(&mut e, 8, 11).unwrap();
+    assert_eq!(live, 4);
+    assert_eq!(
+        e[..live],
+        [at(8, 1, 512), at(9, 1, 1536), at(10, 0, 0), at(11, 0, 1024)]
+    );
+    // The same found in any order gives the same replay.
+    let mut rng = crate::rng::Rng(7);
+    for _ in 0..50 {
+        let mut shuffled = vec![
+            at(9, 2, 0),
+            at(10, 0, 0),
+            at(8, 1, 512),
+            at(11, 0, 1024),
+            at(9, 1, 1536),
+            at(4, 0, 2048),
+        ];
+        for i in (1..shuffled.len()).rev() {
+            let j = (rng.next() % (i as u64 + 1)) as usize;
+            shuffled.swap(i, j);
+        }
+        assert_eq!(replay_order(&mut shuffled, 8, 11), Ok(4));
+        assert_eq!(
+            shuffled[..4],
+            [at(8, 1, 512), at(9, 1, 1536), at(10, 0, 0), at(11, 0, 1024)]
+        );
+    }
 }
 
 #[test]
@@ -457,11 +528,17 @@ fn journal_scan_skips_a_bad_entry_and_finds_later_ones() {
         off += len.div_ceil(512) * 512;
     }
     let mut seqs = Vec::new();
-    scan_bucket(&bucket, 512, magic, |h, _| seqs.push(h.seq));
+    scan_bucket(&bucket, 512, magic, |_, h, _| seqs.push(h.seq));
     assert_eq!(seqs, [1, 2, 3, 4, 5]);
+    // Each entry is found at its offset, and reads back from there alone.
+    let mut offsets = Vec::new();
+    scan_bucket(&bucket, 512, magic, |off, h, _| offsets.push((off, h.seq)));
+    for &(off, seq) in &offsets {
+        assert_eq!(JsetHeader::read(&bucket[off..], magic).unwrap().0.seq, seq);
+    }
     // Corrupt entry 3 (each entry here fits one 512-byte block).
     bucket[2 * 512 + 250] ^= 1;
     let mut seqs = Vec::new();
-    scan_bucket(&bucket, 512, magic, |h, _| seqs.push(h.seq));
+    scan_bucket(&bucket, 512, magic, |_, h, _| seqs.push(h.seq));
     assert_eq!(seqs, [1, 2, 4, 5]);
 }

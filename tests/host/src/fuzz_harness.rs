@@ -32,7 +32,7 @@ use crate::format::extents::{self, Extent, ExtentList};
 use crate::format::gc_policy;
 use crate::format::geometry::{Geometry, SetMagic};
 use crate::format::init::FreshLayout;
-use crate::format::journal::{check_live_range, next_seq, scan_bucket};
+use crate::format::journal::{next_seq, replay_order, scan_bucket, EntryPos};
 use crate::format::jset::{JsetHeader, JSET_HEADER, JSET_MAX_BYTES};
 use crate::format::prio::{self, PrioHeader, PRIO_HEADER};
 use crate::format::superblock::{
@@ -712,7 +712,7 @@ fn replay(bucket: &[u8], bb: usize, magic: u64, g: &KeyGeom) {
     let mut seqs = Vec::new();
     let mut newest: Option<JsetHeader> = None;
     let mut entries = Vec::new();
-    scan_bucket(bucket, bb, magic, |h, keys| {
+    scan_bucket(bucket, bb, magic, |_, h, keys| {
         seqs.push(h.seq);
         if newest.is_none_or(|n| h.seq > n.seq) {
             newest = Some(*h);
@@ -725,7 +725,16 @@ fn replay(bucket: &[u8], bb: usize, magic: u64, g: &KeyGeom) {
     let Some(newest) = newest else {
         return;
     };
-    if check_live_range(&mut seqs, newest.last_seq, newest.seq).is_err() {
+    let mut pos: Vec<EntryPos> = seqs
+        .iter()
+        .enumerate()
+        .map(|(i, &seq)| EntryPos {
+            seq,
+            bucket: 0,
+            offset: i,
+        })
+        .collect();
+    if replay_order(&mut pos, newest.last_seq, newest.seq).is_err() {
         return;
     }
     let mut live: Vec<(u64, usize, Bkey)> = Vec::new();

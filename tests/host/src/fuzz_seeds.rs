@@ -174,7 +174,7 @@ fn seeds_from_image(seeds: &mut Seeds, name: &str, img: &[u8], sectors: u64) {
         v.extend(t);
         add(seeds, "journal", &format!("{name}-jbucket{j}"), v);
         let base = bucket.as_ptr() as usize;
-        scan_bucket(bucket, bb, magic.jset(), |h, keys| {
+        scan_bucket(bucket, bb, magic.jset(), |_, h, keys| {
             let off = keys.as_ptr() as usize - base - JSET_HEADER;
             let mut v = key_geom(&g);
             v.extend(&bucket[off..off + h.bytes()]);

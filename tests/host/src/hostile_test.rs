@@ -9,7 +9,7 @@ use crate::format::bkey::{Bkey, MAX_INODE, PTR_OFFSET_MAX};
 use crate::format::extents::{self, INODE_SHIFT};
 use crate::format::geometry::Geometry;
 use crate::format::init::FreshLayout;
-use crate::format::journal::{check_live_range, next_seq, scan_bucket, JournalError};
+use crate::format::journal::{next_seq, replay_order, scan_bucket, EntryPos, JournalError};
 use crate::format::jset::{JsetHeader, JSET_VERSION};
 use crate::format::prio;
 use crate::format::superblock::{
@@ -41,11 +41,25 @@ fn journal_bucket(magic: u64, entries: &[(u64, u64)]) -> Vec<u8> {
     bucket
 }
 
+/// [`replay_order`] on entries with these seqs (all in bucket 0, in order): the live count.
+fn check_live_range(seqs: &mut [u64], last_seq: u64, newest: u64) -> Result<u64, JournalError> {
+    let mut entries: Vec<EntryPos> = seqs
+        .iter()
+        .enumerate()
+        .map(|(i, &seq)| EntryPos {
+            seq,
+            bucket: 0,
+            offset: i,
+        })
+        .collect();
+    replay_order(&mut entries, last_seq, newest).map(|n| n as u64)
+}
+
 /// What registration does with a journal: scan it, then check the newest entry's live range.
 fn register_journal(bucket: &[u8], magic: u64) -> Result<u64, JournalError> {
     let mut seqs = Vec::new();
     let mut newest: Option<JsetHeader> = None;
-    scan_bucket(bucket, 512, magic, |h, _| {
+    scan_bucket(bucket, 512, magic, |_, h, _| {
         seqs.push(h.seq);
         if newest.map_or(true, |n| h.seq > n.seq) {
             newest = Some(*h);
