@@ -8,7 +8,9 @@ use crate::format::geometry::{Geometry, SetMagic};
 use crate::format::jset::{JsetError, JsetHeader, JSET_VERSION};
 use crate::format::prio::{self, PrioError, PrioHeader};
 use crate::format::superblock::Superblock;
-use crate::format::uuid::{convert_v0, UuidEntry, INVALID_UUID, UUID_FLASH_ONLY};
+use crate::format::uuid::{
+    convert_v0, volume_sectors_ok, UuidEntry, INVALID_UUID, UUID_FLASH_ONLY, VOLUME_SECTORS_MAX,
+};
 use crate::superblock_test::valid_cache;
 
 fn rng(seed: &mut u64) -> u64 {
@@ -407,6 +409,21 @@ fn uuid_v0_table_converts_in_place() {
     let mut odd = vec![9u8; 100];
     convert_v0(&mut odd);
     assert!(odd.iter().all(|&b| b == 9));
+}
+
+/// A flash volume starts only with a size a block device can hold: not empty (6.12's
+/// `bcache_device_init()` refuses 0 too), and no more bytes than `i64::MAX`.
+#[test]
+fn volume_sizes() {
+    assert_eq!(VOLUME_SECTORS_MAX, (1 << 54) - 1);
+    assert!(VOLUME_SECTORS_MAX.checked_mul(512).unwrap() <= i64::MAX as u64);
+    assert!(!volume_sectors_ok(0));
+    assert!(volume_sectors_ok(1));
+    assert!(volume_sectors_ok(32768));
+    assert!(volume_sectors_ok(VOLUME_SECTORS_MAX));
+    assert!(!volume_sectors_ok(VOLUME_SECTORS_MAX + 1));
+    assert!(!volume_sectors_ok(1 << 62));
+    assert!(!volume_sectors_ok(u64::MAX));
 }
 
 #[test]
