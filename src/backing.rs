@@ -24,12 +24,13 @@ use kernel::sync::{new_mutex, Arc, Mutex};
 
 use crate::cache_set::CacheSet;
 use crate::cached_dev::CachedDev;
-use crate::flash::{alloc_index, free_index};
+use crate::flash::alloc_index;
 use crate::format::backing::{trim, BdevState, CacheMode};
 use crate::format::superblock::{Superblock, UuidDisplay};
 use crate::format::units::{parse_size, parse_u32_clamped, parse_u64, DevDisplay, Hprint};
 use crate::kabi::bdev::BdevFile;
 use crate::kabi::disk::GenDisk;
+use crate::kabi::ida::DeviceIndex;
 use crate::kabi::sysfs::{AttrOps, Group, ShowBuf, SysfsDir};
 use crate::registry::Registry;
 use crate::request::{CachedDisk, CachedIo};
@@ -37,15 +38,10 @@ use crate::stats::{stats_dirs, StatsDirs};
 
 /// The running disk of a backing device.
 struct Running {
-    // Held for its lifetime: dropping it deletes the disk and drains its bios.
+    // Held for its lifetime: dropping it deletes the disk and drains its bios; then the
+    // number is free again.
     _disk: GenDisk<CachedDisk>,
-    index: u32,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        free_index(self.index);
-    }
+    _index: DeviceIndex,
 }
 
 /// The set whose directory is linked with a backing device's, and the device's slot there.
@@ -237,53 +233,44 @@ fn run(
     if disk.is_some() {
         return Ok(());
     }
-    let index = alloc_index().ok_or(ENOSPC)?;
-    let ops = match Arc::pin_init(CachedIo::new(dev.clone()), GFP_KERNEL) {
-        Ok(ops) => ops,
-        Err(e) => {
-            free_index(index);
-            return Err(e);
-        }
-    };
-    match GenDisk::new(
-        fmt!("bcache{}", index),
+    let index = alloc_index()?;
+    let n = index.get();
+    let ops = Arc::pin_init(CachedIo::new(dev.clone()), GFP_KERNEL)?;
+    // Dropped on an error, the disk is deleted again and the number freed.
+    let mut d = GenDisk::new(
+        fmt!("bcache{}", n),
         dev.sectors,
         dev.block_bytes,
         false,
         CachedDisk(ops),
-    ) {
-        Ok(mut d) => {
-            // Dropping `d` on an error deletes the disk again; `index` goes with `Running`.
-            let links = match dir {
-                Some(dir) => d
-                    .link_to_dir(c_str!("bcache"), dir)
-                    .and_then(|()| dir.link_to_disk(c_str!("dev"), &d)),
-                None => Ok(()),
-            };
-            let running = Running { _disk: d, index };
-            if let Err(e) = links {
-                pr_err!(
-                    "backing device {}: cannot link its sysfs directory and /dev/bcache{} ({})\n",
-                    DevDisplay(dev.dev()),
-                    index,
-                    e.to_errno()
-                );
-                drop(running);
-                return Err(e);
-            }
-            pr_info!(
-                "backing device {} is /dev/bcache{}\n",
-                DevDisplay(dev.dev()),
-                index
-            );
-            *disk = Some(running);
-            Ok(())
-        }
-        Err(e) => {
-            free_index(index);
-            Err(e)
-        }
+    )?;
+    let links = match dir {
+        Some(dir) => d
+            .link_to_dir(c_str!("bcache"), dir)
+            .and_then(|()| dir.link_to_disk(c_str!("dev"), &d)),
+        None => Ok(()),
+    };
+    let running = Running {
+        _disk: d,
+        _index: index,
+    };
+    if let Err(e) = links {
+        pr_err!(
+            "backing device {}: cannot link its sysfs directory and /dev/bcache{} ({})\n",
+            DevDisplay(dev.dev()),
+            n,
+            e.to_errno()
+        );
+        drop(running);
+        return Err(e);
     }
+    pr_info!(
+        "backing device {} is /dev/bcache{}\n",
+        DevDisplay(dev.dev()),
+        n
+    );
+    *disk = Some(running);
+    Ok(())
 }
 
 /// Handlers of `/sys/block/<dev>/bcache/`.

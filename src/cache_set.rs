@@ -29,6 +29,7 @@ use crate::format::superblock::{
     FeatureKind, FeaturesDisplay, Superblock, UuidDisplay, CACHE_DISCARD,
 };
 use crate::format::units::{parse_size, parse_u32_clamped, parse_u64, trim, DevDisplay, Hprint};
+use crate::format::uuid::volume_sectors_ok;
 use crate::gc::{Gc, GcThread, Tunable};
 use crate::helper_thread::{Helper, HelperThread};
 use crate::index::{CACHE_LIMIT_MAX, CACHE_LIMIT_MIN};
@@ -89,7 +90,7 @@ impl VolumeEntry {
         sectors: u64,
         set_dir: &SysfsDir<SetAttrs>,
     ) -> Result<Self> {
-        let disk = vol.disk().ok_or(EINVAL)?;
+        let disk = vol.disk();
         let dir = SysfsDir::new_under_disk(
             disk,
             c_str!("bcache"),
@@ -251,17 +252,38 @@ impl CacheSet {
         let shrinker = Shrinker::register(c_str!("rbcache-btree"), io.clone())?;
         let mut volumes = KVVec::with_capacity(volume_list.len(), GFP_KERNEL)?;
         for &(slot, sectors) in volume_list.iter() {
-            let v = FlashVolume::new(slot, sectors, block_bytes, io.clone())?;
-            pr_info!(
-                "flash volume {} of set {} ({} sectors) is /dev/bcache{}\n",
-                slot,
-                UuidDisplay(&set.sb.set_uuid),
-                sectors,
-                v.index()
-            );
-            let entry = VolumeEntry::new(&set, reg, v, slot, sectors, &dir)?;
-            // Cannot fail: the capacity is there.
-            volumes.push(Some(entry), GFP_KERNEL)?;
+            // A volume that cannot start is left out (its slot and data stay as they are):
+            // the set and its other volumes run.
+            let started = FlashVolume::new(slot, sectors, block_bytes, io.clone())
+                .and_then(|v| VolumeEntry::new(&set, reg, v, slot, sectors, &dir));
+            match started {
+                Ok(entry) => {
+                    pr_info!(
+                        "flash volume {} of set {} ({} sectors) is /dev/bcache{}\n",
+                        slot,
+                        UuidDisplay(&set.sb.set_uuid),
+                        sectors,
+                        entry.vol.index()
+                    );
+                    // Cannot fail: the capacity is there.
+                    volumes.push(Some(entry), GFP_KERNEL)?;
+                }
+                Err(_) if !volume_sectors_ok(sectors) => pr_err!(
+                    "cache device {}: flash volume {} of set {} not started: its size, {} sectors, is 0 or more than a block device can hold\n",
+                    bdev.name(),
+                    slot,
+                    UuidDisplay(&set.sb.set_uuid),
+                    sectors
+                ),
+                Err(e) => pr_err!(
+                    "cache device {}: flash volume {} of set {} ({} sectors) not started ({})\n",
+                    bdev.name(),
+                    slot,
+                    UuidDisplay(&set.sb.set_uuid),
+                    sectors,
+                    e.to_errno()
+                ),
+            }
         }
         let cache_dir = SysfsDir::new_under_bdev(
             &bdev,
@@ -303,6 +325,10 @@ impl CacheSet {
     }
 
     /// `flash_vol_create`: creates a flash-only volume of `sectors` and its `/dev/bcacheN`.
+    ///
+    /// The volume's uuid slot is written first (as in 6.12); if the volume then cannot start,
+    /// the slot is given back: emptied again if its disk never appeared, invalidated (as an
+    /// unregistered volume's) if it did.
     pub(crate) fn create_flash_volume(
         self: &Arc<Self>,
         reg: &Arc<Registry>,
@@ -310,25 +336,64 @@ impl CacheSet {
     ) -> Result {
         let mut running = self.running.lock();
         let running = running.as_mut().ok_or(EINTR)?;
+        // Room first: once linked, the entry must not be dropped by a failed push.
+        running.volumes.reserve(1, GFP_KERNEL)?;
         let mut uuid = [0u8; 16];
         uuid[..8].copy_from_slice(&random_u64().to_le_bytes());
         uuid[8..].copy_from_slice(&random_u64().to_le_bytes());
-        let slot = running.io.create_volume(sectors, uuid, real_seconds())?;
+        let claimed = running.io.create_volume(sectors, uuid, real_seconds())?;
+        let slot = claimed.slot;
         let block_bytes = u32::from(self.sb.block_size) << 9;
-        let v = FlashVolume::new(slot, sectors, block_bytes, running.io.clone())?;
+        let v = match FlashVolume::new(slot, sectors, block_bytes, running.io.clone()) {
+            Ok(v) => v,
+            Err(e) => {
+                let undone = running.io.unclaim_volume(&claimed);
+                self.volume_not_created(slot, e, undone, "empty again");
+                return Err(e);
+            }
+        };
+        let index = v.index();
+        // On an error the volume is dropped inside: its disk is gone, its IO drained.
+        let entry = match VolumeEntry::new(self, reg, v, slot, sectors, &running.dir) {
+            Ok(entry) => entry,
+            Err(e) => {
+                let undone = running.io.invalidate_volume(slot, real_seconds());
+                self.volume_not_created(slot, e, undone, "invalidated");
+                return Err(e);
+            }
+        };
         pr_info!(
             "created flash volume {} of set {} ({} sectors) as /dev/bcache{}\n",
             slot,
             UuidDisplay(&self.sb.set_uuid),
             sectors,
-            v.index()
+            index
         );
-        // Room first: once linked, the entry must not be dropped by a failed push.
-        running.volumes.reserve(1, GFP_KERNEL)?;
-        let entry = VolumeEntry::new(self, reg, v, slot, sectors, &running.dir)?;
         // Cannot fail: the capacity is there.
         running.volumes.push(Some(entry), GFP_KERNEL)?;
         Ok(())
+    }
+
+    /// Logs a `flash_vol_create` whose volume could not start (`e`), and how its uuid slot was
+    /// given back (`undone`: the table written with the slot `how`).
+    fn volume_not_created(&self, slot: u64, e: Error, undone: Result, how: &str) {
+        match undone {
+            Ok(()) => pr_err!(
+                "cache set {}: flash volume {} cannot start ({}); its uuid slot is {}\n",
+                UuidDisplay(&self.sb.set_uuid),
+                slot,
+                e.to_errno(),
+                how
+            ),
+            Err(e2) => pr_err!(
+                "cache set {}: flash volume {} cannot start ({}), and writing its uuid slot {} failed ({}): the volume stays in the table\n",
+                UuidDisplay(&self.sb.set_uuid),
+                slot,
+                e.to_errno(),
+                how,
+                e2.to_errno()
+            ),
+        }
     }
 
     /// A flash volume's `unregister`: removes its disk (waiting for its IO), then invalidates its
@@ -614,7 +679,7 @@ impl AttrOps for SetAttrs {
             b"flash_vol_create" => {
                 let bytes = parse_size(input).ok_or(EINVAL)?;
                 let sectors = bytes >> 9;
-                if sectors == 0 {
+                if !volume_sectors_ok(sectors) {
                     return Err(EINVAL);
                 }
                 return self.set.create_flash_volume(&self.reg, sectors);

@@ -12,39 +12,26 @@
 //! if a bucket may have been reused meanwhile). Other bios run on `rbcache_io` work
 //! items inside a [`NoIoScope`]; `drain` waits for outstanding bios before the disk is freed.
 
-use core::sync::atomic::{AtomicU64, Ordering};
 use kernel::fmt;
 use kernel::prelude::*;
 use kernel::sync::Arc;
 
 use crate::congested::now_us;
+use crate::format::uuid::volume_sectors_ok;
 use crate::handoff::{Handler, Handoff};
 use crate::kabi::disk::{Bio, BioOp, DiskOps, GenDisk, Remapper, Segment, MAX_WRITE_PARTS};
+use crate::kabi::ida::DeviceIndex;
 use crate::kabi::noio::NoIoScope;
 use crate::set_io::{Direct, Hit, Reserved, SetIo, Source};
 
-/// Bitmap of `/dev/bcacheN` indices in use.
-static INDICES: AtomicU64 = AtomicU64::new(0);
+/// How many `/dev/bcacheN` there can be, as in 6.12 (`BCACHE_DEVICE_IDX_MAX`): the
+/// `1 << MINORBITS` minors, 128 (`BCACHE_MINORS`) to a device. (rbcache's disks take their
+/// device numbers from the block layer; only the numbers `N` are shared out here.)
+const DEVICE_INDEX_MAX: u32 = (1 << 20) / 128;
 
-/// Takes a free `/dev/bcacheN` index.
-pub(crate) fn alloc_index() -> Option<u32> {
-    let mut cur = INDICES.load(Ordering::Relaxed);
-    loop {
-        let free = (!cur).trailing_zeros();
-        if free >= 64 {
-            return None;
-        }
-        match INDICES.compare_exchange(cur, cur | (1 << free), Ordering::AcqRel, Ordering::Relaxed)
-        {
-            Ok(_) => return Some(free),
-            Err(now) => cur = now,
-        }
-    }
-}
-
-/// Gives index `i` back.
-pub(crate) fn free_index(i: u32) {
-    INDICES.fetch_and(!(1u64 << i), Ordering::AcqRel);
+/// Takes the lowest free `/dev/bcacheN` number, given back when the index is dropped.
+pub(crate) fn alloc_index() -> Result<DeviceIndex> {
+    DeviceIndex::alloc(DEVICE_INDEX_MAX - 1)
 }
 
 /// A write whose data is in flight to the cache ([`VolumeState::write_async`]).
@@ -264,15 +251,19 @@ impl DiskOps for VolumeIo {
 
 /// A flash-only volume exposed as `/dev/bcacheN`.
 pub(crate) struct FlashVolume {
-    // Dropped first: deletes the disk and drains its reads.
-    disk: Option<GenDisk<VolumeIo>>,
-    index: u32,
+    // Dropped first: deletes the disk and drains its reads; then the number is free again.
+    disk: GenDisk<VolumeIo>,
+    index: DeviceIndex,
 }
 
 impl FlashVolume {
     /// Exposes uuid slot `inode`, a volume of `sectors` sectors, through the set's data path.
+    /// `EINVAL` for a size no block device can have ([`volume_sectors_ok`]).
     pub(crate) fn new(inode: u64, sectors: u64, block_bytes: u32, io: Arc<SetIo>) -> Result<Self> {
-        let index = alloc_index().ok_or(ENOSPC)?;
+        if !volume_sectors_ok(sectors) {
+            return Err(EINVAL);
+        }
+        let index = alloc_index()?;
         let state = Arc::pin_init(
             pin_init!(VolumeState {
                 inode,
@@ -281,46 +272,24 @@ impl FlashVolume {
                 handoff <- Handoff::new(),
             }),
             GFP_KERNEL,
-        );
-        let state = match state {
-            Ok(s) => s,
-            Err(e) => {
-                free_index(index);
-                return Err(e);
-            }
-        };
-        match GenDisk::new(
-            fmt!("bcache{}", index),
+        )?;
+        let disk = GenDisk::new(
+            fmt!("bcache{}", index.get()),
             sectors,
             block_bytes,
             false,
             VolumeIo { state },
-        ) {
-            Ok(disk) => Ok(FlashVolume {
-                disk: Some(disk),
-                index,
-            }),
-            Err(e) => {
-                free_index(index);
-                Err(e)
-            }
-        }
+        )?;
+        Ok(FlashVolume { disk, index })
     }
 
     /// The disk, for sysfs directories under it.
-    pub(crate) fn disk(&self) -> Option<&GenDisk<impl DiskOps>> {
-        self.disk.as_ref()
+    pub(crate) fn disk(&self) -> &GenDisk<impl DiskOps> {
+        &self.disk
     }
 
     /// The `N` of `/dev/bcacheN`.
     pub(crate) fn index(&self) -> u32 {
-        self.index
-    }
-}
-
-impl Drop for FlashVolume {
-    fn drop(&mut self) {
-        drop(self.disk.take());
-        free_index(self.index);
+        self.index.get()
     }
 }

@@ -4,6 +4,7 @@
  * tables. Keep it small and free of logic: everything else is Rust.
  */
 #include <linux/bio.h>
+#include <linux/idr.h>
 #include <linux/module.h>
 #include <linux/sched/mm.h>
 #include "helpers.h"
@@ -127,6 +128,14 @@ void rbcache_init_completion(struct completion *done)
 gfp_t rbcache_gfp_noio(void)
 {
 	return GFP_NOIO;
+}
+
+/* The numbers N of /dev/bcacheN (6.12's bcache_device_idx). */
+static DEFINE_IDA(rbcache_device_idx);
+
+struct ida *rbcache_device_ida(void)
+{
+	return &rbcache_device_idx;
 }
 
 unsigned int rbcache_memalloc_noio_save(void)

@@ -31,6 +31,7 @@ bool rbcache_bio_wants_flush(struct bio *bio);
 bool rbcache_bio_readahead(struct bio *bio);
 bool rbcache_bio_sync(struct bio *bio);
 gfp_t rbcache_gfp_noio(void);
+struct ida *rbcache_device_ida(void);
 unsigned int rbcache_memalloc_noio_save(void);
 void rbcache_memalloc_noio_restore(unsigned int flags);
 void rbcache_init_completion(struct completion *done);

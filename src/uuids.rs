@@ -13,6 +13,14 @@ use crate::format::uuid::{UuidEntry, INVALID_UUID, UUID_ENTRY_BYTES, UUID_FLASH_
 use crate::kabi::bio::WriteKind;
 use crate::set_io::{IoState, Patch, SetIo};
 
+/// A uuid slot claimed by [`SetIo::create_volume`].
+pub(crate) struct Claimed {
+    /// The slot (the new volume's inode).
+    pub(crate) slot: u64,
+    /// What it held before.
+    before: UuidEntry,
+}
+
 impl SetIo {
     /// Finds or makes the slot of backing device `uuid` when it attaches, as
     /// `bch_cached_dev_attach()` does: an existing slot is reused (its `last_reg` updated)
@@ -67,14 +75,16 @@ impl SetIo {
 
     /// Creates a flash-only volume of `sectors` in the first empty uuid slot, as
     /// `bch_flash_dev_create()` does: the whole table is written to a fresh bucket, then a
-    /// journal entry points at it. Returns the slot.
-    pub(crate) fn create_volume(&self, sectors: u64, uuid: [u8; 16], now: u32) -> Result<u64> {
+    /// journal entry points at it. Returns the slot, with what it held before for
+    /// [`SetIo::unclaim_volume`].
+    pub(crate) fn create_volume(&self, sectors: u64, uuid: [u8; 16], now: u32) -> Result<Claimed> {
         let mut st = self.state.lock();
-        let slot = st
+        let (slot, before) = st
             .uuids
             .buf
             .chunks_exact(UUID_ENTRY_BYTES)
-            .position(|e| UuidEntry::decode(e).is_some_and(|e| e.is_empty()))
+            .enumerate()
+            .find_map(|(i, e)| Some((i, UuidEntry::decode(e).filter(UuidEntry::is_empty)?)))
             .ok_or(ENOSPC)?;
         let entry = UuidEntry {
             uuid,
@@ -88,7 +98,18 @@ impl SetIo {
         let mut table = copy_table(&st)?;
         edit_entry(&mut table, slot, |e| *e = entry)?;
         self.write_uuids(&mut st, table)?;
-        Ok(slot as u64)
+        Ok(Claimed {
+            slot: slot as u64,
+            before,
+        })
+    }
+
+    /// Gives back a slot that [`SetIo::create_volume`] claimed for a volume whose disk never
+    /// appeared: no IO reached its inode, so the slot gets back what it held (empty), and the
+    /// table is written again.
+    pub(crate) fn unclaim_volume(&self, claimed: &Claimed) -> Result {
+        let before = claimed.before;
+        self.update_slot(claimed.slot, |e| *e = before)
     }
 
     /// Invalidates uuid slot `slot` (a flash volume being unregistered), as

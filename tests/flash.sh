@@ -1,11 +1,12 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
 # Read-only flash volumes under load: reads in flight while the set is unregistered or stopped,
-# and rmmod refused while a volume is still open.
+# and rmmod refused while a volume is still open. Limits: more than 64 volumes, a
+# flash_vol_create failing at each allocation in turn, and a set with a volume that cannot start.
 . ./lib.sh
 
 ktap_print_header
-ktap_set_plan 28
+ktap_set_plan 39
 
 save_first_mib() {
 	wait_for 10 test -b /dev/bcache0 &&
@@ -127,5 +128,152 @@ vol_gone() {
 check "after re-registering the set the volume stays gone" vol_gone
 no_vol() { sleep 1 && test ! -e /dev/bcache0; }
 check "the C module agrees: the set has no volume" with_c_module /dev/vdc no_vol
+
+# --- Limits ---
+# More than 64 volumes: the numbers of /dev/bcacheN go up to 8191, as in 6.12.
+fmt_cache /dev/vda
+A=$RB/$(cset_uuid /dev/vda)
+all_nodes() {
+	local i=0
+	while [ $i -lt "$1" ]; do
+		wait_for 5 test -b /dev/bcache$i || { echo "# no /dev/bcache$i"; return 1; }
+		i=$((i + 1))
+	done
+}
+seventy() {
+	local i=0
+	rb_load && sysfs_write $RB/register /dev/vda || return 1
+	while [ $i -lt 70 ]; do
+		sysfs_write $A/flash_vol_create 1M || { echo "# volume $i: $RB_ERR"; return 1; }
+		i=$((i + 1))
+	done
+	all_nodes 70
+}
+check "70 flash volumes: /dev/bcache0 to /dev/bcache69 appear" seventy
+md5_69() { [ "$(dd if=/dev/bcache69 bs=64k count=16 iflag=direct 2>/dev/null | md5sum)" = "$(md5sum </tmp/v69)" ]; }
+last_vol() {
+	dd if=/dev/urandom of=/tmp/v69 bs=64k count=16 2>/dev/null &&
+		dd if=/tmp/v69 of=/dev/bcache69 bs=64k oflag=direct 2>/dev/null && md5_69
+}
+check "1 MiB written to /dev/bcache69 reads back (md5)" last_vol
+seventy_again() {
+	dmesg_mark
+	sysfs_write $A/stop 1 && wait_for 30 test ! -e $A && wait_for 10 test ! -e /dev/bcache0 &&
+		sysfs_write $RB/register /dev/vda && logged ", 70 flash volumes)" && all_nodes 70 && md5_69
+}
+check "the set registers again with its 70 volumes; /dev/bcache69 reads back (md5)" seventy_again
+sysfs_write $A/stop 1 && wait_for 30 test ! -e $A || die "stopping the set of 70 volumes"
+
+# A flash_vol_create that fails after writing its uuid slot gives the slot back.
+fmt_cache /dev/vdb
+S=$RB/$(cset_uuid /dev/vdb)
+FS=/sys/kernel/debug/failslab
+one_vol() {
+	sysfs_write $RB/register /dev/vdb && sysfs_write $S/flash_vol_create 4M &&
+		wait_for 10 test -b /dev/bcache0 && dd if=/dev/urandom of=/tmp/v0 bs=64k count=16 2>/dev/null &&
+		dd if=/tmp/v0 of=/dev/bcache0 bs=64k oflag=direct 2>/dev/null
+}
+check "a fresh set with one flash volume holding 1 MiB" one_vol
+check "flash_vol_create refuses 9E, more than a block device can hold" \
+	expect_errno $S/flash_vol_create 9E "Invalid argument"
+# With failslab failing sleeping allocations too, /proc/self/fail-nth N fails the Nth slab
+# allocation this shell makes from then on. flash_vol_create is written with N = 1, 2, ... until
+# a write succeeds with its fault not yet injected: every allocation of the write has failed
+# once. CREATED counts the writes that succeeded (a failure some caller survives, and the last).
+sweep_create() {
+	local n=0 left wrote
+	CREATED=0
+	echo N >$FS/ignore-gfp-wait && echo 0 >$FS/verbose || return 1
+	exec 3>"$S/flash_vol_create" || return 1
+	while [ $n -lt 5000 ]; do
+		n=$((n + 1))
+		exec 4</proc/self/fail-nth
+		echo $n >/proc/self/fail-nth
+		if echo 1M >&3; then wrote=1; else wrote=0; fi
+		read -r left <&4 || left=
+		exec 4<&-
+		echo 0 >/proc/self/fail-nth
+		CREATED=$((CREATED + wrote))
+		[ "$left" = 0 ] && continue
+		[ $wrote = 1 ] && break
+		echo "# write $n failed with no fault injected ($left left)"
+		n=5000
+	done
+	exec 3>&-
+	echo Y >$FS/ignore-gfp-wait
+	echo "# $n allocation points, $CREATED writes succeeded"
+	[ $n -lt 5000 ]
+}
+# (The writes that fail say so on stderr. The kernel's own reports of allocations failed on
+# purpose, a vmalloc of the partition scan among them, are expected between the two lines to
+# /dev/kmsg: see scripts/vm-check-log.sh.)
+sweep() {
+	local r
+	dmesg_mark
+	echo "rbcache-test: forced allocation failures on" >/dev/kmsg
+	sweep_create 2>/dev/null
+	r=$?
+	echo "rbcache-test: forced allocation failures off" >/dev/kmsg
+	return $r
+}
+check "flash_vol_create with each of its allocations failing in turn" sweep
+gave_back() {
+	local n
+	n=$(dmesg_since | grep -c "cannot start (-12); its uuid slot is")
+	echo "# $n volumes gave their uuid slot back"
+	[ "$n" -ge 1 ]
+}
+check "volumes that could not start after their uuid slot was written gave it back (logged)" gave_back
+slots_kept() {
+	local k=$((1 + CREATED))
+	dmesg_mark
+	sysfs_write $S/stop 1 && wait_for 30 test ! -e $S && wait_for 10 test ! -e /dev/bcache0 &&
+		sysfs_write $RB/register /dev/vdb && logged ", $k flash volumes)" &&
+		[ "$(ls -d $S/volume* | wc -l)" -eq $k ] && wait_for 10 test -b /dev/bcache0 &&
+		[ "$(dd if=/dev/bcache0 bs=64k count=16 iflag=direct 2>/dev/null | md5sum)" = "$(md5sum </tmp/v0)" ]
+}
+check "re-registered, the set has one volume per successful write, and the first reads back (md5)" slots_kept
+sysfs_write $S/stop 1 && wait_for 30 test ! -e $S && rb_unload || die "stopping the swept set"
+
+# A set whose volume cannot start still registers: 6.12 writes the uuid slot of
+# flash_vol_create 0, then refuses to start a volume of 0 sectors, and the slot stays.
+fmt_cache /dev/vdd
+ZU=$(cset_uuid /dev/vdd)
+Z=$RB/$ZU
+c_zero_slot() {
+	local r=0
+	insmod $MODDIR/bcache.ko || return 1
+	echo /dev/vdd >$RB/register || r=1
+	if sysfs_write $Z/flash_vol_create 0; then
+		echo "# the C module started a 0-sector volume"
+		r=1
+	fi
+	if sysfs_write $Z/flash_vol_create 16M && wait_for 10 test -b /dev/bcache0; then
+		write_pattern /dev/bcache0
+		sync
+		md5sum </dev/bcache0 | cut -d' ' -f1 >/tmp/c_md5
+	else
+		r=1
+	fi
+	echo 1 >$Z/stop
+	wait_for 20 test ! -e $Z || r=1
+	wait_for 10 rmmod bcache 2>/dev/null || r=1
+	return $r
+}
+check "the C bcache.ko fails flash_vol_create 0 (its slot stays), then writes a 16 MiB volume" c_zero_slot
+skip_zero() {
+	dmesg_mark
+	rb_load && sysfs_write $RB/register /dev/vdd && test -d $Z &&
+		logged "vdd: flash volume 0 of set $ZU not started: its size, 0 sectors"
+}
+check "rbcache registers the set, leaving out the 0-sector volume (logged)" skip_zero
+good_vol() {
+	volume_md5_is "$(cat /tmp/c_md5)" || return 1
+	set -- $Z/volume*
+	[ $# -eq 1 ] || { echo "# volume links: $*"; return 1; }
+	linked "$1" /sys/block/bcache0/bcache
+}
+check "the 16 MiB volume is /dev/bcache0 with the C module's data (md5)" good_vol
+sysfs_write $Z/stop 1 && wait_for 20 test ! -e $Z && rb_unload || die "stopping the last set"
 
 ktap_finished

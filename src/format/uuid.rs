@@ -20,6 +20,18 @@ pub(crate) const INVALID_UUID: [u8; 16] = [
     0xa0, 0x3e, 0xf8, 0xed, 0x3e, 0xe1, 0xb8, 0x78, 0xc8, 0x50, 0xfc, 0x5e, 0xcb, 0x16, 0xcd, 0x99,
 ];
 
+/// The largest flash volume, in sectors: one whose size in bytes fits a block device's `loff_t`
+/// (`i64`). 6.12's `bcache_device_init()` refuses an empty volume, and one of more than
+/// `INT_MAX` stripes of 2^31 sectors; a block device of more than `i64::MAX` bytes would have a
+/// negative size, so rbcache refuses those too.
+pub(crate) const VOLUME_SECTORS_MAX: u64 = (i64::MAX as u64) >> 9;
+
+/// Whether a flash volume of `sectors` sectors can be started: not empty, and at most
+/// [`VOLUME_SECTORS_MAX`].
+pub(crate) fn volume_sectors_ok(sectors: u64) -> bool {
+    (1..=VOLUME_SECTORS_MAX).contains(&sectors)
+}
+
 /// A decoded uuid slot.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct UuidEntry {

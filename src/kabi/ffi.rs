@@ -54,6 +54,8 @@ extern "C" {
     );
     /// `GFP_NOIO`.
     pub(crate) fn rbcache_gfp_noio() -> bindings::gfp_t;
+    /// The module's IDA of `/dev/bcacheN` numbers (a static `DEFINE_IDA`).
+    pub(crate) fn rbcache_device_ida() -> *mut bindings::ida;
     /// `init_completion()`.
     pub(crate) fn rbcache_init_completion(done: *mut bindings::completion);
     /// `memalloc_noio_save()`.

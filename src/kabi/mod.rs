@@ -10,6 +10,7 @@
 //! - [`bdev`]: block devices opened by path, exclusively;
 //! - [`bio`]: synchronous metadata reads and writes;
 //! - [`disk`]: bio-based gendisks (`/dev/bcacheN`) and the bios they receive;
+//! - [`ida`]: the numbers of `/dev/bcacheN`;
 //! - [`noio`]: scopes whose allocations avoid IO;
 //! - [`workqueue`]: a module-owned workqueue;
 //! - [`random`]: random numbers and wall-clock seconds;
@@ -22,6 +23,7 @@ pub(crate) mod bdev;
 pub(crate) mod bio;
 pub(crate) mod disk;
 pub(crate) mod ffi;
+pub(crate) mod ida;
 pub(crate) mod kthread;
 pub(crate) mod noio;
 pub(crate) mod random;

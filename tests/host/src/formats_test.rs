@@ -8,7 +8,9 @@ use crate::format::geometry::{Geometry, SetMagic};
 use crate::format::jset::{JsetError, JsetHeader, JSET_VERSION};
 use crate::format::prio::{self, PrioError, PrioHeader};
 use crate::format::superblock::Superblock;
-use crate::format::uuid::{convert_v0, UuidEntry, INVALID_UUID, UUID_FLASH_ONLY};
+use crate::format::uuid::{
+    convert_v0, volume_sectors_ok, UuidEntry, INVALID_UUID, UUID_FLASH_ONLY, VOLUME_SECTORS_MAX,
+};
 use crate::superblock_test::valid_cache;
 
 fn rng(seed: &mut u64) -> u64 {
@@ -420,6 +422,21 @@ fn entries(seqs: &[u64]) -> Vec<crate::format::journal::EntryPos> {
             offset: 512 * i,
         })
         .collect()
+}
+
+/// A flash volume starts only with a size a block device can hold: not empty (6.12's
+/// `bcache_device_init()` refuses 0 too), and no more bytes than `i64::MAX`.
+#[test]
+fn volume_sizes() {
+    assert_eq!(VOLUME_SECTORS_MAX, (1 << 54) - 1);
+    assert!(VOLUME_SECTORS_MAX.checked_mul(512).unwrap() <= i64::MAX as u64);
+    assert!(!volume_sectors_ok(0));
+    assert!(volume_sectors_ok(1));
+    assert!(volume_sectors_ok(32768));
+    assert!(volume_sectors_ok(VOLUME_SECTORS_MAX));
+    assert!(!volume_sectors_ok(VOLUME_SECTORS_MAX + 1));
+    assert!(!volume_sectors_ok(1 << 62));
+    assert!(!volume_sectors_ok(u64::MAX));
 }
 
 #[test]
