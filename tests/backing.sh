@@ -93,7 +93,7 @@ check "reading the written data back hits the cache" hits
 # drop them first.
 dmd5() {
 	echo 3 >/proc/sys/vm/drop_caches
-	dd if="$1" bs=4096 iflag=skip_bytes skip="$((${2:-0} * 512))" 2>/dev/null |
+	dd if="$1" bs=1M iflag=skip_bytes skip="$((${2:-0} * 512))" 2>/dev/null |
 		md5sum | cut -d' ' -f1
 }
 ondisk() {
