@@ -14,12 +14,10 @@
 //! when nothing can be invalidated fails with `ENOSPC`, after which the write path wakes GC and
 //! waits for a pass.
 //!
-//! Prio buckets and btree nodes, like data, only go to buckets whose new generation is
-//! durable (from the free fifos, never `free_inc`): until the journal names the new prio
-//! chain, keys on disk may still point into a bucket invalidated in memory, and whatever is
-//! written there would be read back as their data after a power cut. The exception is
-//! registration (`bch_initial_gc_finish()`): buckets that no key points into at all go
-//! straight to the prio and btree fifos.
+//! Prio buckets, like btree nodes, may be taken from buckets whose new generation is not yet
+//! durable: no key points into a prio bucket, and a node pointer carrying a newer generation
+//! than the bucket's on-disk one is not stale. 6.12 relies on the same two facts in
+//! `bch_initial_gc_finish()`.
 
 use core::sync::atomic::Ordering;
 use kernel::prelude::*;
@@ -226,24 +224,18 @@ impl SetIo {
         let n = l.prio_buckets as usize;
         let mut chain = KVVec::with_capacity(n, GFP_KERNEL)?;
         for _ in 0..n {
-            // Only a bucket whose new generation is durable: until the journal points at
-            // the new chain, the old prios are in force, and keys on disk may still point
-            // into a bucket invalidated since (data overwritten in memory only, or clean
-            // data). Prio bytes written there could be read back as that data after a power
-            // cut. So never `free_inc`: its generations are what this write makes durable.
-            let b = match st
-                .free
-                .pop(Reserve::Prio)
-                .or_else(|| st.free.pop(Reserve::MovingGc))
-                .or_else(|| st.free.pop(Reserve::Btree))
-            {
+            let b = match st.free.pop(Reserve::Prio) {
                 Some(b) => b,
-                None => {
-                    for &b in chain.iter() {
-                        st.release_bucket(b);
+                // A freshly invalidated bucket will do: nothing points into prio buckets.
+                None => match st.free_inc.pop() {
+                    Some(b) => b,
+                    None => {
+                        for &b in chain.iter() {
+                            st.release_bucket(b);
+                        }
+                        return Err(ENOSPC);
                     }
-                    return Err(ENOSPC);
-                }
+                },
             };
             st.take(b, Reserve::Prio);
             chain.push(b, GFP_KERNEL)?;
