@@ -19,7 +19,6 @@
 use core::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use kernel::prelude::*;
 use kernel::sync::{new_condvar, new_mutex, Arc, CondVar, Mutex};
-use kernel::time::msecs_to_jiffies;
 
 use crate::cache_set::CacheSet;
 use crate::format::backing::{BdevState, CacheMode, SeqTracker};
@@ -31,6 +30,7 @@ use crate::format::writeback::stripe_sectors;
 use crate::kabi::bdev::BdevFile;
 use crate::kabi::bio::WriteKind;
 use crate::kabi::random::real_seconds;
+use crate::kabi::wait::WaitQueue;
 use crate::metadata::write_superblock_from;
 use crate::registry::Registry;
 use crate::set_io::SetIo;
@@ -112,8 +112,9 @@ pub(crate) struct CachedDev {
     link: Mutex<Link>,
     /// Bios using the cache now ([`CachedDev::cache`]).
     users: AtomicU64,
+    /// Woken when `users` reaches 0.
     #[pin]
-    idle: CondVar,
+    idle: WaitQueue,
     #[pin]
     seq: Mutex<SeqTracker>,
     #[pin]
@@ -214,7 +215,7 @@ impl CachedDev {
                 range_free <- new_condvar!("CachedDev::range_free"),
                 link <- new_mutex!(Link { attached: None, stopper: None }, "CachedDev::link"),
                 users: AtomicU64::new(0),
-                idle <- new_condvar!("CachedDev::idle"),
+                idle <- WaitQueue::new(),
                 seq <- new_mutex!(SeqTracker::default(), "CachedDev::seq"),
                 rate <- new_mutex!(RateState::default(), "CachedDev::rate"),
             }),
@@ -445,7 +446,7 @@ impl CachedDev {
     /// Ends a use of the cache ([`CachedDev::cache`]). Does not sleep: completions call it.
     pub(crate) fn end_use(&self) {
         if self.users.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.idle.notify_all();
+            self.idle.wake_all();
         }
     }
 
@@ -541,16 +542,13 @@ impl CachedDev {
     /// Stops using the cache: waits for the bios using it, stops writeback, then forgets the
     /// set. Returns the attachment it had.
     pub(crate) fn release(&self) -> Option<Attached> {
-        let mut link = self.link.lock();
-        let mut a = link.attached.take()?;
-        // Uses end without the lock (some in completion context), so a wakeup can come
-        // between the check and the wait: wait in short steps.
-        while self.users.load(Ordering::Acquire) > 0 {
-            let _ = self
-                .idle
-                .wait_interruptible_timeout(&mut link, msecs_to_jiffies(10));
-        }
-        drop(link);
+        let mut a = self.link.lock().attached.take()?;
+        // Every use that found the attachment counted itself under the link lock, so once it
+        // is taken only they remain. They end without the lock (some in completion context,
+        // some while they take it: not held here): wait uninterruptibly for the last one, as
+        // a caller with a signal pending must neither spin nor go before they have ended.
+        self.idle
+            .wait_until(|| self.users.load(Ordering::Acquire) == 0);
         drop(a.wb.take());
         a.io.untrack_dirty(a.inode);
         a.set.remove_cached(self);
