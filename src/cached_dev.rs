@@ -14,7 +14,8 @@
 //!   device cannot attach again until all of it is done.
 //!
 //! Lock order: `CachedDev::link`, then `CacheSet::cached`, then `SetIo::state`;
-//! `CachedDev::sb` is innermost.
+//! `CachedDev::sb` is innermost. An attach holds the first two across its writes (the uuid
+//! table, the backing superblock), so that a stopping set sees it (`CacheSet::begin_attach`).
 
 use core::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use kernel::prelude::*;
@@ -486,7 +487,15 @@ impl CachedDev {
             return Err(EBUSY);
         }
         let sb = self.sb();
-        let io = set.io().ok_or(EINTR)?;
+        let stopping = || {
+            pr_err!(
+                "backing device {}: cannot attach: cache set {} is stopping\n",
+                DevDisplay(self.dev()),
+                UuidDisplay(set.set_uuid())
+            );
+            EINVAL
+        };
+        let io = set.io().ok_or_else(stopping)?;
         if u64::from(sb.block_size) < u64::from(set.block_sectors()) {
             pr_err!(
                 "backing device {}: block size {} is smaller than cache set {}'s {}: not attaching\n",
@@ -497,6 +506,9 @@ impl CachedDev {
             );
             return Err(EINVAL);
         }
+        // From here until the device is recorded in the set, the set cannot close: a stop
+        // either finds the device attached, or has it refused here, before anything is written.
+        let admission = set.begin_attach()?.ok_or_else(stopping)?;
         let state = BdevState::from_flags(sb.flags);
         let fresh = matches!(state, BdevState::None | BdevState::Stale);
         // A dirty device's slot holds its dirty data: it must be there.
@@ -522,8 +534,7 @@ impl CachedDev {
         io.track_dirty(inode, self.sectors, self.stripe)?;
         let wb = WbThread::start(self.clone(), io.clone(), inode)
             .inspect_err(|_| io.untrack_dirty(inode))?;
-        set.add_cached(self.clone())
-            .inspect_err(|_| io.untrack_dirty(inode))?;
+        admission.admit(self.clone());
         link.attached = Some(Attached {
             set: set.clone(),
             io,
