@@ -140,9 +140,32 @@ pub(crate) struct CacheSet {
     gc: Arc<Gc>,
     #[pin]
     running: Mutex<Option<Running>>,
-    /// Backing devices attached to the set.
+    /// Backing devices attached to the set. An attach holds it from before its first write
+    /// to the set until it is recorded here ([`CacheSet::begin_attach`]).
     #[pin]
-    cached: Mutex<KVec<Arc<CachedDev>>>,
+    cached: Mutex<Attachments>,
+}
+
+/// The backing devices attached to a set, and whether it still takes new ones.
+struct Attachments {
+    devs: KVec<Arc<CachedDev>>,
+    /// The set is stopping: nothing attaches any more ([`CacheSet::close`]).
+    closed: bool,
+}
+
+/// An attach to a set in progress, admitted by [`CacheSet::begin_attach`]: until it is
+/// recorded ([`Admission::admit`]) or dropped (the attach failed), it holds the set's list of
+/// attached devices locked, with room for one more, so the set cannot close meanwhile.
+pub(crate) struct Admission<'a>(
+    kernel::sync::lock::Guard<'a, Attachments, kernel::sync::lock::mutex::MutexBackend>,
+);
+
+impl Admission<'_> {
+    /// Records `dev` as attached.
+    pub(crate) fn admit(mut self, dev: Arc<CachedDev>) {
+        // Cannot fail: `begin_attach` made room.
+        let _ = self.0.devs.push(dev, GFP_KERNEL);
+    }
 }
 
 impl CacheSet {
@@ -173,7 +196,10 @@ impl CacheSet {
                 meta,
                 gc: set_gc,
                 running <- new_mutex!(None, "CacheSet::running"),
-                cached <- new_mutex!(KVec::new(), "CacheSet::cached"),
+                cached <- new_mutex!(
+                    Attachments { devs: KVec::new(), closed: false },
+                    "CacheSet::cached"
+                ),
             }),
             GFP_KERNEL,
         )?;
@@ -465,23 +491,44 @@ impl CacheSet {
         }
     }
 
-    /// Records an attached backing device.
-    pub(crate) fn add_cached(&self, dev: Arc<CachedDev>) -> Result {
-        self.cached.lock().push(dev, GFP_KERNEL)?;
-        Ok(())
+    /// Starts an attach of a backing device to the set, before anything is written to it:
+    /// `None` once the set is stopping ([`CacheSet::close`]). The attach then records the
+    /// device with [`Admission::admit`]; until then `close` waits, so a stop either finds the
+    /// device attached or has it refused. (6.12 refuses an attach once the set is
+    /// `CACHE_SET_STOPPING`.)
+    pub(crate) fn begin_attach(&self) -> Result<Option<Admission<'_>>> {
+        let mut cached = self.cached.lock();
+        if cached.closed {
+            return Ok(None);
+        }
+        cached.devs.reserve(1, GFP_KERNEL)?;
+        Ok(Some(Admission(cached)))
+    }
+
+    /// Refuses every attach from now on (the set is stopping), waiting for one in progress
+    /// to finish: from then on the set's attached devices are all there are.
+    pub(crate) fn close(&self) {
+        self.cached.lock().closed = true;
+    }
+
+    /// Closes the set ([`CacheSet::close`]) and takes its attached devices out of it.
+    fn take_cached(&self) -> KVec<Arc<CachedDev>> {
+        let mut cached = self.cached.lock();
+        cached.closed = true;
+        core::mem::replace(&mut cached.devs, KVec::new())
     }
 
     /// Sectors of all attached backing devices (each one's share of the writeback target).
     pub(crate) fn cached_sectors(&self) -> u64 {
-        self.cached.lock().iter().map(|d| d.sectors).sum()
+        self.cached.lock().devs.iter().map(|d| d.sectors).sum()
     }
 
     /// Forgets an attached backing device.
     pub(crate) fn remove_cached(&self, dev: &CachedDev) {
         let mut cached = self.cached.lock();
-        let mut keep = KVec::with_capacity(cached.len(), GFP_KERNEL);
+        let mut keep = KVec::with_capacity(cached.devs.len(), GFP_KERNEL);
         if let Ok(keep) = keep.as_mut() {
-            for d in cached.iter() {
+            for d in cached.devs.iter() {
                 if !core::ptr::eq(&**d, dev) {
                     // Cannot fail: the capacity is there.
                     let _ = keep.push(d.clone(), GFP_KERNEL);
@@ -489,7 +536,7 @@ impl CacheSet {
             }
         }
         if let Ok(keep) = keep {
-            *cached = keep;
+            cached.devs = keep;
         }
     }
 
@@ -510,7 +557,7 @@ impl CacheSet {
     /// one whose `stop_when_cache_set_failed` is `always`.
     pub(crate) fn detach_all(&self) {
         let failed = self.gc.io_disabled();
-        let cached = core::mem::replace(&mut *self.cached.lock(), KVec::new());
+        let cached = self.take_cached();
         for dev in cached.iter() {
             let name = DevDisplay(dev.dev());
             if failed && dev.policy.stop_always.load(Ordering::Relaxed) {
@@ -542,7 +589,8 @@ impl CacheSet {
         // for the set's `stop` file it has stopped them (`Registry::remove_and_stop`); at
         // module exit and `pendings_cleanup` they are released here, and their disks go with
         // the module.
-        let cached = core::mem::replace(&mut *self.cached.lock(), KVec::new());
+        // Closed first: an attach in progress finishes (and is released here) or is refused.
+        let cached = self.take_cached();
         for dev in cached.iter() {
             dev.release();
         }

@@ -14,12 +14,12 @@
 //!   device cannot attach again until all of it is done.
 //!
 //! Lock order: `CachedDev::link`, then `CacheSet::cached`, then `SetIo::state`;
-//! `CachedDev::sb` is innermost.
+//! `CachedDev::sb` is innermost. An attach holds the first two across its writes (the uuid
+//! table, the backing superblock), so that a stopping set sees it (`CacheSet::begin_attach`).
 
 use core::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use kernel::prelude::*;
 use kernel::sync::{new_condvar, new_mutex, Arc, CondVar, Mutex};
-use kernel::time::msecs_to_jiffies;
 
 use crate::cache_set::CacheSet;
 use crate::format::backing::{BdevState, CacheMode, SeqTracker};
@@ -31,6 +31,7 @@ use crate::format::writeback::stripe_sectors;
 use crate::kabi::bdev::BdevFile;
 use crate::kabi::bio::WriteKind;
 use crate::kabi::random::real_seconds;
+use crate::kabi::wait::WaitQueue;
 use crate::metadata::write_superblock_from;
 use crate::registry::Registry;
 use crate::set_io::SetIo;
@@ -112,8 +113,9 @@ pub(crate) struct CachedDev {
     link: Mutex<Link>,
     /// Bios using the cache now ([`CachedDev::cache`]).
     users: AtomicU64,
+    /// Woken when `users` reaches 0.
     #[pin]
-    idle: CondVar,
+    idle: WaitQueue,
     #[pin]
     seq: Mutex<SeqTracker>,
     #[pin]
@@ -214,7 +216,7 @@ impl CachedDev {
                 range_free <- new_condvar!("CachedDev::range_free"),
                 link <- new_mutex!(Link { attached: None, stopper: None }, "CachedDev::link"),
                 users: AtomicU64::new(0),
-                idle <- new_condvar!("CachedDev::idle"),
+                idle <- WaitQueue::new(),
                 seq <- new_mutex!(SeqTracker::default(), "CachedDev::seq"),
                 rate <- new_mutex!(RateState::default(), "CachedDev::rate"),
             }),
@@ -445,7 +447,7 @@ impl CachedDev {
     /// Ends a use of the cache ([`CachedDev::cache`]). Does not sleep: completions call it.
     pub(crate) fn end_use(&self) {
         if self.users.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.idle.notify_all();
+            self.idle.wake_all();
         }
     }
 
@@ -485,7 +487,15 @@ impl CachedDev {
             return Err(EBUSY);
         }
         let sb = self.sb();
-        let io = set.io().ok_or(EINTR)?;
+        let stopping = || {
+            pr_err!(
+                "backing device {}: cannot attach: cache set {} is stopping\n",
+                DevDisplay(self.dev()),
+                UuidDisplay(set.set_uuid())
+            );
+            EINVAL
+        };
+        let io = set.io().ok_or_else(stopping)?;
         if u64::from(sb.block_size) < u64::from(set.block_sectors()) {
             pr_err!(
                 "backing device {}: block size {} is smaller than cache set {}'s {}: not attaching\n",
@@ -496,6 +506,9 @@ impl CachedDev {
             );
             return Err(EINVAL);
         }
+        // From here until the device is recorded in the set, the set cannot close: a stop
+        // either finds the device attached, or has it refused here, before anything is written.
+        let admission = set.begin_attach()?.ok_or_else(stopping)?;
         let state = BdevState::from_flags(sb.flags);
         let fresh = matches!(state, BdevState::None | BdevState::Stale);
         // A dirty device's slot holds its dirty data: it must be there.
@@ -521,8 +534,7 @@ impl CachedDev {
         io.track_dirty(inode, self.sectors, self.stripe)?;
         let wb = WbThread::start(self.clone(), io.clone(), inode)
             .inspect_err(|_| io.untrack_dirty(inode))?;
-        set.add_cached(self.clone())
-            .inspect_err(|_| io.untrack_dirty(inode))?;
+        admission.admit(self.clone());
         link.attached = Some(Attached {
             set: set.clone(),
             io,
@@ -541,16 +553,13 @@ impl CachedDev {
     /// Stops using the cache: waits for the bios using it, stops writeback, then forgets the
     /// set. Returns the attachment it had.
     pub(crate) fn release(&self) -> Option<Attached> {
-        let mut link = self.link.lock();
-        let mut a = link.attached.take()?;
-        // Uses end without the lock (some in completion context), so a wakeup can come
-        // between the check and the wait: wait in short steps.
-        while self.users.load(Ordering::Acquire) > 0 {
-            let _ = self
-                .idle
-                .wait_interruptible_timeout(&mut link, msecs_to_jiffies(10));
-        }
-        drop(link);
+        let mut a = self.link.lock().attached.take()?;
+        // Every use that found the attachment counted itself under the link lock, so once it
+        // is taken only they remain. They end without the lock (some in completion context,
+        // some while they take it: not held here): wait uninterruptibly for the last one, as
+        // a caller with a signal pending must neither spin nor go before they have ended.
+        self.idle
+            .wait_until(|| self.users.load(Ordering::Acquire) == 0);
         drop(a.wb.take());
         a.io.untrack_dirty(a.inode);
         a.set.remove_cached(self);

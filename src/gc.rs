@@ -25,8 +25,10 @@
 //! Writers that found no free bucket wait in [`Gc::wait_pass`] for the next pass to finish.
 //!
 //! Stopping: [`GcThread`]'s drop sets `stop` under the lock, notifies, and then calls
-//! `kthread_stop`. If IO is disabled the thread leaves its loop early, then waits for `stop`
-//! before returning, as bcache's `wait_for_kthread_stop()` does.
+//! `kthread_stop`. While IO is disabled the thread runs no pass (a pass in progress stops
+//! early) and waits, for `stop` or for IO enabled again, when passes resume. 6.12's thread
+//! instead leaves its loop for good and waits for `kthread_stop`
+//! (`wait_for_kthread_stop()`), so writers waiting for a pass wait until the set stops.
 
 use core::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
 use kernel::c_str;
@@ -55,7 +57,7 @@ pub(crate) const AUTO_GC_DIRTY_THRESHOLD: u32 = 50;
 struct WakeState {
     /// The owner is stopping the thread.
     stop: bool,
-    /// IO to the cache set is disabled: the thread leaves its loop.
+    /// IO to the cache set is disabled: the thread runs no pass.
     io_disable: bool,
 }
 
@@ -497,30 +499,38 @@ impl Gc {
         self.done.notify_all();
     }
 
-    /// The thread body: wait for a trigger, run a pass, repeat until stopped; if the set
-    /// failed meanwhile, call `on_failure` (which has it unregistered, so stopped).
+    /// The thread body: wait for a trigger, run a pass, repeat until stopped. While IO is
+    /// disabled no pass runs; if the set failed, `on_failure` is called once (it has the set
+    /// unregistered, so stopped). IO enabled again (`internal/io_disable` 0), passes resume,
+    /// starting with any trigger that came meanwhile. (6.12's thread leaves its loop for good
+    /// at `CACHE_SET_IO_DISABLE` and waits for `kthread_stop`; writers waiting for a pass
+    /// would then wait until the set stops.) Returns only once stopped, so never under the
+    /// owner's feet.
     fn thread_main(&self, io: &SetIo, on_failure: impl FnOnce()) {
+        let mut on_failure = Some(on_failure);
         loop {
             {
                 let mut state = self.wake.lock();
-                while !state.stop && !state.io_disable && !self.should_run() {
+                loop {
+                    if state.stop {
+                        return;
+                    }
+                    if state.io_disable && self.failed.load(Ordering::Acquire) {
+                        if let Some(f) = on_failure.take() {
+                            drop(state);
+                            f();
+                            state = self.wake.lock();
+                            continue;
+                        }
+                    }
+                    if !state.io_disable && self.should_run() {
+                        break;
+                    }
                     // Kthreads ignore signals; an interrupted wait just re-checks the predicate.
                     let _ = self.wait.wait_interruptible(&mut state);
                 }
-                if state.stop || state.io_disable {
-                    break;
-                }
             }
             self.pass(io);
-        }
-        if self.failed.load(Ordering::Acquire) && !self.wake.lock().stop {
-            on_failure();
-        }
-        // Left the loop because IO was disabled: `kthread_stop` may not have been called yet,
-        // so wait for it rather than exit under the owner's feet.
-        let mut state = self.wake.lock();
-        while !state.stop {
-            let _ = self.wait.wait_interruptible(&mut state);
         }
     }
 }

@@ -9,10 +9,10 @@
 use core::sync::atomic::{AtomicU64, Ordering};
 use kernel::alloc::Flags;
 use kernel::prelude::*;
-use kernel::sync::{new_condvar, new_mutex, Arc, CondVar, Mutex};
-use kernel::time::msecs_to_jiffies;
+use kernel::sync::Arc;
 
 use crate::kabi::disk::Bio;
+use crate::kabi::wait::WaitQueue;
 use crate::kabi::workqueue::io_queue;
 
 /// The bios of one disk that are on work items.
@@ -20,11 +20,9 @@ use crate::kabi::workqueue::io_queue;
 pub(crate) struct Handoff {
     /// Bios handed on and not yet ended.
     count: AtomicU64,
-    /// For waiting on `idle`.
+    /// Woken when `count` reaches 0.
     #[pin]
-    lock: Mutex<()>,
-    #[pin]
-    idle: CondVar,
+    idle: WaitQueue,
 }
 
 /// What handles the bios a [`Handoff`] hands on.
@@ -40,8 +38,7 @@ impl Handoff {
     pub(crate) fn new() -> impl PinInit<Self> {
         pin_init!(Handoff {
             count: AtomicU64::new(0),
-            lock <- new_mutex!((), "Handoff::lock"),
-            idle <- new_condvar!("Handoff::idle"),
+            idle <- WaitQueue::new(),
         })
     }
 
@@ -61,21 +58,17 @@ impl Handoff {
         }
     }
 
-    /// A bio handed on has ended.
+    /// A bio handed on has ended (any context).
     fn done(&self) {
         if self.count.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.idle.notify_all();
+            self.idle.wake_all();
         }
     }
 
-    /// Waits until every bio handed on has ended.
+    /// Waits, uninterruptibly (teardown must not end early, nor spin on a pending signal),
+    /// until every bio handed on has ended.
     pub(crate) fn drain(&self) {
-        let mut g = self.lock.lock();
-        // `done` notifies without the lock: wait in short steps.
-        while self.count.load(Ordering::Acquire) > 0 {
-            let _ = self
-                .idle
-                .wait_interruptible_timeout(&mut g, msecs_to_jiffies(10));
-        }
+        self.idle
+            .wait_until(|| self.count.load(Ordering::Acquire) == 0);
     }
 }

@@ -125,6 +125,11 @@ void rbcache_init_completion(struct completion *done)
 	init_completion(done);
 }
 
+void rbcache_init_waitqueue_head(struct wait_queue_head *wq)
+{
+	init_waitqueue_head(wq);
+}
+
 gfp_t rbcache_gfp_noio(void)
 {
 	return GFP_NOIO;

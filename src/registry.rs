@@ -201,6 +201,9 @@ impl Registry {
         if removed.is_none() {
             return;
         }
+        // No attach from now on (one in progress finishes first), so the steps below see every
+        // device that will ever be attached to the set.
+        set.close();
         match kind {
             StopKind::Stop => self.stop_attached(set, "its cache set was stopped"),
             StopKind::Unregister => {

@@ -340,21 +340,30 @@ impl CachedDev {
         };
         if len.checked_rem(c.io.layout.block_bytes) != Some(0)
             || c.io.gc.in_use().is_some_and(|u| u > CUTOFF_WRITEBACK)
-            || self.state() != BdevState::Dirty
         {
+            return Some(bio);
+        }
+        // Registered before the state is read: writeback, seeing it, does not write CLEAN
+        // between this check and the insert of the keys (see `DirtyWrite`).
+        let dirty = self.begin_dirty_write();
+        if self.state() != BdevState::Dirty {
+            dirty.cancel();
             return Some(bio);
         }
         let congested = c.io.congested();
         if self.would_be_sequential(sector, len as u64, congested) {
+            dirty.cancel();
             return Some(bio);
         }
         let Some(reserved) = c.io.reserve_nowait(sectors) else {
+            dirty.cancel();
             return Some(bio);
         };
         // Recorded only now: given back, the bio is recorded on the slow path.
         let _ = self.sequential(sector, len as u64, congested);
         self.note_io(Some(&c.io));
-        self.start_dirty_write();
+        // Ended when the write completes ([`CachedDisk::written`]) or fails to go.
+        dirty.keep();
         let mut parts = [(0u64, 0usize, 0usize); MAX_WRITE_PARTS];
         let parts = reserved.parts(&mut parts);
         let inode = c.inode;

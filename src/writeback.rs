@@ -18,7 +18,8 @@
 //!
 //! After a pass that found nothing dirty the superblock goes CLEAN, unless a write adding
 //! dirty data ran during the pass ([`DirtyWrite`]: it may have inserted behind the cursor
-//! after seeing the state still DIRTY), and only once the journal holds the clean keys. The
+//! after seeing the state still DIRTY; the thread then sleeps 1 ms and passes again), and
+//! only once the journal holds the clean keys. The
 //! thread waits for a ring (a dirty write, or dirty data found at attach), runs passes until
 //! the device is clean, then rests `writeback_delay` seconds, as 6.12 does after a full
 //! pass (cut short by a detach, a stop or a settings change). It stops between batches when
@@ -142,8 +143,25 @@ impl WbSettings {
 
 /// A write adding dirty data, from before it looks at the superblock state until its keys
 /// are in the index (6.12 holds `writeback_lock` for reading over the same span). Writeback
-/// only sets the superblock CLEAN when no such write ran during its last pass.
+/// only sets the superblock CLEAN when no such write ran during its last pass. Registered
+/// before the state is read, a write that sees DIRTY keeps writeback from writing CLEAN until
+/// its keys are in: writeback checks for such writes under the superblock lock, which reading
+/// the state takes too. Dropping it counts the write as done.
 pub(crate) struct DirtyWrite<'a>(&'a WbSettings);
+
+impl DirtyWrite<'_> {
+    /// Keeps the write registered after this guard is gone, for a write that ends later,
+    /// elsewhere, with [`CachedDev::end_dirty_write`].
+    pub(crate) fn keep(self) {
+        core::mem::forget(self);
+    }
+
+    /// Ends a write that added nothing (it went another way): writeback need not look again.
+    pub(crate) fn cancel(self) {
+        self.0.writes_inflight.fetch_sub(1, Ordering::SeqCst);
+        core::mem::forget(self);
+    }
+}
 
 impl Drop for DirtyWrite<'_> {
     fn drop(&mut self) {
@@ -314,13 +332,7 @@ impl CachedDev {
         DirtyWrite(&self.wb)
     }
 
-    /// [`CachedDev::begin_dirty_write`] for a write that ends later, elsewhere: with
-    /// [`CachedDev::end_dirty_write`].
-    pub(crate) fn start_dirty_write(&self) {
-        core::mem::forget(self.begin_dirty_write());
-    }
-
-    /// Ends a write begun by [`CachedDev::start_dirty_write`].
+    /// Ends a write begun by [`CachedDev::begin_dirty_write`] and kept ([`DirtyWrite::keep`]).
     pub(crate) fn end_dirty_write(&self) {
         drop(DirtyWrite(&self.wb));
     }
@@ -371,6 +383,10 @@ impl CachedDev {
                     && self.wb.writes_done.load(Ordering::SeqCst) == writes
             };
             if !self.write_sb_if(quiet, |sb| sb.flags = BdevState::Clean.in_flags(sb.flags))? {
+                // Such a write may still be on its way to the index, waiting for a lock this
+                // thread takes, or for this CPU: sleep a moment before the next pass rather
+                // than spin.
+                ctl.pause(1);
                 return Ok(false);
             }
         }

@@ -1,12 +1,12 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
 # The bcache_gc thread's lifecycle: trigger_gc wakes it for exactly one pass per write, the
-# statistics move, junk input is refused, IO-disable makes it leave its loop, and stop with IO
-# disabled still stops it cleanly.
+# statistics move, junk input is refused, IO-disable stops its passes and enabling IO again
+# resumes them, and stop with IO disabled still stops it cleanly.
 . ./lib.sh
 
 ktap_print_header
-ktap_set_plan 18
+ktap_set_plan 21
 
 fmt_cache /dev/vda
 CSET=$(cset_uuid /dev/vda)
@@ -69,7 +69,22 @@ check "... one more pass" wait_for 10 passes_are 6
 check "io_disable=1 is accepted" sysfs_write $I/io_disable 1
 sysfs_write $I/trigger_gc 1
 usleep 500000
-check "with IO disabled the thread has left its loop: trigger_gc runs no pass" passes_are 6
+check "with IO disabled trigger_gc runs no pass" passes_are 6
+# IO enabled again, the thread goes on (6.12's leaves its loop for good): the trigger that
+# came meanwhile runs its pass, a write completes, and trigger_gc runs a pass again.
+io_on() { sysfs_write $I/io_disable 0 && wait_for 10 passes_are 7; }
+check "io_disable=0: the pass triggered meanwhile runs" io_on
+resumed() {
+	sysfs_write $RB/$CSET/flash_vol_create 4M && wait_for 10 test -b /dev/bcache0 || return 1
+	dd if=/dev/urandom of=/tmp/d bs=4k count=64 2>/dev/null
+	dd if=/tmp/d of=/dev/bcache0 bs=4k oflag=direct conv=fsync 2>/dev/null &&
+		[ "$(dd if=/dev/bcache0 bs=4k count=64 iflag=direct 2>/dev/null | md5sum)" = \
+			"$(md5sum </tmp/d)" ]
+}
+check "... a write to a flash volume completes and reads back" resumed
+gc_again() { sysfs_write $I/trigger_gc 1 && wait_for 10 passes_are 8; }
+check "... and trigger_gc runs a pass again" gc_again
+sysfs_write $I/io_disable 1
 stop_removes_set() {
 	sysfs_write $RB/$CSET/stop 1 && wait_for 10 test ! -e $RB/$CSET
 }

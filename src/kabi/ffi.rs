@@ -58,6 +58,8 @@ extern "C" {
     pub(crate) fn rbcache_device_ida() -> *mut bindings::ida;
     /// `init_completion()`.
     pub(crate) fn rbcache_init_completion(done: *mut bindings::completion);
+    /// `init_waitqueue_head()` (one lockdep class for all of rbcache's).
+    pub(crate) fn rbcache_init_waitqueue_head(wq: *mut bindings::wait_queue_head);
     /// `memalloc_noio_save()`.
     pub(crate) fn rbcache_memalloc_noio_save() -> core::ffi::c_uint;
     /// `memalloc_noio_restore(flags)`.

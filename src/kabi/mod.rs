@@ -14,7 +14,8 @@
 //! - [`noio`]: scopes whose allocations avoid IO;
 //! - [`workqueue`]: a module-owned workqueue;
 //! - [`random`]: random numbers and wall-clock seconds;
-//! - [`shrinker`]: callbacks through which reclaim asks for memory back.
+//! - [`shrinker`]: callbacks through which reclaim asks for memory back;
+//! - [`wait`]: uninterruptible waits for conditions that change in any context.
 //!
 //! The C side of the layer is `src/helpers.c` (static inlines, macros and attribute tables only),
 //! declared to Rust in [`ffi`].
@@ -29,4 +30,5 @@ pub(crate) mod noio;
 pub(crate) mod random;
 pub(crate) mod shrinker;
 pub(crate) mod sysfs;
+pub(crate) mod wait;
 pub(crate) mod workqueue;
