@@ -6,6 +6,7 @@ use kernel::c_str;
 use kernel::prelude::*;
 use kernel::sync::Arc;
 
+use crate::kabi::bio::MetaBios;
 use crate::kabi::sysfs;
 use crate::kabi::workqueue::IoQueue;
 use crate::registry::Registry;
@@ -13,8 +14,10 @@ use crate::registry::Registry;
 /// The loaded module: owns the registry and, through it, `/sys/fs/bcache/`.
 pub(crate) struct RbCache {
     registry: Arc<Registry>,
-    // Dropped after the registry is shut down (every disk is gone): drains the queue.
+    // Dropped after the registry is shut down (every disk is gone): drains the queues.
     _io: IoQueue,
+    // Dropped last, once no metadata IO is left: exits the pool.
+    _bios: MetaBios,
 }
 
 impl kernel::Module for RbCache {
@@ -25,10 +28,15 @@ impl kernel::Module for RbCache {
             );
             return Err(EBUSY);
         }
+        let bios = MetaBios::new()?;
         let io = IoQueue::new()?;
         let registry = Registry::new()?;
         pr_info!("loaded\n");
-        Ok(Self { registry, _io: io })
+        Ok(Self {
+            registry,
+            _io: io,
+            _bios: bios,
+        })
     }
 }
 

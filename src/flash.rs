@@ -212,23 +212,24 @@ impl DiskOps for VolumeIo {
             return;
         };
         if let Some(bio) = self.state.write_async(bio, &remap) {
-            Handoff::spawn(&self.state, bio, GFP_KERNEL);
+            Handoff::spawn(&self.state, bio);
         }
     }
 
-    fn remapped(&self, (hit, start): (Hit, u64), bio: Bio, result: Result) {
+    fn remapped(&self, (hit, start): (Hit, u64), bio: Bio, result: Result) -> Option<Bio> {
         self.state.io.io_latency(false, start);
         if result.is_ok() && self.state.io.hit_is_live(&hit) {
             bio.end(Ok(()));
+            None
         } else {
             // A cache read error, or a bucket reused meanwhile: read it again the slow way.
-            Handoff::spawn(&self.state, bio, GFP_ATOMIC);
+            Some(bio)
         }
     }
 
     type Write = VolumeWrite;
 
-    fn written(&self, w: VolumeWrite, bio: Bio, result: Result) {
+    fn written(&self, w: VolumeWrite, bio: Bio, result: Result) -> Option<Bio> {
         let _noio = NoIoScope::new();
         let state = &self.state;
         // Noted on the work item, a little after the write completed.
@@ -238,10 +239,17 @@ impl DiskOps for VolumeIo {
             .io
             .commit_reserved(state.inode, w.sector, &w.reserved, result)
         {
-            Ok(()) => bio.end(Ok(())),
+            Ok(()) => {
+                bio.end(Ok(()));
+                None
+            }
             // Nothing was added: the slow path does it all again.
-            Err(_) => Handoff::spawn(state, bio, GFP_KERNEL),
+            Err(_) => Some(bio),
         }
+    }
+
+    fn handle(&self, bio: Bio) {
+        self.state.handle_bio(bio);
     }
 
     fn drain(&self) {

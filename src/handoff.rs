@@ -3,11 +3,12 @@
 //! Bios handed to work items: a disk's handlers run each on an `rbcache_io` work item,
 //! synchronously, and count them so that the disk can wait for them before it goes.
 //!
-//! A bio is handed on from `submit_bio` (process context) or from a remapped read's
-//! completion (any context: the count, its wakeup and the allocation there do not sleep).
+//! A bio is handed on from `submit_bio`, inside the handlers' `NoIoScope` (so the work item is
+//! allocated as with `GFP_NOIO`). A bio the fast paths sent on and then gave back, from a
+//! completion, goes down the slow path on the work item it was sent with instead
+//! ([`crate::kabi::disk::DiskOps::handle`]): nothing is allocated in a completion.
 
 use core::sync::atomic::{AtomicU64, Ordering};
-use kernel::alloc::Flags;
 use kernel::prelude::*;
 use kernel::sync::Arc;
 
@@ -42,13 +43,13 @@ impl Handoff {
         })
     }
 
-    /// Hands `bio` to a work item (allocating with `flags`) that runs `owner`'s handler on
-    /// it; a bio that cannot be handed on ends with `EIO`.
-    pub(crate) fn spawn<H: Handler>(owner: &Arc<H>, bio: Bio, flags: Flags) {
+    /// Hands `bio` to a work item that runs `owner`'s handler on it; a bio that cannot be
+    /// handed on (no memory for the work item) ends with `EIO`.
+    pub(crate) fn spawn<H: Handler>(owner: &Arc<H>, bio: Bio) {
         let h = owner.handoff();
         h.count.fetch_add(1, Ordering::AcqRel);
         let me = owner.clone();
-        let spawned = io_queue().try_spawn(flags, move || {
+        let spawned = io_queue().try_spawn(GFP_KERNEL, move || {
             me.handle(bio);
             me.handoff().done();
         });

@@ -130,6 +130,16 @@ void rbcache_init_waitqueue_head(struct wait_queue_head *wq)
 	init_waitqueue_head(wq);
 }
 
+void rbcache_init_work(struct work_struct *work, work_func_t func)
+{
+	INIT_WORK(work, func);
+}
+
+bool rbcache_queue_work(struct workqueue_struct *wq, struct work_struct *work)
+{
+	return queue_work(wq, work);
+}
+
 gfp_t rbcache_gfp_noio(void)
 {
 	return GFP_NOIO;

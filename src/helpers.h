@@ -9,6 +9,7 @@
 #include <linux/blkdev.h>
 #include <linux/sysfs.h>
 #include <linux/wait.h>
+#include <linux/workqueue.h>
 
 sector_t rbcache_bdev_nr_sectors(struct block_device *bdev);
 struct kobject *rbcache_bdev_kobj(struct block_device *bdev);
@@ -37,6 +38,8 @@ unsigned int rbcache_memalloc_noio_save(void);
 void rbcache_memalloc_noio_restore(unsigned int flags);
 void rbcache_init_completion(struct completion *done);
 void rbcache_init_waitqueue_head(struct wait_queue_head *wq);
+void rbcache_init_work(struct work_struct *work, work_func_t func);
+bool rbcache_queue_work(struct workqueue_struct *wq, struct work_struct *work);
 
 /* Implemented in Rust (kabi/disk.rs): the submit_bio entry of rbcache's disks. */
 void rbcache_disk_submit_bio(struct bio *bio);

@@ -144,13 +144,13 @@ impl DiskOps for CachedDisk {
             return;
         };
         if let Some(bio) = self.0.dev.write_around_async(bio, &remap) {
-            Handoff::spawn(&self.0, bio, GFP_KERNEL);
+            Handoff::spawn(&self.0, bio);
         }
     }
 
     type Write = CacheWrite;
 
-    fn written(&self, w: CacheWrite, bio: Bio, result: Result) {
+    fn written(&self, w: CacheWrite, bio: Bio, result: Result) -> Option<Bio> {
         let _noio = NoIoScope::new();
         let dev = &self.0.dev;
         let (io, inode, sector, reserved) = match w {
@@ -187,7 +187,7 @@ impl DiskOps for CachedDisk {
                 dev.unlock_range(slot);
                 dev.end_use();
                 bio.end(result.and(invalidated));
-                return;
+                return None;
             }
         };
         let r = io.commit_reserved(inode, sector, &reserved, result);
@@ -199,14 +199,15 @@ impl DiskOps for CachedDisk {
             Ok(()) => {
                 dev.ring_writeback();
                 bio.end(Ok(()));
+                None
             }
             // Nothing was added: the slow path does it all again, and handles what went
             // wrong (no room, a cache error) as any write does.
-            Err(_) => Handoff::spawn(&self.0, bio, GFP_KERNEL),
+            Err(_) => Some(bio),
         }
     }
 
-    fn remapped(&self, read: HitRead, bio: Bio, result: Result) {
+    fn remapped(&self, read: HitRead, bio: Bio, result: Result) -> Option<Bio> {
         let HitRead {
             io,
             hit,
@@ -225,11 +226,16 @@ impl DiskOps for CachedDisk {
         dev.end_use();
         if live {
             bio.end(Ok(()));
+            None
         } else {
             // A cache read error, or a bucket reused meanwhile: read it again the slow way
             // (from the backing device if the cache no longer holds it).
-            Handoff::spawn(&self.0, bio, GFP_ATOMIC);
+            Some(bio)
         }
+    }
+
+    fn handle(&self, bio: Bio) {
+        self.0.dev.handle(bio);
     }
 
     fn drain(&self) {

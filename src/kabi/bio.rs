@@ -1,11 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Synchronous bio IO for metadata and data.
+//! Synchronous bio IO for metadata and data, and the module's private bio pools.
 //!
 //! C header: [`include/linux/bio.h`](srctree/include/linux/bio.h)
+//!
+//! No bio of rbcache comes from `fs_bio_set`, the pool the filesystems share: a bio of
+//! theirs may be waiting for our work items, so a work item of ours that waited for room in
+//! their pool could wait for itself. Metadata IO uses the module's pool ([`MetaBios`]); the
+//! clones of a disk's bios use the disk's own pools (`disk.rs`).
 
-use core::ptr::NonNull;
-use core::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
+use core::ptr::{null_mut, NonNull};
+use core::sync::atomic::{AtomicI32, AtomicPtr, AtomicUsize, Ordering};
 use kernel::bindings;
 use kernel::error::{
     code::{EINVAL, EIO, ENOMEM},
@@ -16,6 +21,108 @@ use kernel::prelude::*;
 use kernel::types::Opaque;
 
 use super::ffi;
+
+/// A private pool of bios (`struct bio_set`), exited on drop.
+///
+/// Each pool keeps `pool` bios (and, with bvecs, `pool` bio_vec arrays of `BIO_MAX_VECS`) in
+/// reserve, so that an allocation that may wait (`GFP_NOIO`, `GFP_KERNEL`) always succeeds
+/// once bios of the pool already in flight complete: a task must therefore submit each bio it
+/// allocates from a pool before it allocates the next. Under `submit_bio`, bios submitted are
+/// only sent on once it returns, so a pool used there needs a rescuer (a workqueue that sends
+/// them on when an allocation would wait).
+///
+/// # Invariants
+///
+/// `set` was initialised by `bioset_init` and stays where it is (boxed) until `bioset_exit`,
+/// in `Drop`. Its owner (in `kabi`) drops it only once every bio allocated from it is put.
+pub(super) struct BioSet {
+    set: KBox<Opaque<bindings::bio_set>>,
+}
+
+// SAFETY: A bio set is used from any context: its mempools lock themselves.
+unsafe impl Send for BioSet {}
+
+// SAFETY: As for `Send`: allocating and freeing need no exclusive access.
+unsafe impl Sync for BioSet {}
+
+impl BioSet {
+    /// A pool of `pool` bios with `front_pad` bytes before each; `bvecs`: bios may carry their
+    /// own bio_vecs (else only clones, which share their source's); `rescuer`: bios may be
+    /// allocated from it under `submit_bio`.
+    pub(super) fn new(pool: u32, front_pad: u32, bvecs: bool, rescuer: bool) -> Result<Self> {
+        // SAFETY: `bio_set` is a plain C struct; all zeroes is the state `bioset_exit`
+        // accepts for one never initialised, and what `bioset_init` starts from.
+        let set = KBox::new(
+            Opaque::new(unsafe { core::mem::zeroed::<bindings::bio_set>() }),
+            GFP_KERNEL,
+        )?;
+        let mut flags = 0;
+        if bvecs {
+            flags |= bindings::BIOSET_NEED_BVECS;
+        }
+        if rescuer {
+            flags |= bindings::BIOSET_NEED_RESCUER;
+        }
+        // SAFETY: `set` is zeroed and boxed, so it does not move; on failure `bioset_init` has
+        // undone what it did, and the box is simply freed.
+        to_result(unsafe { bindings::bioset_init(set.get(), pool, front_pad, flags as i32) })?;
+        // INVARIANT: Initialised, and boxed.
+        Ok(BioSet { set })
+    }
+
+    /// The pool, for `bio_alloc_bioset` and `bio_alloc_clone`.
+    pub(super) fn as_ptr(&self) -> *mut bindings::bio_set {
+        self.set.get()
+    }
+}
+
+impl Drop for BioSet {
+    fn drop(&mut self) {
+        // SAFETY: By the type invariant the set was initialised and no bio of it is left; the
+        // rescuer, if any, is drained by `bioset_exit` before it goes.
+        unsafe { bindings::bioset_exit(self.set.get()) };
+    }
+}
+
+/// The module's pool for metadata IO, published by [`MetaBios::new`] (null before and after).
+static META_BIOS: AtomicPtr<bindings::bio_set> = AtomicPtr::new(null_mut());
+
+/// Owns the pool of the module's metadata bios ([`read_sync`], [`write_sync`],
+/// [`flush_while`]) from module load to unload: four bios and four `BIO_MAX_VECS` bio_vec
+/// arrays in reserve, as 6.12's `bcache` keeps four in each of its pools. These bios are
+/// sent from threads and work items, never under `submit_bio`, and each is submitted before
+/// the next is allocated: no rescuer.
+pub(crate) struct MetaBios {
+    // Exited when dropped, after `Drop::drop` unpublished it.
+    _set: BioSet,
+}
+
+impl MetaBios {
+    /// Creates the pool and publishes it.
+    pub(crate) fn new() -> Result<Self> {
+        let set = BioSet::new(4, 0, true, false)?;
+        META_BIOS.store(set.as_ptr(), Ordering::Release);
+        Ok(MetaBios { _set: set })
+    }
+}
+
+impl Drop for MetaBios {
+    fn drop(&mut self) {
+        // The module drops it after every cache set and device is gone, so no metadata IO is
+        // in flight or to come; then the pool is exited.
+        META_BIOS.store(null_mut(), Ordering::Release);
+    }
+}
+
+/// The pool for a metadata bio: the module's ([`MetaBios`]), or, outside the module's
+/// lifetime (never, in practice), `fs_bio_set`.
+fn meta_bios() -> *mut bindings::bio_set {
+    let p = META_BIOS.load(Ordering::Acquire);
+    if p.is_null() {
+        return &raw mut bindings::fs_bio_set;
+    }
+    p
+}
 
 /// An owned bio, put on drop.
 ///
@@ -148,15 +255,10 @@ unsafe fn one_bio(bdev: *mut bindings::block_device, sector: u64, mut data: Data
             Data::Write(_, WriteKind::FlushFua) => ffi::rbcache_req_write_meta_flush_fua(),
         }
     };
-    // SAFETY: `bdev` is open (safety contract) and `fs_bio_set` is the kernel's global bio set.
+    // SAFETY: `bdev` is open (safety contract); the pool is the module's, live while any
+    // metadata IO can be issued (see `MetaBios`), or `fs_bio_set`, set up at boot.
     let ptr = unsafe {
-        bindings::bio_alloc_bioset(
-            bdev,
-            npages as u16,
-            opf,
-            bindings::GFP_KERNEL,
-            &raw mut bindings::fs_bio_set,
-        )
+        bindings::bio_alloc_bioset(bdev, npages as u16, opf, bindings::GFP_KERNEL, meta_bios())
     };
     // INVARIANT: A non-null result is a bio we own.
     let bio = Bio {
@@ -313,15 +415,15 @@ pub(crate) unsafe fn flush_while<R>(
     bdev: *mut bindings::block_device,
     f: impl FnOnce() -> R,
 ) -> (Result, R) {
-    // SAFETY: `bdev` is open (safety contract); `fs_bio_set` is set up at boot; the helpers
-    // only return constants.
+    // SAFETY: `bdev` is open (safety contract); the pool is live (see `one_bio`); the
+    // helpers only return constants.
     let bio = unsafe {
         bindings::bio_alloc_bioset(
             bdev,
             0,
             ffi::rbcache_req_preflush(),
             ffi::rbcache_gfp_noio(),
-            &raw mut bindings::fs_bio_set,
+            meta_bios(),
         )
     };
     if bio.is_null() {

@@ -7,9 +7,14 @@
 //!
 //! A [`GenDisk<T>`] is a gendisk whose `submit_bio` (through `rbcache_disk_fops` in
 //! `helpers.c`) hands every [`Bio`] to [`DiskOps::submit`], with a [`Remapper`] that can send a
-//! read on to another device and complete it from the clone's completion. Dropping it deletes
-//! the disk (no new bios), waits for the remapped reads, then calls [`DiskOps::drain`] so `T`
-//! can wait for bios it still holds, and only then frees the disk and `T`.
+//! bio on to another device and complete it from the clones' completions. Dropping it deletes
+//! the disk (no new bios), waits for what the remapper sent, then calls [`DiskOps::drain`] so
+//! `T` can wait for bios it still holds, and only then frees the disk, its bio pools and `T`.
+//!
+//! Every clone comes from one of the disk's two pools, never from `fs_bio_set` (which the
+//! filesystems above us share): the remapper's, with a rescuer and the clone's context in its
+//! front pad, so that `submit_bio` allocates nothing that can fail for good; and the slow
+//! path's ([`Bio::submit_to`] and the like).
 
 use core::ffi::c_void;
 use core::fmt::{self, Write};
@@ -22,11 +27,12 @@ use kernel::page::PAGE_SIZE;
 use kernel::prelude::*;
 use kernel::str::CStr;
 use kernel::sync::Arc;
-use kernel::workqueue::{impl_has_work, new_work, Work, WorkItem};
 
 use super::bdev::BdevFile;
+use super::bio::BioSet;
 use super::ffi;
 use super::sysfs::{AttrOps, SysfsDir};
+use super::workqueue::{RawWork, Wq};
 
 /// What a disk does with its bios.
 pub(crate) trait DiskOps: Send + Sync + Sized + 'static {
@@ -37,14 +43,23 @@ pub(crate) trait DiskOps: Send + Sync + Sized + 'static {
     fn submit(&self, bio: Bio, remap: Remapper<'_, Self>);
     /// Completes a read that [`Remapper::read_from`] sent on, with its result. Runs in the
     /// clone's completion context (often an interrupt): it must not sleep, and must not drop
-    /// the last reference to anything whose release sleeps.
-    fn remapped(&self, ctx: Self::Remap, bio: Bio, result: Result);
+    /// the last reference to anything whose release sleeps. Gives the bio back to have it
+    /// handled the slow way ([`DiskOps::handle`], on an `rbcache_io` work item allocated with
+    /// the read: nothing is allocated here, so this cannot fail).
+    fn remapped(&self, ctx: Self::Remap, bio: Bio, result: Result) -> Option<Bio>;
     /// What a write sent by [`Remapper::write_parts`] carries to its completion.
     type Write: Send;
     /// Completes a write that [`Remapper::write_parts`] sent on, with the first error of its
-    /// parts, once all of them have completed. Runs on a work item (process context).
-    fn written(&self, ctx: Self::Write, bio: Bio, result: Result);
-    /// Waits until every bio handed to [`DiskOps::submit`] (and not remapped) has ended.
+    /// parts, once all of them have completed. Runs on an `rbcache_done` work item (process
+    /// context), which must never wait for what a slow-path item holds (see
+    /// [`super::workqueue::IoQueue`]). Gives the bio back to have it handled the slow way, as
+    /// [`DiskOps::remapped`] does.
+    fn written(&self, ctx: Self::Write, bio: Bio, result: Result) -> Option<Bio>;
+    /// Handles `bio` synchronously, and ends it: the slow path of a bio that
+    /// [`DiskOps::remapped`] or [`DiskOps::written`] gave back, on an `rbcache_io` work item.
+    fn handle(&self, bio: Bio);
+    /// Waits until every bio handed to [`DiskOps::submit`] (and not sent on by the
+    /// [`Remapper`]) has ended.
     fn drain(&self);
 }
 
@@ -159,23 +174,29 @@ impl Bio {
         self.submit_to(bdev, sector)
     }
 
-    /// A clone of the bio on `bdev`, sharing its pages, for the caller to submit; the caller
-    /// must keep the bio live (not ended) until the clone has completed.
-    fn clone_to(&self, bdev: &BdevFile) -> Result<*mut bindings::bio> {
-        // SAFETY: By the type invariant the bio is live; `bdev` is open; `fs_bio_set` is set
-        // up at boot; the helper only returns `GFP_NOIO`.
-        let clone = unsafe {
-            bindings::bio_alloc_clone(
-                bdev.bdev(),
-                self.raw(),
-                ffi::rbcache_gfp_noio(),
-                &raw mut bindings::fs_bio_set,
-            )
-        };
-        if clone.is_null() {
-            return Err(ENOMEM);
+    /// The head of the data of the disk the bio was submitted to.
+    fn head(&self) -> &DiskHead {
+        // SAFETY: By the type invariant the bio was submitted to one of our disks (a partition
+        // of it shares its gendisk), whose `private_data` is its `DiskData`, `repr(C)` with
+        // the head first. The disk waits for every bio it handed on before it frees that
+        // (`GenDisk::drop`), so it outlives `self`.
+        unsafe {
+            &*(*(*(*self.raw()).bi_bdev).bd_disk)
+                .private_data
+                .cast::<DiskHead>()
         }
-        Ok(clone)
+    }
+
+    /// A clone of the bio on `bdev` from `set`, sharing its pages, for the caller to submit
+    /// and put; the caller must keep the bio live (not ended) until the clone has completed.
+    fn clone_in(&self, bdev: &BdevFile, set: &BioSet) -> Result<*mut bindings::bio> {
+        clone_raw(self.raw(), bdev, set)
+    }
+
+    /// A clone of the bio on `bdev` from the slow path's pool of its disk, as
+    /// [`Bio::clone_in`].
+    fn clone_to(&self, bdev: &BdevFile) -> Result<*mut bindings::bio> {
+        self.clone_in(bdev, &self.head().sync)
     }
 
     /// Reads or writes the bio's data at `sector` of `bdev` straight from or into its pages,
@@ -337,14 +358,34 @@ impl Drop for Bio {
     }
 }
 
+/// The part of a disk's data that does not depend on its handlers, reached from any of its
+/// bios (through the gendisk's `private_data`).
 #[repr(C)]
-struct DiskData<T> {
+struct DiskHead {
     // Must stay first: the C-facing trampoline reads it through an untyped pointer.
     submit: unsafe fn(*const c_void, Bio),
-    /// Remapped reads not yet completed: the disk waits for them before it is freed.
+    /// Clones sent on from `submit_bio` ([`Remapper`]) not yet done with, work items they
+    /// queued included: the disk waits for them before it is freed.
     remaps: AtomicUsize,
+    /// The pool of the clones [`Remapper`] sends from `submit_bio`: each carries its context
+    /// (a [`Sent`]) in its front pad, so that nothing else is allocated for it. Allocated from
+    /// under `submit_bio`, hence the rescuer (see [`BioSet`]).
+    fast: BioSet,
+    /// The pool of the clones the slow path sends and waits for, on work items (never under
+    /// `submit_bio`), one at a time.
+    sync: BioSet,
+}
+
+#[repr(C)]
+struct DiskData<T> {
+    // Must stay first: a bio of the disk reaches it through an untyped pointer.
+    head: DiskHead,
     ops: T,
 }
+
+/// Bios each pool of a disk keeps in reserve (6.12's `bcache_device_init()` keeps 4 in each of
+/// its pools).
+const DISK_POOL: u32 = 4;
 
 /// # Safety
 ///
@@ -355,25 +396,125 @@ unsafe fn submit_typed<T: DiskOps>(data: *const c_void, bio: Bio) {
     data.ops.submit(bio, Remapper { data });
 }
 
-/// Sends reads of a disk's bios on to another block device, completing them from the
-/// clone's completion through [`DiskOps::remapped`] (no thread waits for them).
+/// Sends a disk's bios on to another block device from `submit_bio`, completing them from
+/// the clones' completions through [`DiskOps::remapped`] and [`DiskOps::written`] (no thread
+/// waits for them).
 #[derive(Clone, Copy)]
 pub(crate) struct Remapper<'a, T: DiskOps> {
     data: &'a DiskData<T>,
 }
 
-/// A remapped read in flight: its bio, the disk's data, and what the completion needs.
-struct Remapped<T: DiskOps> {
+/// Most parts [`Remapper::write_parts`] sends at once.
+pub(crate) const MAX_WRITE_PARTS: usize = 4;
+
+/// What a clone sent on by [`Remapper`] carries in its front pad (the clone is its *host*):
+/// the bio, what its completion needs, and a work item, allocated with the clone from the
+/// disk's pool, for what cannot be done in the completion. A read ([`Remapper::read_from`])
+/// has one clone; a write ([`Remapper::write_parts`]) has up to [`MAX_WRITE_PARTS`], and its
+/// context lives in the first, which is put only once the write is done with.
+///
+/// The work item runs [`DiskOps::written`] on `rbcache_done` (a write, once all its parts have
+/// completed), and [`DiskOps::handle`] on `rbcache_io` (a bio `remapped` or `written` gave
+/// back for the slow path). Either way the host is put last, then `remaps` drops.
+#[repr(C)]
+struct Sent<T: DiskOps> {
+    // Must stay first: the work function finds the context from it.
+    work: RawWork,
     data: *const DiskData<T>,
-    bio: Bio,
-    ctx: T::Remap,
+    /// The clone whose front pad this is.
+    host: *mut bindings::bio,
+    /// The bio sent on; taken by its completion, and put back for the slow path.
+    bio: Option<Bio>,
+    /// A read's context, taken by its completion.
+    read: Option<T::Remap>,
+    /// A write's context, taken by its work item.
+    write: Option<T::Write>,
+    /// A write's parts not yet completed, plus one while they are being sent.
+    left: AtomicUsize,
+    /// The first error of a write's parts (a negative errno), or 0.
+    err: AtomicI32,
+}
+
+/// The front pad of a disk's `fast` pool: room for a [`Sent`], keeping the bio behind it
+/// aligned.
+fn front_pad<T: DiskOps>() -> usize {
+    let align = core::mem::align_of::<bindings::bio>();
+    core::mem::size_of::<Sent<T>>().div_ceil(align) * align
+}
+
+/// The context in the front pad of `clone`, a clone from `head`'s `fast` pool.
+///
+/// # Safety
+///
+/// `clone` must be a live bio allocated from `head.fast`.
+unsafe fn sent_of<T: DiskOps>(head: &DiskHead, clone: *mut bindings::bio) -> *mut Sent<T> {
+    // SAFETY: A bio of the pool sits `front_pad` bytes into its allocation (`bio_free` puts
+    // `bio - front_pad` back); the pool's front pad is `front_pad::<T>()` (`GenDisk::new`),
+    // aligned for a `Sent<T>` (checked there).
+    unsafe {
+        let pad = (*head.fast.as_ptr()).front_pad as usize;
+        clone.cast::<u8>().sub(pad).cast::<Sent<T>>()
+    }
+}
+
+/// Done with the context `s`: drops what is left in it, puts its host (which frees it), and
+/// stops counting it; from here the disk may be freed.
+///
+/// # Safety
+///
+/// `s` must be a context written by [`Remapper`], whose clones have all completed, used by
+/// nothing else and not queued.
+unsafe fn release<T: DiskOps>(s: *mut Sent<T>) {
+    // SAFETY: `s` is ours alone (safety contract); the disk's data stays live until `remaps`
+    // is back to zero (see `GenDisk::drop`), and this context is still counted. The host is
+    // put after the context is dropped, since it holds it, and before the count drops, since
+    // putting it frees into the disk's pool.
+    unsafe {
+        let data = (*s).data;
+        let host = (*s).host;
+        core::ptr::drop_in_place(s);
+        bindings::bio_put(host);
+        // The last use of `data`.
+        (*data).head.remaps.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// The work item of a [`Sent`] context: a write's completion, or the slow path of a bio given
+/// back.
+///
+/// # Safety
+///
+/// `work` must be the `work` of a [`Sent<T>`] whose clones have all completed, queued once.
+unsafe extern "C" fn sent_work<T: DiskOps>(work: *mut bindings::work_struct) {
+    // SAFETY: `work` is the first field of a `repr(C)` `Sent<T>` that this item alone uses now
+    // (safety contract); the disk's data is live while it is counted (see `release`).
+    unsafe {
+        let s = work.cast::<Sent<T>>();
+        let data = &*(*s).data;
+        let bio = (*s).bio.take();
+        if let Some(ctx) = (*s).write.take() {
+            // A write, all of whose parts have completed.
+            let result = to_result((*s).err.load(Ordering::Acquire));
+            if let Some(bio) = bio.and_then(|bio| data.ops.written(ctx, bio, result)) {
+                // Again the slow way, on `rbcache_io`, with the same work item: the write's
+                // completion must not wait for what the slow path waits for.
+                (*s).bio = Some(bio);
+                RawWork::queue(&raw mut (*s).work, Wq::Io);
+                return;
+            }
+        } else if let Some(bio) = bio {
+            data.ops.handle(bio);
+        }
+        release(s);
+    }
 }
 
 impl<T: DiskOps> Remapper<'_, T> {
     /// Reads the data of `bio` (a read submitted to this disk) from `sector` of `bdev`
     /// straight into its pages, through a remapped clone; [`DiskOps::remapped`] gets `ctx`,
     /// the bio and the result when it completes. Gives both back if the clone cannot be set
-    /// up.
+    /// up. The clone, with room for its completion's needs, comes from the disk's own pool,
+    /// which never runs dry for good (see [`BioSet`]).
     pub(crate) fn read_from(
         &self,
         bio: Bio,
@@ -384,95 +525,42 @@ impl<T: DiskOps> Remapper<'_, T> {
         if bio.op() != BioOp::Read {
             return Err((bio, ctx));
         }
-        let Ok(clone) = bio.clone_to(bdev) else {
+        let head = &self.data.head;
+        let Ok(clone) = bio.clone_in(bdev, &head.fast) else {
             return Err((bio, ctx));
         };
-        let Ok(slot) = KBox::<Remapped<T>>::new_uninit(GFP_KERNEL) else {
-            // SAFETY: The clone is ours and was never submitted.
-            unsafe { bindings::bio_put(clone) };
-            return Err((bio, ctx));
-        };
-        let remapped = KBox::write(
-            slot,
-            Remapped {
-                data: self.data,
-                bio,
-                ctx,
-            },
-        );
-        self.data.remaps.fetch_add(1, Ordering::AcqRel);
-        // SAFETY: `clone` is a new bio we own; its completion, `remap_end_io::<T>`, takes back
-        // the box it is given as `bi_private`, which holds the bio (live, not ended) until
-        // then.
+        // SAFETY: `clone` is a new bio of the disk's `fast` pool, which we own; its front pad
+        // is ours to fill. Its completion, `read_end_io::<T>`, finds the context through
+        // `bi_private`; the context holds the bio (live, not ended) until then.
         unsafe {
+            let s = sent_of::<T>(head, clone);
+            s.write(Sent {
+                work: RawWork::uninit(),
+                data: self.data,
+                host: clone,
+                bio: Some(bio),
+                read: Some(ctx),
+                write: None,
+                left: AtomicUsize::new(1),
+                err: AtomicI32::new(0),
+            });
+            RawWork::init(&raw mut (*s).work, sent_work::<T>);
+            head.remaps.fetch_add(1, Ordering::AcqRel);
             (*clone).bi_iter.bi_sector = sector;
-            (*clone).bi_private = KBox::into_raw(remapped).cast::<c_void>();
-            (*clone).bi_end_io = Some(remap_end_io::<T>);
+            (*clone).bi_private = s.cast::<c_void>();
+            (*clone).bi_end_io = Some(read_end_io::<T>);
             bindings::submit_bio(clone);
         }
         Ok(())
     }
-}
 
-/// Most parts [`Remapper::write_parts`] sends at once.
-pub(crate) const MAX_WRITE_PARTS: usize = 4;
-
-/// A write sent on by [`Remapper::write_parts`]: its bio, the disk's data, what the
-/// completion needs, and the parts still in flight. The last part's completion queues it on
-/// a work item, which calls [`DiskOps::written`].
-#[pin_data]
-struct Written<T: DiskOps> {
-    #[pin]
-    work: Work<Written<T>>,
-    data: *const DiskData<T>,
-    bio: Bio,
-    ctx: T::Write,
-    /// Parts not yet completed.
-    left: AtomicUsize,
-    /// The first error of a part (a negative errno), or 0.
-    err: AtomicI32,
-}
-
-// SAFETY: The disk's data is shared (`T` is `Sync`) and outlives the write (see
-// `GenDisk::drop`: it waits for `remaps`); the rest is `Send`.
-unsafe impl<T: DiskOps> Send for Written<T> {}
-
-impl_has_work! {
-    impl{T: DiskOps} HasWork<Self> for Written<T> { self.work }
-}
-
-impl<T: DiskOps> WorkItem for Written<T> {
-    type Pointer = Pin<KBox<Self>>;
-
-    fn run(this: Pin<KBox<Self>>) {
-        // SAFETY: The work item is running: the workqueue no longer uses its `work_struct`,
-        // so the value may move out of the box.
-        let this = unsafe { Pin::into_inner_unchecked(this) };
-        let Written {
-            data,
-            bio,
-            ctx,
-            err,
-            ..
-        } = KBox::into_inner(this);
-        let result = to_result(err.load(Ordering::Acquire));
-        // SAFETY: The disk's data stays live until `remaps` is back to zero (see
-        // `GenDisk::drop`), and this write is still counted.
-        let data = unsafe { &*data };
-        data.ops.written(ctx, bio, result);
-        // The last use of `data`: from here the disk may be freed.
-        data.remaps.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
-impl<T: DiskOps> Remapper<'_, T> {
     /// Writes parts of `bio` (a write submitted to this disk) to `bdev` straight from its
     /// pages, each `(sector, skip, len)`: `len` bytes from byte `skip` of the bio at `sector`
     /// (multiples of 512 within the bio), through trimmed clones (plain writes, whatever the
     /// bio's own flags), all in flight together. Nothing waits for them: once all have
-    /// completed, a work item calls [`DiskOps::written`] with `ctx`, the bio and the first
-    /// error. Gives both back, with nothing sent, if the parts cannot all be set up (or there
-    /// are none, or more than [`MAX_WRITE_PARTS`]).
+    /// completed, an `rbcache_done` work item calls [`DiskOps::written`] with `ctx`, the bio
+    /// and the first error. Gives both back, with nothing sent, if the first clone cannot be
+    /// set up (or there are no parts, or more than [`MAX_WRITE_PARTS`]).
     pub(crate) fn write_parts(
         &self,
         bio: Bio,
@@ -498,6 +586,10 @@ impl<T: DiskOps> Remapper<'_, T> {
     }
 
     /// [`Remapper::write_parts`]; with `own_flags`, the clones keep the bio's op and flags.
+    ///
+    /// Each clone is submitted before the next is allocated: under `submit_bio` the clones
+    /// submitted wait on `current->bio_list` until it returns, and the pool's rescuer sends
+    /// them on should the next allocation have to wait for them.
     fn send_write(
         &self,
         bio: Bio,
@@ -518,109 +610,138 @@ impl<T: DiskOps> Remapper<'_, T> {
         if !parts.iter().all(fits) {
             return Err((bio, ctx));
         }
-        let mut clones = [core::ptr::null_mut::<bindings::bio>(); MAX_WRITE_PARTS];
-        let put = |clones: &[*mut bindings::bio]| {
-            for &c in clones {
-                // SAFETY: Each is a clone we own that was never submitted.
-                unsafe { bindings::bio_put(c) };
-            }
-        };
-        for (i, slot) in clones.iter_mut().take(parts.len()).enumerate() {
-            match bio.clone_to(bdev) {
-                Ok(c) => *slot = c,
-                Err(_) => {
-                    put(&clones[..i]);
-                    return Err((bio, ctx));
-                }
-            }
-        }
-        let clones = &clones[..parts.len()];
-        let Ok(slot) = KBox::<Written<T>>::new_uninit(GFP_KERNEL) else {
-            put(clones);
+        let head = &self.data.head;
+        // The first clone holds the write's context.
+        let Ok(first) = bio.clone_in(bdev, &head.fast) else {
             return Err((bio, ctx));
         };
-        let written = match slot.write_pin_init(pin_init!(Written {
-            work <- new_work!("Written::work"),
-            data: self.data as *const DiskData<T>,
-            bio,
-            ctx,
-            left: AtomicUsize::new(clones.len()),
-            err: AtomicI32::new(0),
-        })) {
-            Ok(w) => w,
-            Err(never) => match never {},
-        };
-        self.data.remaps.fetch_add(1, Ordering::AcqRel);
-        // SAFETY: The box is only moved again, re-pinned, by the last part's completion.
-        let raw = KBox::into_raw(unsafe { Pin::into_inner_unchecked(written) });
-        for (&clone, &(sector, skip, len)) in clones.iter().zip(parts) {
-            // The box holds the bio (live, not ended) until every part has completed; once
-            // submitted, a clone is not touched here again.
-            // SAFETY: `clone` is a new bio we own, covering the bio; the trimmed range lies in
-            // it (checked above). `write_end_io::<T>` finds the box through `bi_private`.
-            unsafe {
+        let src = bio.raw();
+        // SAFETY: `first` is a new bio of the disk's `fast` pool, which we own; its front pad
+        // is ours to fill. The context holds the bio (live, not ended) until every part has
+        // completed and its work item has run; `left` keeps one count until every part is
+        // submitted, so no completion can queue the work item before. A clone, once
+        // submitted, is not touched here again. Each clone covers the whole bio; the trimmed
+        // range lies within it (checked above).
+        unsafe {
+            let s = sent_of::<T>(head, first);
+            s.write(Sent {
+                work: RawWork::uninit(),
+                data: self.data,
+                host: first,
+                bio: Some(bio),
+                read: None,
+                write: Some(ctx),
+                left: AtomicUsize::new(1),
+                err: AtomicI32::new(0),
+            });
+            RawWork::init(&raw mut (*s).work, sent_work::<T>);
+            head.remaps.fetch_add(1, Ordering::AcqRel);
+            for (i, &(sector, skip, len)) in parts.iter().enumerate() {
+                let clone = if i == 0 {
+                    first
+                } else {
+                    match clone_raw(src, bdev, &head.fast) {
+                        Ok(c) => c,
+                        Err(e) => {
+                            // Never from a pool that may wait, bar a clone of integrity data
+                            // our disks do not have. The parts sent go on; the write fails
+                            // (and is done again the slow way if `written` says so).
+                            let _ = (*s).err.compare_exchange(
+                                0,
+                                e.to_errno(),
+                                Ordering::AcqRel,
+                                Ordering::Acquire,
+                            );
+                            break;
+                        }
+                    }
+                };
                 bindings::bio_trim(clone, (skip >> 9) as u64, (len >> 9) as u64);
                 (*clone).bi_iter.bi_sector = sector;
                 if !own_flags {
                     (*clone).bi_opf = ffi::rbcache_req_write();
                 }
-                (*clone).bi_private = raw.cast::<c_void>();
+                (*clone).bi_private = s.cast::<c_void>();
                 (*clone).bi_end_io = Some(write_end_io::<T>);
+                (*s).left.fetch_add(1, Ordering::AcqRel);
                 bindings::submit_bio(clone);
+            }
+            if (*s).left.fetch_sub(1, Ordering::AcqRel) == 1 {
+                RawWork::queue(&raw mut (*s).work, Wq::Done);
             }
         }
         Ok(())
     }
 }
 
-/// The completion of a part sent by [`Remapper::write_parts`]: notes its error, and the last
-/// part queues the write's work item.
+/// A clone of the live bio `src` on `bdev` from `set`, sharing its pages, for the caller to
+/// submit (`GFP_NOIO`: from the pool's reserve when memory is short); the caller must keep
+/// `src` live (not ended) until the clone has completed, and put the clone.
+fn clone_raw(src: *mut bindings::bio, bdev: &BdevFile, set: &BioSet) -> Result<*mut bindings::bio> {
+    // SAFETY: `src` is live (its holder is the caller); `bdev` is open; the pool is
+    // initialised (type invariant of `BioSet`); the helper only returns `GFP_NOIO`.
+    let clone = unsafe {
+        bindings::bio_alloc_clone(bdev.bdev(), src, ffi::rbcache_gfp_noio(), set.as_ptr())
+    };
+    if clone.is_null() {
+        return Err(ENOMEM);
+    }
+    Ok(clone)
+}
+
+/// The completion of a part sent by [`Remapper::write_parts`]: notes its error, puts it
+/// (unless it holds the write's context), and the last part queues the write's work item.
 ///
 /// # Safety
 ///
-/// `clone` must be such a part, completing once; its `bi_private` is the `Written<T>` box,
-/// which the last part to complete takes back.
+/// `clone` must be such a part, completing once; its `bi_private` is the write's [`Sent`].
 unsafe extern "C" fn write_end_io<T: DiskOps>(clone: *mut bindings::bio) {
-    // SAFETY: By the safety contract `bi_private` is the live box (freed only after the last
-    // part, possibly this one, queued it); the clone is ours to put after reading its status.
+    // SAFETY: By the safety contract `bi_private` is the live context, freed only after the
+    // last part (possibly this one) queued its work item, which is not touched here after
+    // that. A part other than the host is ours to put after reading its status.
     unsafe {
-        let w = (*clone).bi_private.cast::<Written<T>>();
+        let s = (*clone).bi_private.cast::<Sent<T>>();
         let errno = bindings::blk_status_to_errno((*clone).bi_status);
-        bindings::bio_put(clone);
+        if clone != (*s).host {
+            bindings::bio_put(clone);
+        }
         if errno != 0 {
-            let _ = (*w)
+            let _ = (*s)
                 .err
                 .compare_exchange(0, errno, Ordering::AcqRel, Ordering::Acquire);
         }
-        if (*w).left.fetch_sub(1, Ordering::AcqRel) == 1 {
-            let boxed = Pin::new_unchecked(KBox::from_raw(w));
-            super::workqueue::io_queue().enqueue(boxed);
+        if (*s).left.fetch_sub(1, Ordering::AcqRel) == 1 {
+            RawWork::queue(&raw mut (*s).work, Wq::Done);
         }
     }
 }
 
-/// The completion of a clone sent by [`Remapper::read_from`].
+/// The completion of a clone sent by [`Remapper::read_from`]: the read ends here, or, given
+/// back by [`DiskOps::remapped`], goes down the slow path on the work item it was sent with.
 ///
 /// # Safety
 ///
-/// `clone` must be such a clone, completing once; its `bi_private` is the `Remapped<T>` box.
-unsafe extern "C" fn remap_end_io<T: DiskOps>(clone: *mut bindings::bio) {
-    // SAFETY: By the safety contract `bi_private` is the box `read_from` leaked, taken back
-    // once here; the clone is ours to put after reading its status.
-    let (remapped, status) = unsafe {
-        let r = KBox::from_raw((*clone).bi_private.cast::<Remapped<T>>());
+/// `clone` must be such a clone, completing once; its `bi_private` is its [`Sent`].
+unsafe extern "C" fn read_end_io<T: DiskOps>(clone: *mut bindings::bio) {
+    // SAFETY: By the safety contract `bi_private` is the clone's own context, which nothing
+    // else uses now; the disk's data is live while the context is counted (see `release`).
+    unsafe {
+        let s = (*clone).bi_private.cast::<Sent<T>>();
         let status = (*clone).bi_status;
-        bindings::bio_put(clone);
-        (r, status)
-    };
-    let Remapped { data, bio, ctx } = KBox::into_inner(remapped);
-    let result = if status == 0 { Ok(()) } else { Err(EIO) };
-    // SAFETY: The disk's data stays live until `remaps` is back to zero (see `GenDisk::drop`),
-    // and this remap is still counted.
-    let data = unsafe { &*data };
-    data.ops.remapped(ctx, bio, result);
-    // The last use of `data`: from here the disk may be freed.
-    data.remaps.fetch_sub(1, Ordering::AcqRel);
+        let data = &*(*s).data;
+        let (Some(bio), Some(ctx)) = ((*s).bio.take(), (*s).read.take()) else {
+            release(s);
+            return;
+        };
+        let result = if status == 0 { Ok(()) } else { Err(EIO) };
+        match data.ops.remapped(ctx, bio, result) {
+            None => release(s),
+            Some(bio) => {
+                (*s).bio = Some(bio);
+                RawWork::queue(&raw mut (*s).work, Wq::Io);
+            }
+        }
+    }
 }
 
 /// The `submit_bio` of every rbcache disk (called by the block layer through
@@ -691,10 +812,22 @@ impl<T: DiskOps> GenDisk<T> {
         read_only: bool,
         ops: T,
     ) -> Result<Self> {
+        // The context of a clone sits in its front pad, right at the start of a slab object
+        // (aligned to at least `ARCH_KMALLOC_MINALIGN`, 8).
+        if core::mem::align_of::<Sent<T>>() > 8 {
+            return Err(EINVAL);
+        }
+        let pad = u32::try_from(front_pad::<T>()).map_err(|_| EINVAL)?;
+        let fast = BioSet::new(DISK_POOL, pad, false, true)?;
+        let sync = BioSet::new(DISK_POOL, 0, false, false)?;
         let data = Arc::new(
             DiskData {
-                submit: submit_typed::<T>,
-                remaps: AtomicUsize::new(0),
+                head: DiskHead {
+                    submit: submit_typed::<T>,
+                    remaps: AtomicUsize::new(0),
+                    fast,
+                    sync,
+                },
                 ops,
             },
             GFP_KERNEL,
@@ -775,14 +908,16 @@ impl<T: DiskOps> Drop for GenDisk<T> {
         // submitted any more, then the handlers drain the bios they hold.
         unsafe { bindings::del_gendisk(self.disk.as_ptr()) };
         // SAFETY: By the type invariant `data` is live while `self` is.
-        let remaps = unsafe { &(*self.data).remaps };
-        // Remapped reads complete without a thread to wait on: poll (teardown only).
+        let remaps = unsafe { &(*self.data).head.remaps };
+        // What the remapper sent completes without a thread to wait on: poll (teardown only).
         while remaps.load(Ordering::Acquire) != 0 {
             // SAFETY: Sleeping is fine here: the disk is dropped in process context.
             unsafe { bindings::msleep(1) };
         }
         self.ops().drain();
-        // SAFETY: Nothing refers to the disk or `data` any more.
+        // SAFETY: Nothing refers to the disk or `data` any more, and no bio of its pools is
+        // left (each is put before the count that the waits above watch drops), so they may
+        // be exited with it.
         unsafe {
             bindings::put_disk(self.disk.as_ptr());
             drop(Arc::from_raw(self.data));

@@ -60,6 +60,13 @@ extern "C" {
     pub(crate) fn rbcache_init_completion(done: *mut bindings::completion);
     /// `init_waitqueue_head()` (one lockdep class for all of rbcache's).
     pub(crate) fn rbcache_init_waitqueue_head(wq: *mut bindings::wait_queue_head);
+    /// `INIT_WORK(work, func)`.
+    pub(crate) fn rbcache_init_work(work: *mut bindings::work_struct, func: bindings::work_func_t);
+    /// `queue_work(wq, work)`: false if it was already pending.
+    pub(crate) fn rbcache_queue_work(
+        wq: *mut bindings::workqueue_struct,
+        work: *mut bindings::work_struct,
+    ) -> bool;
     /// `memalloc_noio_save()`.
     pub(crate) fn rbcache_memalloc_noio_save() -> core::ffi::c_uint;
     /// `memalloc_noio_restore(flags)`.
