@@ -18,11 +18,12 @@ use kernel::c_str;
 use kernel::fmt;
 use kernel::prelude::*;
 use kernel::str::CString;
-use kernel::sync::{new_mutex, Arc, Mutex};
+use kernel::sync::{new_mutex, Arc};
 
 use crate::cached_dev::CachedDev;
 use crate::flash::FlashVolume;
 use crate::format::alloc::{Policy, Reserve};
+use crate::format::backing::BdevState;
 use crate::format::congestion::{READ_THRESHOLD_US, WRITE_THRESHOLD_US};
 use crate::format::geometry::{Geometry, SetMagic};
 use crate::format::superblock::{
@@ -33,6 +34,7 @@ use crate::gc::{Gc, GcThread, Tunable};
 use crate::helper_thread::{Helper, HelperThread};
 use crate::index::{CACHE_LIMIT_MAX, CACHE_LIMIT_MIN};
 use crate::kabi::bdev::BdevFile;
+use crate::kabi::noio::NoIoMutex;
 use crate::kabi::random::{random_u64, real_seconds};
 use crate::kabi::shrinker::Shrinker;
 use crate::kabi::sysfs::{AttrOps, Group, ShowBuf, SysfsDir};
@@ -137,11 +139,13 @@ pub(crate) struct CacheSet {
     meta: SetMetadata,
     dev: u32,
     gc: Arc<Gc>,
+    // `running` and `cached` are taken under `CachedDev::link`, which `submit_bio` takes:
+    // held only inside a no-IO scope ([`NoIoMutex`]).
     #[pin]
-    running: Mutex<Option<Running>>,
+    running: NoIoMutex<Option<Running>>,
     /// Backing devices attached to the set.
     #[pin]
-    cached: Mutex<KVec<Arc<CachedDev>>>,
+    cached: NoIoMutex<KVec<Arc<CachedDev>>>,
 }
 
 impl CacheSet {
@@ -171,8 +175,8 @@ impl CacheSet {
                 sb,
                 meta,
                 gc: set_gc,
-                running <- new_mutex!(None, "CacheSet::running"),
-                cached <- new_mutex!(KVec::new(), "CacheSet::cached"),
+                running <- NoIoMutex::new(new_mutex!(None, "CacheSet::running")),
+                cached <- NoIoMutex::new(new_mutex!(KVec::new(), "CacheSet::cached")),
             }),
             GFP_KERNEL,
         )?;
@@ -442,7 +446,9 @@ impl CacheSet {
     /// does. Leaves attached, for the registry to stop, each device that must not run
     /// without its cache: one whose dirty data could not be written back (its superblock
     /// stays dirty, the data stays in the cache), and, if the set has failed (`io_disable`),
-    /// one whose `stop_when_cache_set_failed` is `always`.
+    /// as 6.12's `conditional_stop_bcache_device()`, one whose `stop_when_cache_set_failed` is
+    /// `always`, or `auto` with dirty data (no writeback is tried from a failed cache; its
+    /// IO fails until it is stopped).
     pub(crate) fn detach_all(&self) {
         let failed = self.gc.io_disabled();
         let cached = core::mem::replace(&mut *self.cached.lock(), KVec::new());
@@ -451,6 +457,13 @@ impl CacheSet {
             if failed && dev.policy.stop_always.load(Ordering::Relaxed) {
                 pr_warn!(
                     "backing device {}: stop_when_cache_set_failed is always: stopping it with its failed cache set\n",
+                    name
+                );
+                continue;
+            }
+            if failed && dev.state() == BdevState::Dirty {
+                pr_warn!(
+                    "backing device {}: stop_when_cache_set_failed is auto and it has dirty data: stopping it with its failed cache set, which keeps the data\n",
                     name
                 );
                 continue;

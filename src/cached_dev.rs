@@ -30,6 +30,7 @@ use crate::format::units::DevDisplay;
 use crate::format::writeback::stripe_sectors;
 use crate::kabi::bdev::BdevFile;
 use crate::kabi::bio::WriteKind;
+use crate::kabi::noio::NoIoMutex;
 use crate::kabi::random::real_seconds;
 use crate::metadata::write_superblock_from;
 use crate::registry::Registry;
@@ -102,20 +103,22 @@ pub(crate) struct CachedDev {
     pub(crate) stats: CacheStats,
     /// Writeback settings and counters.
     pub(crate) wb: WbSettings,
+    // `sb`, `ranges`, `link` and `seq` are taken in `submit_bio`: held only inside a no-IO
+    // scope ([`NoIoMutex`]).
     #[pin]
-    sb: Mutex<SbImage>,
+    sb: NoIoMutex<SbImage>,
     #[pin]
-    ranges: Mutex<[Option<(u64, u64)>; RANGES]>,
+    ranges: NoIoMutex<[Option<(u64, u64)>; RANGES]>,
     #[pin]
     range_free: CondVar,
     #[pin]
-    link: Mutex<Link>,
+    link: NoIoMutex<Link>,
     /// Bios using the cache now ([`CachedDev::cache`]).
     users: AtomicU64,
     #[pin]
     idle: CondVar,
     #[pin]
-    seq: Mutex<SeqTracker>,
+    seq: NoIoMutex<SeqTracker>,
     #[pin]
     pub(crate) rate: Mutex<RateState>,
 }
@@ -209,13 +212,16 @@ impl CachedDev {
                 detaching: AtomicBool::new(false),
                 stats <- CacheStats::new(),
                 wb: WbSettings::default(),
-                sb <- new_mutex!(SbImage { sb, raw: None }, "CachedDev::sb"),
-                ranges <- new_mutex!([None; RANGES], "CachedDev::ranges"),
+                sb <- NoIoMutex::new(new_mutex!(SbImage { sb, raw: None }, "CachedDev::sb")),
+                ranges <- NoIoMutex::new(new_mutex!([None; RANGES], "CachedDev::ranges")),
                 range_free <- new_condvar!("CachedDev::range_free"),
-                link <- new_mutex!(Link { attached: None, stopper: None }, "CachedDev::link"),
+                link <- NoIoMutex::new(new_mutex!(
+                    Link { attached: None, stopper: None },
+                    "CachedDev::link"
+                )),
                 users: AtomicU64::new(0),
                 idle <- new_condvar!("CachedDev::idle"),
-                seq <- new_mutex!(SeqTracker::default(), "CachedDev::seq"),
+                seq <- NoIoMutex::new(new_mutex!(SeqTracker::default(), "CachedDev::seq")),
                 rate <- new_mutex!(RateState::default(), "CachedDev::rate"),
             }),
             GFP_KERNEL,
@@ -355,7 +361,7 @@ impl CachedDev {
                     return RangeGuard { dev: self, slot };
                 }
             }
-            self.range_free.wait(&mut r);
+            self.range_free.wait(r.guard());
         }
     }
 
@@ -480,12 +486,15 @@ impl CachedDev {
 
     /// Attaches to `set` (see the module documentation).
     pub(crate) fn attach(self: &Arc<Self>, set: &Arc<CacheSet>) -> Result {
+        let io = set.io().ok_or(EINTR)?;
+        // Before the link lock (see `WbThread::start`); dropped after it, which stops the
+        // thread, if the attach fails.
+        let wb = WbThread::start(self.clone(), io.clone())?;
         let mut link = self.link.lock();
         if link.attached.is_some() || self.detaching.load(Ordering::Acquire) {
             return Err(EBUSY);
         }
         let sb = self.sb();
-        let io = set.io().ok_or(EINTR)?;
         if u64::from(sb.block_size) < u64::from(set.block_sectors()) {
             pr_err!(
                 "backing device {}: block size {} is smaller than cache set {}'s {}: not attaching\n",
@@ -519,10 +528,9 @@ impl CachedDev {
             }
         })?;
         io.track_dirty(inode, self.sectors, self.stripe)?;
-        let wb = WbThread::start(self.clone(), io.clone(), inode)
-            .inspect_err(|_| io.untrack_dirty(inode))?;
         set.add_cached(self.clone())
             .inspect_err(|_| io.untrack_dirty(inode))?;
+        wb.begin(inode);
         link.attached = Some(Attached {
             set: set.clone(),
             io,
@@ -548,7 +556,7 @@ impl CachedDev {
         while self.users.load(Ordering::Acquire) > 0 {
             let _ = self
                 .idle
-                .wait_interruptible_timeout(&mut link, msecs_to_jiffies(10));
+                .wait_interruptible_timeout(link.guard(), msecs_to_jiffies(10));
         }
         drop(link);
         drop(a.wb.take());

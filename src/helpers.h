@@ -33,6 +33,9 @@ bool rbcache_bio_sync(struct bio *bio);
 gfp_t rbcache_gfp_noio(void);
 unsigned int rbcache_memalloc_noio_save(void);
 void rbcache_memalloc_noio_restore(unsigned int flags);
+void rbcache_lockdep_reclaim_init(void);
+void rbcache_lockdep_submit_enter(void);
+void rbcache_lockdep_submit_exit(void);
 void rbcache_init_completion(struct completion *done);
 
 /* Implemented in Rust (kabi/disk.rs): the submit_bio entry of rbcache's disks. */

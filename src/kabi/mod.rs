@@ -10,7 +10,8 @@
 //! - [`bdev`]: block devices opened by path, exclusively;
 //! - [`bio`]: synchronous metadata reads and writes;
 //! - [`disk`]: bio-based gendisks (`/dev/bcacheN`) and the bios they receive;
-//! - [`noio`]: scopes whose allocations avoid IO;
+//! - [`noio`]: scopes whose allocations avoid IO, the locks `submit_bio` takes (held only
+//!   inside one), and lockdep's view of `submit_bio` as reachable from reclaim;
 //! - [`workqueue`]: a module-owned workqueue;
 //! - [`random`]: random numbers and wall-clock seconds;
 //! - [`shrinker`]: callbacks through which reclaim asks for memory back.
