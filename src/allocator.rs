@@ -22,6 +22,7 @@
 use core::sync::atomic::Ordering;
 use kernel::prelude::*;
 
+use crate::failure::Meta;
 use crate::format::alloc::{
     pick, Bucket, Reserve, BUCKET_GC_GEN_MAX, GC_MARK_METADATA, GC_MARK_NONE,
 };
@@ -282,8 +283,10 @@ impl SetIo {
                 },
             )
             .ok_or(EINVAL)?;
-            self.bdev
-                .write_sync(bucket * l.bucket_size, &buf, WriteKind::Meta)?;
+            self.meta_io(Meta::Prio, || {
+                self.bdev
+                    .write_sync(bucket * l.bucket_size, &buf, WriteKind::Meta)
+            })?;
             self.stats
                 .meta_sectors
                 .fetch_add((buf.len() >> 9) as u64, Ordering::Relaxed);

@@ -23,6 +23,7 @@
 use core::sync::atomic::Ordering;
 use kernel::prelude::*;
 
+use crate::failure::Meta;
 use crate::format::alloc::{split_plan, Reserve};
 use crate::format::bkey::Bkey;
 use crate::format::bset::{write_bset, BSET_HEADER};
@@ -299,8 +300,10 @@ impl SetIo {
         let ptr0 = Bkey::make_ptr(st.gen(b), b * self.layout.bucket_size, 0);
         node.fill(0);
         write_bset(node, self.layout.bset_magic, random_u64() | 1, ptr0, keys).ok_or(E2BIG)?;
-        self.bdev
-            .write_sync(b * self.layout.bucket_size, node, WriteKind::Meta)?;
+        self.meta_io(Meta::Node, || {
+            self.bdev
+                .write_sync(b * self.layout.bucket_size, node, WriteKind::Meta)
+        })?;
         self.stats.nodes_written.fetch_add(1, Ordering::Relaxed);
         self.stats
             .meta_sectors

@@ -18,11 +18,12 @@ use kernel::c_str;
 use kernel::fmt;
 use kernel::prelude::*;
 use kernel::str::CString;
-use kernel::sync::{new_mutex, Arc, Mutex};
+use kernel::sync::{new_mutex, Arc};
 
 use crate::cached_dev::CachedDev;
 use crate::flash::FlashVolume;
 use crate::format::alloc::{Policy, Reserve};
+use crate::format::backing::BdevState;
 use crate::format::congestion::{READ_THRESHOLD_US, WRITE_THRESHOLD_US};
 use crate::format::geometry::{Geometry, SetMagic};
 use crate::format::superblock::{
@@ -34,6 +35,7 @@ use crate::gc::{Gc, GcThread, Tunable};
 use crate::helper_thread::{Helper, HelperThread};
 use crate::index::{CACHE_LIMIT_MAX, CACHE_LIMIT_MIN};
 use crate::kabi::bdev::BdevFile;
+use crate::kabi::noio::{NoIoGuard, NoIoMutex};
 use crate::kabi::random::{random_u64, real_seconds};
 use crate::kabi::shrinker::Shrinker;
 use crate::kabi::sysfs::{AttrOps, Group, ShowBuf, SysfsDir};
@@ -138,12 +140,14 @@ pub(crate) struct CacheSet {
     meta: SetMetadata,
     dev: u32,
     gc: Arc<Gc>,
+    // `running` and `cached` are taken under `CachedDev::link`, which `submit_bio` takes:
+    // held only inside a no-IO scope ([`NoIoMutex`]).
     #[pin]
-    running: Mutex<Option<Running>>,
+    running: NoIoMutex<Option<Running>>,
     /// Backing devices attached to the set. An attach holds it from before its first write
     /// to the set until it is recorded here ([`CacheSet::begin_attach`]).
     #[pin]
-    cached: Mutex<Attachments>,
+    cached: NoIoMutex<Attachments>,
 }
 
 /// The backing devices attached to a set, and whether it still takes new ones.
@@ -156,9 +160,7 @@ struct Attachments {
 /// An attach to a set in progress, admitted by [`CacheSet::begin_attach`]: until it is
 /// recorded ([`Admission::admit`]) or dropped (the attach failed), it holds the set's list of
 /// attached devices locked, with room for one more, so the set cannot close meanwhile.
-pub(crate) struct Admission<'a>(
-    kernel::sync::lock::Guard<'a, Attachments, kernel::sync::lock::mutex::MutexBackend>,
-);
+pub(crate) struct Admission<'a>(NoIoGuard<'a, Attachments>);
 
 impl Admission<'_> {
     /// Records `dev` as attached.
@@ -195,11 +197,11 @@ impl CacheSet {
                 sb,
                 meta,
                 gc: set_gc,
-                running <- new_mutex!(None, "CacheSet::running"),
-                cached <- new_mutex!(
+                running <- NoIoMutex::new(new_mutex!(None, "CacheSet::running")),
+                cached <- NoIoMutex::new(new_mutex!(
                     Attachments { devs: KVec::new(), closed: false },
                     "CacheSet::cached"
-                ),
+                )),
             }),
             GFP_KERNEL,
         )?;
@@ -554,7 +556,9 @@ impl CacheSet {
     /// does. Leaves attached, for the registry to stop, each device that must not run
     /// without its cache: one whose dirty data could not be written back (its superblock
     /// stays dirty, the data stays in the cache), and, if the set has failed (`io_disable`),
-    /// one whose `stop_when_cache_set_failed` is `always`.
+    /// as 6.12's `conditional_stop_bcache_device()`, one whose `stop_when_cache_set_failed` is
+    /// `always`, or `auto` with dirty data (no writeback is tried from a failed cache; its
+    /// IO fails until it is stopped).
     pub(crate) fn detach_all(&self) {
         let failed = self.gc.io_disabled();
         let cached = self.take_cached();
@@ -563,6 +567,13 @@ impl CacheSet {
             if failed && dev.policy.stop_always.load(Ordering::Relaxed) {
                 pr_warn!(
                     "backing device {}: stop_when_cache_set_failed is always: stopping it with its failed cache set\n",
+                    name
+                );
+                continue;
+            }
+            if failed && dev.state() == BdevState::Dirty {
+                pr_warn!(
+                    "backing device {}: stop_when_cache_set_failed is auto and it has dirty data: stopping it with its failed cache set, which keeps the data\n",
                     name
                 );
                 continue;

@@ -30,6 +30,7 @@ use crate::format::units::DevDisplay;
 use crate::format::writeback::stripe_sectors;
 use crate::kabi::bdev::BdevFile;
 use crate::kabi::bio::WriteKind;
+use crate::kabi::noio::NoIoMutex;
 use crate::kabi::random::real_seconds;
 use crate::kabi::wait::WaitQueue;
 use crate::metadata::write_superblock_from;
@@ -103,21 +104,23 @@ pub(crate) struct CachedDev {
     pub(crate) stats: CacheStats,
     /// Writeback settings and counters.
     pub(crate) wb: WbSettings,
+    // `sb`, `ranges`, `link` and `seq` are taken in `submit_bio`: held only inside a no-IO
+    // scope ([`NoIoMutex`]).
     #[pin]
-    sb: Mutex<SbImage>,
+    sb: NoIoMutex<SbImage>,
     #[pin]
-    ranges: Mutex<[Option<(u64, u64)>; RANGES]>,
+    ranges: NoIoMutex<[Option<(u64, u64)>; RANGES]>,
     #[pin]
     range_free: CondVar,
     #[pin]
-    link: Mutex<Link>,
+    link: NoIoMutex<Link>,
     /// Bios using the cache now ([`CachedDev::cache`]).
     users: AtomicU64,
     /// Woken when `users` reaches 0.
     #[pin]
     idle: WaitQueue,
     #[pin]
-    seq: Mutex<SeqTracker>,
+    seq: NoIoMutex<SeqTracker>,
     #[pin]
     pub(crate) rate: Mutex<RateState>,
 }
@@ -186,6 +189,18 @@ impl CachedDev {
         let block_bytes = (u32::from(sb.block_size) << 9).max(bdev.logical_block_size());
         let mode = CacheMode::from_flags(sb.flags) as u8;
         let stripe = stripe_sectors(u64::from(bdev.io_opt() >> 9));
+        // The locks `submit_bio` takes, made apart (one macro inside another per field
+        // exceeds the macro recursion limit of `pin_init!`).
+        let sb_lock = NoIoMutex::new(new_mutex!(SbImage { sb, raw: None }, "CachedDev::sb"));
+        let ranges = NoIoMutex::new(new_mutex!([None; RANGES], "CachedDev::ranges"));
+        let link = NoIoMutex::new(new_mutex!(
+            Link {
+                attached: None,
+                stopper: None
+            },
+            "CachedDev::link"
+        ));
+        let seq = NoIoMutex::new(new_mutex!(SeqTracker::default(), "CachedDev::seq"));
         Arc::pin_init(
             pin_init!(CachedDev {
                 bdev,
@@ -211,13 +226,13 @@ impl CachedDev {
                 detaching: AtomicBool::new(false),
                 stats <- CacheStats::new(),
                 wb: WbSettings::default(),
-                sb <- new_mutex!(SbImage { sb, raw: None }, "CachedDev::sb"),
-                ranges <- new_mutex!([None; RANGES], "CachedDev::ranges"),
+                sb <- sb_lock,
+                ranges <- ranges,
                 range_free <- new_condvar!("CachedDev::range_free"),
-                link <- new_mutex!(Link { attached: None, stopper: None }, "CachedDev::link"),
+                link <- link,
                 users: AtomicU64::new(0),
                 idle <- WaitQueue::new(),
-                seq <- new_mutex!(SeqTracker::default(), "CachedDev::seq"),
+                seq <- seq,
                 rate <- new_mutex!(RateState::default(), "CachedDev::rate"),
             }),
             GFP_KERNEL,
@@ -357,7 +372,7 @@ impl CachedDev {
                     return RangeGuard { dev: self, slot };
                 }
             }
-            self.range_free.wait(&mut r);
+            self.range_free.wait(r.guard());
         }
     }
 
@@ -482,11 +497,6 @@ impl CachedDev {
 
     /// Attaches to `set` (see the module documentation).
     pub(crate) fn attach(self: &Arc<Self>, set: &Arc<CacheSet>) -> Result {
-        let mut link = self.link.lock();
-        if link.attached.is_some() || self.detaching.load(Ordering::Acquire) {
-            return Err(EBUSY);
-        }
-        let sb = self.sb();
         let stopping = || {
             pr_err!(
                 "backing device {}: cannot attach: cache set {} is stopping\n",
@@ -496,6 +506,14 @@ impl CachedDev {
             EINVAL
         };
         let io = set.io().ok_or_else(stopping)?;
+        // Before the link lock (see `WbThread::start`); dropped after it, which stops the
+        // thread, if the attach fails.
+        let wb = WbThread::start(self.clone(), io.clone())?;
+        let mut link = self.link.lock();
+        if link.attached.is_some() || self.detaching.load(Ordering::Acquire) {
+            return Err(EBUSY);
+        }
+        let sb = self.sb();
         if u64::from(sb.block_size) < u64::from(set.block_sectors()) {
             pr_err!(
                 "backing device {}: block size {} is smaller than cache set {}'s {}: not attaching\n",
@@ -532,9 +550,8 @@ impl CachedDev {
             }
         })?;
         io.track_dirty(inode, self.sectors, self.stripe)?;
-        let wb = WbThread::start(self.clone(), io.clone(), inode)
-            .inspect_err(|_| io.untrack_dirty(inode))?;
         admission.admit(self.clone());
+        wb.begin(inode);
         link.attached = Some(Attached {
             set: set.clone(),
             io,

@@ -202,7 +202,6 @@ impl DiskOps for VolumeIo {
     type Remap = (Hit, u64);
 
     fn submit(&self, bio: Bio, remap: Remapper<'_, Self>) {
-        let _noio = NoIoScope::new();
         // As 6.12 with `CACHE_SET_IO_DISABLE`: every bio fails.
         if self.state.io.gc.io_disabled() {
             bio.end(Err(EIO));

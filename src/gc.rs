@@ -410,6 +410,12 @@ impl Gc {
         true
     }
 
+    /// Whether the set has failed ([`Gc::fail`]); `internal/io_disable` by hand is not a
+    /// failure.
+    pub(crate) fn failed(&self) -> bool {
+        self.failed.load(Ordering::Acquire)
+    }
+
     /// Returns whether IO is disabled.
     pub(crate) fn io_disabled(&self) -> bool {
         self.wake.lock().io_disable

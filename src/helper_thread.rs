@@ -63,7 +63,9 @@ impl Drop for HelperThread {
         drop(self.thread.take());
         if let Helper::Journal = self.which {
             let _noio = NoIoScope::new();
-            if let Err(e) = self.io.flush_journal() {
+            // A failed set writes nothing more, and said so when it failed.
+            let r = self.io.flush_journal();
+            if let (Err(e), false) = (r, self.io.gc.failed()) {
                 pr_err!(
                     "writing the journal at stop failed ({}): keys since the last flush are lost\n",
                     e.to_errno()

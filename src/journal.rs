@@ -21,9 +21,12 @@ use core::sync::atomic::Ordering;
 use kernel::prelude::*;
 use kernel::time::msecs_to_jiffies;
 
+use crate::failure::Meta;
+use crate::format::io_errors::LogLimit;
 use crate::format::journal::next_seq;
 use crate::format::jset::{JSET_HEADER, JSET_MAX_BYTES, JSET_VERSION};
 use crate::format::units::DevDisplay;
+use crate::gc::now_ns;
 use crate::kabi::bio::WriteKind;
 use crate::kabi::noio::NoIoScope;
 use crate::set_io::{IoState, Patch, SetIo};
@@ -94,7 +97,9 @@ impl SetIo {
         let j = &mut st.journal;
         let sector = (self.layout.first_bucket + j.bucket as u64) * self.layout.bucket_size
             + (j.offset >> 9) as u64;
-        self.bdev.write_sync(sector, &buf, WriteKind::FlushFua)?;
+        self.meta_io(Meta::Journal, || {
+            self.bdev.write_sync(sector, &buf, WriteKind::FlushFua)
+        })?;
         self.stats.journal_writes.fetch_add(1, Ordering::Relaxed);
         self.stats
             .meta_sectors
@@ -117,14 +122,7 @@ impl SetIo {
     /// registration would take older metadata for the newest; see
     /// [`crate::format::journal::next_seq`].)
     pub(crate) fn seq_exhausted(&self, what: &str) -> Error {
-        if self.gc.fail() {
-            pr_err!(
-                "cache device {}: {} seq {} cannot advance: the cache set fails\n",
-                DevDisplay(self.bdev.dev()),
-                what,
-                u64::MAX
-            );
-        }
+        self.fail(format_args!("{} seq {} cannot advance", what, u64::MAX));
         EIO
     }
 
@@ -137,16 +135,27 @@ impl SetIo {
         Ok(())
     }
 
-    /// Writes the dirty leaves and a new root so the journal can be reused.
+    /// Writes the dirty leaves and a new root so the journal can be reused. A flush that
+    /// fails is tried again by the next commit; its node write errors count toward
+    /// `io_error_limit` and a journal write error fails the set ([`SetIo::meta_io`]), so a
+    /// failing cache device fails the set. Other failures (no btree bucket, no memory) are
+    /// logged at most every few seconds.
     pub(crate) fn release_journal(&self, st: &mut IoState) {
         self.stats
             .journal_flush_writes
             .fetch_add(1, Ordering::Relaxed);
         if let Err(e) = self.flush_tree(st) {
-            pr_warn!(
-                "writing the btree failed ({}): the journal will fill up\n",
-                e.to_errno()
-            );
+            if self.gc.failed() {
+                return;
+            }
+            if let Some(held) = st.flush_log.allow(now_ns()) {
+                pr_warn!(
+                    "cache device {}: writing the btree failed ({}), the journal cannot be reclaimed yet{}\n",
+                    DevDisplay(self.bdev.dev()),
+                    e.to_errno(),
+                    Held(held)
+                );
+            }
         }
     }
 
@@ -200,14 +209,37 @@ impl SetIo {
     }
 
     /// The `bcache_journal` thread: once keys are pending, waits `journal_delay_ms`, then
-    /// writes them.
+    /// writes them. A failure that failed the set was logged there; any other (a full
+    /// journal, no memory) is logged at most every few seconds.
     pub(crate) fn flusher_main(&self) {
+        let mut log = LogLimit::default();
         while self.flusher.wait(msecs_to_jiffies(self.journal_delay_ms())) {
             let _noio = NoIoScope::new();
             if let Err(e) = self.flush_journal() {
-                pr_warn!("journal write failed ({})\n", e.to_errno());
+                if !self.gc.failed() {
+                    if let Some(held) = log.allow(now_ns()) {
+                        pr_warn!(
+                            "cache device {}: journal write failed ({}){}\n",
+                            DevDisplay(self.bdev.dev()),
+                            e.to_errno(),
+                            Held(held)
+                        );
+                    }
+                }
             }
             self.shrink_requested();
+        }
+    }
+}
+
+/// `; N more since the last report`, for a rate-limited log line ([`LogLimit`]), or nothing.
+struct Held(u64);
+
+impl core::fmt::Display for Held {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self.0 {
+            0 => Ok(()),
+            n => write!(f, "; {} more since the last report", n),
         }
     }
 }

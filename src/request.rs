@@ -130,7 +130,6 @@ impl DiskOps for CachedDisk {
     type Remap = HitRead;
 
     fn submit(&self, bio: Bio, remap: Remapper<'_, Self>) {
-        let _noio = NoIoScope::new();
         // As 6.12 with `CACHE_SET_IO_DISABLE` on the attached set, or the device's own
         // `io_disable`: every bio fails.
         if self.0.dev.policy.io_disable.load(Ordering::Relaxed) || self.0.dev.set_io_disabled() {

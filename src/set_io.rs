@@ -25,9 +25,10 @@
 
 use core::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use kernel::prelude::*;
-use kernel::sync::{new_mutex, Arc, Mutex};
+use kernel::sync::{new_mutex, Arc};
 
 use crate::dirty::DirtyCounts;
+use crate::failure::Meta;
 use crate::format::alloc::{
     Bucket, Fifo, FreeLists, PickState, Policy, Reserve, GC_MARK_DIRTY, GC_MARK_METADATA,
     GC_MARK_RECLAIMABLE,
@@ -35,7 +36,7 @@ use crate::format::alloc::{
 use crate::format::bkey::{Bkey, MAX_SIZE};
 use crate::format::congestion::Congestion;
 use crate::format::extents::{self, Extent};
-use crate::format::io_errors::IoErrors;
+use crate::format::io_errors::{IoErrors, LogLimit};
 use crate::format::superblock::{Superblock, CACHE_SYNC};
 use crate::gc::Gc;
 use crate::index::{Index, LeafKeys, Node, NodeSource};
@@ -43,6 +44,7 @@ use crate::journal::JOURNAL_DELAY_MS;
 use crate::kabi::bdev::BdevFile;
 use crate::kabi::bio::WriteKind;
 use crate::kabi::disk::{Bio, MAX_WRITE_PARTS};
+use crate::kabi::noio::NoIoMutex;
 use crate::metadata::{write_superblock, JournalState, SetData, UuidTable};
 use crate::stats::{CacheStats, StatsOwner};
 use crate::waker::Waker;
@@ -153,6 +155,8 @@ pub(crate) struct IoState {
     around: [u32; WRITE_SEQ_SLOTS],
     /// Dirty sectors per stripe of each attached cached device.
     pub(crate) dirty: KVec<Option<DirtyCounts>>,
+    /// Rate limit of the log line of a failing journal reclaim ([`SetIo::release_journal`]).
+    pub(crate) flush_log: LogLimit,
 }
 
 /// What [`SetIo::locate`] found.
@@ -251,8 +255,9 @@ pub(crate) struct SetIo {
     /// Doorbell of the `bcache_allocator` thread.
     #[pin]
     pub(crate) allocator: Waker,
+    /// Taken in `submit_bio`: held only inside a no-IO scope ([`NoIoMutex`]).
     #[pin]
-    pub(crate) state: Mutex<IoState>,
+    pub(crate) state: NoIoMutex<IoState>,
 }
 
 /// Data to be written into the cache: a buffer, or a bio's own pages from a byte offset
@@ -458,6 +463,7 @@ impl SetIo {
             write_seqs: [0; WRITE_SEQ_SLOTS],
             around: [0; WRITE_SEQ_SLOTS],
             dirty: KVec::new(),
+            flush_log: LogLimit::default(),
         };
         st.initial_free(&layout);
         Arc::pin_init(
@@ -476,7 +482,7 @@ impl SetIo {
                 reuse_epoch: AtomicU64::new(0),
                 flusher <- Waker::new(),
                 allocator <- Waker::new(),
-                state <- new_mutex!(st, "SetIo::state"),
+                state <- NoIoMutex::new(new_mutex!(st, "SetIo::state")),
             }),
             GFP_KERNEL,
         )
@@ -1108,8 +1114,9 @@ impl SetIo {
             if !indexed {
                 // The key is journaled but not in the index: refuse further writes rather
                 // than serve older data.
-                pr_err!("a key could not reach the btree index; disabling IO\n");
-                self.gc.set_io_disable(true);
+                self.fail(format_args!(
+                    "a journaled key could not reach the btree index"
+                ));
                 return Err(EIO);
             }
             if bump {
@@ -1133,7 +1140,7 @@ impl SetIo {
         let mut st = self.state.lock();
         let mut sb = st.sb.clone();
         sb.flags = (sb.flags & !(7 << 2)) | ((policy as u64) << 2);
-        write_superblock(&self.bdev, &sb)?;
+        self.meta_io(Meta::Superblock, || write_superblock(&self.bdev, &sb))?;
         st.sb = sb;
         st.pick.policy = policy;
         Ok(())
@@ -1194,7 +1201,7 @@ impl SetIo {
         }
         let mut sb = st.sb.clone();
         sb.flags = (sb.flags & !CACHE_SYNC) | if on { CACHE_SYNC } else { 0 };
-        write_superblock(&self.bdev, &sb)?;
+        self.meta_io(Meta::Superblock, || write_superblock(&self.bdev, &sb))?;
         st.sb = sb;
         Ok(())
     }

@@ -7,6 +7,7 @@
 use core::sync::atomic::Ordering;
 use kernel::prelude::*;
 
+use crate::failure::Meta;
 use crate::format::alloc::Reserve;
 use crate::format::bkey::Bkey;
 use crate::format::uuid::{UuidEntry, INVALID_UUID, UUID_ENTRY_BYTES, UUID_FLASH_ONLY};
@@ -172,7 +173,10 @@ impl SetIo {
     fn write_uuids(&self, st: &mut IoState, table: KVVec<u8>) -> Result {
         let bucket = self.alloc(st, Reserve::Btree)?;
         let start = bucket * self.layout.bucket_size;
-        if let Err(e) = self.bdev.write_sync(start, &table, WriteKind::Meta) {
+        let written = self.meta_io(Meta::Uuids, || {
+            self.bdev.write_sync(start, &table, WriteKind::Meta)
+        });
+        if let Err(e) = written {
             st.release_bucket(bucket);
             return Err(e);
         }

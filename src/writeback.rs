@@ -191,6 +191,9 @@ pub(crate) struct WbCtl {
     stopping: AtomicBool,
     /// The last pass failed (an IO error): a detach waiting for it gives up.
     failed: AtomicBool,
+    /// The device's uuid slot, the inode of its keys: set by [`WbThread::begin`] before the
+    /// thread's first ring.
+    inode: AtomicU64,
     #[pin]
     clean: Mutex<u64>,
     #[pin]
@@ -203,6 +206,7 @@ impl WbCtl {
             bell <- Waker::new(),
             stopping: AtomicBool::new(false),
             failed: AtomicBool::new(false),
+            inode: AtomicU64::new(0),
             clean <- new_mutex!(0, "WbCtl::clean"),
             cleaned <- new_condvar!("WbCtl::cleaned"),
         })
@@ -260,19 +264,27 @@ pub(crate) struct WbThread {
 }
 
 impl WbThread {
-    /// Starts the writeback thread of `dev`, attached with slot `inode` to `io`.
-    pub(crate) fn start(dev: Arc<CachedDev>, io: Arc<SetIo>, inode: u64) -> Result<Self> {
+    /// Starts the writeback thread of `dev`, which attaches to `io`, parked until
+    /// [`WbThread::begin`]. Called before the attach takes `CachedDev::link`: creating a
+    /// kthread waits for `kthreadd`, whose allocations may enter reclaim and so our
+    /// `submit_bio`, which takes that lock.
+    pub(crate) fn start(dev: Arc<CachedDev>, io: Arc<SetIo>) -> Result<Self> {
         let ctl = Arc::pin_init(WbCtl::new(), GFP_KERNEL)?;
         let c = ctl.clone();
         let thread = Kthread::run(c_str!("bcache_writeback"), move || {
-            dev.writeback_main(&io, inode, &c)
+            dev.writeback_main(&io, &c)
         })?;
-        // Dirty data found at attach is written back without waiting for a write.
-        ctl.ring();
         Ok(WbThread {
             ctl,
             thread: Some(thread),
         })
+    }
+
+    /// The attach took uuid slot `inode`: the thread starts, and writes back at once any
+    /// dirty data the slot holds.
+    pub(crate) fn begin(&self, inode: u64) {
+        self.ctl.inode.store(inode, Ordering::Release);
+        self.ctl.ring();
     }
 }
 
@@ -286,11 +298,13 @@ impl Drop for WbThread {
 }
 
 impl CachedDev {
-    fn writeback_main(&self, io: &SetIo, inode: u64, ctl: &WbCtl) {
+    fn writeback_main(&self, io: &SetIo, ctl: &WbCtl) {
+        // Parked until the attach has its slot ([`WbThread::begin`], which rings).
+        if !ctl.bell.wait(0) {
+            return;
+        }
+        let inode = ctl.inode.load(Ordering::Acquire);
         loop {
-            if !ctl.bell.wait(0) {
-                return;
-            }
             let _noio = NoIoScope::new();
             loop {
                 // A detach writes back even with `writeback_running` off, as in 6.12.
@@ -322,6 +336,9 @@ impl CachedDev {
             let delay = self.wb.delay_s.load(Ordering::Relaxed).saturating_mul(1000);
             if delay > 0 && !self.detaching.load(Ordering::Relaxed) {
                 ctl.pause(delay);
+            }
+            if !ctl.bell.wait(0) {
+                return;
             }
         }
     }

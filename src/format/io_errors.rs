@@ -182,3 +182,29 @@ impl BackingErrors {
             .store(limit.min(i32::MAX as u32), Ordering::Relaxed);
     }
 }
+
+/// Seconds between two log lines of a repeated failure ([`LogLimit`]).
+pub(crate) const LOG_INTERVAL_S: u64 = 5;
+
+/// Rate limit of one repeated log line (a journal or btree write that keeps failing): at most
+/// one line every [`LOG_INTERVAL_S`], and the next one says how many were held back.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct LogLimit {
+    /// No line before this time (ns, monotonic).
+    next: u64,
+    /// Lines held back since the last one logged.
+    held: u64,
+}
+
+impl LogLimit {
+    /// Whether a line may be logged at `now` (monotonic ns): `Some(n)`, with `n` the lines
+    /// held back since the last one; `None` (counted) to stay quiet.
+    pub(crate) fn allow(&mut self, now: u64) -> Option<u64> {
+        if now < self.next {
+            self.held = self.held.saturating_add(1);
+            return None;
+        }
+        self.next = now.saturating_add(LOG_INTERVAL_S * 1_000_000_000);
+        Some(core::mem::take(&mut self.held))
+    }
+}

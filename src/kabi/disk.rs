@@ -31,6 +31,7 @@ use kernel::sync::Arc;
 use super::bdev::BdevFile;
 use super::bio::BioSet;
 use super::ffi;
+use super::noio::{NoIoScope, SubmitAnnotation};
 use super::sysfs::{AttrOps, SysfsDir};
 use super::workqueue::{RawWork, Wq};
 
@@ -39,7 +40,7 @@ pub(crate) trait DiskOps: Send + Sync + Sized + 'static {
     /// What a bio remapped by [`Remapper::read_from`] carries to its completion.
     type Remap: Send;
     /// Handles `bio`, ending it now or later; `remap` can send a read on to another device
-    /// without waiting for it.
+    /// without waiting for it. Runs inside a [`NoIoScope`]: memory reclaim may be the caller.
     fn submit(&self, bio: Bio, remap: Remapper<'_, Self>);
     /// Completes a read that [`Remapper::read_from`] sent on, with its result. Runs in the
     /// clone's completion context (often an interrupt): it must not sleep, and must not drop
@@ -747,11 +748,16 @@ unsafe extern "C" fn read_end_io<T: DiskOps>(clone: *mut bindings::bio) {
 /// The `submit_bio` of every rbcache disk (called by the block layer through
 /// `rbcache_disk_fops`).
 ///
+/// Runs inside a [`NoIoScope`] (reclaim may have called it: nothing it allocates may recurse
+/// into IO) and, for lockdep, inside a [`SubmitAnnotation`] (see [`super::noio`]).
+///
 /// # Safety
 ///
 /// `bio` must be a bio submitted to a disk created by [`GenDisk::new`].
 #[no_mangle]
 pub(crate) unsafe extern "C" fn rbcache_disk_submit_bio(bio: *mut bindings::bio) {
+    let _reclaim = SubmitAnnotation::new();
+    let _noio = NoIoScope::new();
     // SAFETY: The bio targets one of our disks, whose `private_data` is its `DiskData`, which
     // lives until after `del_gendisk`, i.e. longer than any submission.
     unsafe {

@@ -11,7 +11,8 @@
 //! - [`bio`]: synchronous metadata reads and writes;
 //! - [`disk`]: bio-based gendisks (`/dev/bcacheN`) and the bios they receive;
 //! - [`ida`]: the numbers of `/dev/bcacheN`;
-//! - [`noio`]: scopes whose allocations avoid IO;
+//! - [`noio`]: scopes whose allocations avoid IO, the locks `submit_bio` takes (held only
+//!   inside one), and lockdep's view of `submit_bio` as reachable from reclaim;
 //! - [`workqueue`]: a module-owned workqueue;
 //! - [`random`]: random numbers and wall-clock seconds;
 //! - [`shrinker`]: callbacks through which reclaim asks for memory back;

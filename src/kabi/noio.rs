@@ -1,13 +1,34 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! A scope in which allocations do not recurse into IO (`memalloc_noio_save`).
+//! Scopes in which allocations do not recurse into IO (`memalloc_noio_save`), the locks that
+//! must only be held inside one, and the lockdep annotation that checks it.
 //!
 //! C header: [`include/linux/sched/mm.h`](srctree/include/linux/sched/mm.h)
 //!
 //! The 6.12 `kernel` crate has no `GFP_NOIO`; inside a [`NoIoScope`], `GFP_KERNEL` allocations
 //! behave as `GFP_NOIO`, which is what the IO path of a block device needs.
+//!
+//! **The rule.** Memory reclaim may write to `/dev/bcacheN` (swap on it, or a filesystem's
+//! pages), so it may enter our `submit_bio`. Any lock that `submit_bio` takes, or that is
+//! taken while one of those is held, must therefore never be held across an allocation that
+//! may start IO, nor across anything that waits for such an allocation: reclaim would call
+//! back into `submit_bio` on the same task and wait for the lock forever. Such locks are
+//! [`NoIoMutex`]es: taking one enters a [`NoIoScope`] first, and its guard leaves the scope
+//! only after unlocking, so the rule holds wherever the lock is taken.
+//!
+//! **The check.** With lockdep, [`annotate_reclaim`] (at module load) records that reclaim
+//! (`fs_reclaim`) may enter `rbcache_submit_bio`, and every `submit_bio` runs inside that
+//! annotation ([`SubmitAnnotation`]). Lockdep then knows every lock `submit_bio` takes as one
+//! reclaim takes, whether or not anything ever swaps to our disks: a `GFP_KERNEL` allocation
+//! made while holding such a lock outside a [`NoIoScope`] is reported as a circular locking
+//! dependency involving `fs_reclaim` the first time it runs. Without lockdep these compile to
+//! nothing.
 
 use core::marker::PhantomData;
+use core::ops::{Deref, DerefMut};
+use kernel::prelude::*;
+use kernel::sync::lock::{mutex::MutexBackend, Guard};
+use kernel::sync::Mutex;
 
 use super::ffi;
 
@@ -33,5 +54,86 @@ impl Drop for NoIoScope {
     fn drop(&mut self) {
         // SAFETY: Restores what `new` saved, on the same task (the type is not `Send`).
         unsafe { ffi::rbcache_memalloc_noio_restore(self.flags) };
+    }
+}
+
+/// A mutex that `submit_bio` of our disks may take (or that is taken under one it takes):
+/// held only inside a [`NoIoScope`] (see the module documentation).
+#[pin_data]
+pub(crate) struct NoIoMutex<T> {
+    #[pin]
+    inner: Mutex<T>,
+}
+
+impl<T> NoIoMutex<T> {
+    /// Wraps a mutex made with `new_mutex!` (which gives it its lockdep class and name).
+    pub(crate) fn new(inner: impl PinInit<Mutex<T>>) -> impl PinInit<Self> {
+        pin_init!(Self { inner <- inner })
+    }
+
+    /// Enters a [`NoIoScope`], then locks; the guard unlocks, then leaves the scope.
+    pub(crate) fn lock(&self) -> NoIoGuard<'_, T> {
+        let scope = NoIoScope::new();
+        NoIoGuard {
+            guard: self.inner.lock(),
+            _scope: scope,
+        }
+    }
+}
+
+/// A locked [`NoIoMutex`]. The fields drop in order: the lock first, then the scope.
+pub(crate) struct NoIoGuard<'a, T> {
+    guard: Guard<'a, T, MutexBackend>,
+    _scope: NoIoScope,
+}
+
+impl<'a, T> NoIoGuard<'a, T> {
+    /// The mutex guard, to wait on a [`kernel::sync::CondVar`] with (the scope stays).
+    pub(crate) fn guard(&mut self) -> &mut Guard<'a, T, MutexBackend> {
+        &mut self.guard
+    }
+}
+
+impl<T> Deref for NoIoGuard<'_, T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.guard
+    }
+}
+
+impl<T> DerefMut for NoIoGuard<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        &mut self.guard
+    }
+}
+
+/// Tells lockdep, once (at module load), that memory reclaim may enter our `submit_bio`.
+pub(crate) fn annotate_reclaim() {
+    // SAFETY: Only lockdep annotations, on a map of the helper's own; no lock is held.
+    unsafe { ffi::rbcache_lockdep_reclaim_init() };
+}
+
+/// For lockdep, a `submit_bio` of one of our disks in progress: locks taken while this lives
+/// are locks reclaim may take ([`annotate_reclaim`]). Not `Send`: it belongs to the task.
+pub(crate) struct SubmitAnnotation {
+    _not_send: PhantomData<*mut ()>,
+}
+
+impl SubmitAnnotation {
+    /// Enters the annotation.
+    pub(crate) fn new() -> Self {
+        // SAFETY: Acquires the helper's lockdep map, released by `drop` on the same task.
+        unsafe { ffi::rbcache_lockdep_submit_enter() };
+        SubmitAnnotation {
+            _not_send: PhantomData,
+        }
+    }
+}
+
+impl Drop for SubmitAnnotation {
+    fn drop(&mut self) {
+        // SAFETY: Releases what `new` acquired, on the same task (the type is not `Send`).
+        unsafe { ffi::rbcache_lockdep_submit_exit() };
     }
 }

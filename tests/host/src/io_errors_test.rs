@@ -129,3 +129,40 @@ fn a_backing_device_stops_at_its_64th_error() {
     b.set_limit(0);
     assert_eq!(b.note_error(), Noted::Limit(66));
 }
+
+#[test]
+fn log_limit_one_line_per_interval_counting_the_rest() {
+    use crate::format::io_errors::{LogLimit, LOG_INTERVAL_S};
+    let s = LOG_INTERVAL_S * 1_000_000_000;
+    let mut l = LogLimit::default();
+    // The first failure is logged, even at time 0.
+    assert_eq!(l.allow(0), Some(0));
+    // Then nothing for an interval, each held back.
+    for t in [1, s / 2, s - 1] {
+        assert_eq!(l.allow(t), None);
+    }
+    // The next line reports the three held back, and the count starts again.
+    assert_eq!(l.allow(s), Some(3));
+    assert_eq!(l.allow(s + 1), None);
+    assert_eq!(l.allow(3 * s), Some(1));
+    // A clock at the end of its range does not overflow.
+    assert_eq!(l.allow(u64::MAX), Some(0));
+}
+
+#[test]
+fn log_limit_a_steady_failure_logs_once_per_interval() {
+    use crate::format::io_errors::{LogLimit, LOG_INTERVAL_S};
+    let s = LOG_INTERVAL_S * 1_000_000_000;
+    let mut l = LogLimit::default();
+    // A journal write failing every 100 ms for a minute: 12 lines, accounting for all 600.
+    let (mut lines, mut total) = (0u64, 0u64);
+    for i in 0..600u64 {
+        if let Some(held) = l.allow(i * 100_000_000) {
+            lines += 1;
+            total += held + 1;
+        }
+    }
+    assert_eq!(lines, 60 * 1_000_000_000 / s);
+    // The last interval's held-back lines are reported with the next line, not yet here.
+    assert!(total <= 600 && total > 600 - s / 100_000_000);
+}
