@@ -14,10 +14,14 @@
 //! when nothing can be invalidated fails with `ENOSPC`, after which the write path wakes GC and
 //! waits for a pass.
 //!
-//! Prio buckets, like btree nodes, may be taken from buckets whose new generation is not yet
-//! durable: no key points into a prio bucket, and a node pointer carrying a newer generation
-//! than the bucket's on-disk one is not stale. 6.12 relies on the same two facts in
-//! `bch_initial_gc_finish()`.
+//! Prio buckets, like data, only go to buckets whose new generation is durable: until the
+//! journal names the new prio chain, keys on disk may still point into a bucket invalidated in
+//! memory, and whatever is written there would read back as their data after a power cut. A
+//! prio write therefore takes its buckets from the prio reserve, and waits until it has
+//! invalidated at least as many as it may take from it, so that they refill the reserve
+//! (6.12's allocator thread writes prios only with `free_inc` full, and `bch_prio_write()`
+//! takes `RESERVE_PRIO`). The exception is registration (`bch_initial_gc_finish()`): buckets
+//! that no key points into at all go straight to the prio and btree fifos.
 
 use core::sync::atomic::Ordering;
 use kernel::prelude::*;
@@ -164,19 +168,25 @@ impl SetIo {
     fn refill_once(&self, st: &mut IoState) -> Result {
         if st.free_inc.is_empty() {
             st.free_inc_durable = false;
-            let want = st.free_inc.capacity();
-            let mut taken = self.invalidate(st, want);
-            if taken == 0 && !st.in_flush && st.gen_blocked() {
-                // Old keys on disk pin generations: rewriting the tree releases them.
-                self.flush_tree(st)?;
-                taken = self.invalidate(st, want);
-            }
-            if taken == 0 {
-                self.gc.note_needs_gc();
-                return Err(ENOSPC);
-            }
         }
         if !st.free_inc_durable {
+            // The prio write takes up to `prio_buckets` buckets from the prio reserve, which
+            // the buckets it makes durable then refill first: so it waits until at least as
+            // many are invalidated, and the reserve is full again after every write.
+            let need = (self.layout.prio_buckets as usize).clamp(1, st.free_inc.capacity());
+            if st.free_inc.len() < need {
+                let want = st.free_inc.capacity() - st.free_inc.len();
+                let mut taken = self.invalidate(st, want);
+                if st.free_inc.len() < need && !st.in_flush && st.gen_blocked() {
+                    // Old keys on disk pin generations: rewriting the tree releases them.
+                    self.flush_tree(st)?;
+                    taken += self.invalidate(st, want - taken);
+                }
+                if st.free_inc.len() < need {
+                    self.gc.note_needs_gc();
+                    return Err(ENOSPC);
+                }
+            }
             self.prio_write(st)?;
             st.free_inc_durable = true;
         }
@@ -225,18 +235,24 @@ impl SetIo {
         let n = l.prio_buckets as usize;
         let mut chain = KVVec::with_capacity(n, GFP_KERNEL)?;
         for _ in 0..n {
-            let b = match st.free.pop(Reserve::Prio) {
+            // Only a bucket whose new generation is durable (from the free fifos, never
+            // `free_inc`): until the journal names the new chain the old prios are in force,
+            // and keys on disk may still point into a bucket invalidated since (clean data, or
+            // data overwritten in memory only). Prio bytes written there would read back as
+            // that data after a power cut. `refill_once` keeps the prio reserve full for this.
+            let b = match st
+                .free
+                .pop(Reserve::Prio)
+                .or_else(|| st.free.pop(Reserve::MovingGc))
+                .or_else(|| st.free.pop(Reserve::Btree))
+            {
                 Some(b) => b,
-                // A freshly invalidated bucket will do: nothing points into prio buckets.
-                None => match st.free_inc.pop() {
-                    Some(b) => b,
-                    None => {
-                        for &b in chain.iter() {
-                            st.release_bucket(b);
-                        }
-                        return Err(ENOSPC);
+                None => {
+                    for &b in chain.iter() {
+                        st.release_bucket(b);
                     }
-                },
+                    return Err(ENOSPC);
+                }
             };
             st.take(b, Reserve::Prio);
             chain.push(b, GFP_KERNEL)?;

@@ -77,7 +77,7 @@ journal_fails() {
 		echo "# the flush succeeded with every write failing"
 		return 1
 	fi
-	wait_for 60 gone && failed_with "journal write failed"
+	wait_for 60 gone && failed_with "journal write failed (-5)"
 }
 check "writes fail, then a flush: the journal write fails the set, which unregisters" journal_fails
 dirty_stops() {
@@ -103,7 +103,7 @@ uuid_fails() {
 		echo "# flash_vol_create succeeded with every write failing"
 		return 1
 	fi
-	wait_for 60 gone && failed_with "uuid table write failed"
+	wait_for 60 gone && failed_with "uuid table write failed (-5)"
 }
 check "writes fail: flash_vol_create's uuid-table write fails the set" uuid_fails
 clean_runs() {
