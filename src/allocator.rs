@@ -176,11 +176,11 @@ impl SetIo {
             let need = (self.layout.prio_buckets as usize).clamp(1, st.free_inc.capacity());
             if st.free_inc.len() < need {
                 let want = st.free_inc.capacity() - st.free_inc.len();
-                let mut taken = self.invalidate(st, want);
+                let taken = self.invalidate(st, want);
                 if st.free_inc.len() < need && !st.in_flush && st.gen_blocked() {
                     // Old keys on disk pin generations: rewriting the tree releases them.
                     self.flush_tree(st)?;
-                    taken += self.invalidate(st, want - taken);
+                    self.invalidate(st, want - taken);
                 }
                 if st.free_inc.len() < need {
                     self.gc.note_needs_gc();
