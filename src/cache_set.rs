@@ -924,8 +924,12 @@ impl AttrOps for InternalAttrs {
             }
             b"io_disable" => {
                 let v = parse_u64(input).ok_or(EINVAL)?;
-                self.gc.set_io_disable(v != 0);
-                Ok(())
+                self.gc.set_io_disable(v != 0).inspect_err(|_| {
+                    pr_err!(
+                        "cache set {}: io_disable stays 1: the set has failed\n",
+                        UuidDisplay(&self.sb.set_uuid)
+                    )
+                })
             }
             b"gc_yield_ms" | b"gc_step_keys" | b"moving_gc_batch" => {
                 let t = match attr {

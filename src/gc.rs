@@ -393,11 +393,16 @@ impl Gc {
     }
 
     /// Sets or clears the cache set's IO-disabled state, which makes the thread leave its loop.
-    pub(crate) fn set_io_disable(&self, disable: bool) {
+    /// Refused (`EBUSY`) to enable IO on a failed set: it is being unregistered.
+    pub(crate) fn set_io_disable(&self, disable: bool) -> Result {
         let mut state = self.wake.lock();
+        if !disable && self.failed.load(Ordering::Acquire) {
+            return Err(EBUSY);
+        }
         state.io_disable = disable;
         self.wait.notify_all();
         self.done.notify_all();
+        Ok(())
     }
 
     /// The set has failed (6.12's `bch_cache_set_error()`): disables its IO, and the thread,
@@ -406,7 +411,8 @@ impl Gc {
         if self.failed.swap(true, Ordering::AcqRel) {
             return false;
         }
-        self.set_io_disable(true);
+        // Cannot fail: only enabling IO is refused.
+        let _ = self.set_io_disable(true);
         true
     }
 
@@ -521,7 +527,8 @@ impl Gc {
                     if state.stop {
                         return;
                     }
-                    if state.io_disable && self.failed.load(Ordering::Acquire) {
+                    // Whatever `io_disable` says now: a failed set is unregistered.
+                    if self.failed.load(Ordering::Acquire) {
                         if let Some(f) = on_failure.take() {
                             drop(state);
                             f();

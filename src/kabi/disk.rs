@@ -504,7 +504,17 @@ unsafe extern "C" fn sent_work<T: DiskOps>(work: *mut bindings::work_struct) {
                 return;
             }
         } else if let Some(bio) = bio {
+            // A bio given back: the pool element goes back before the slow path, which may
+            // wait (for a range, say) on writes that need one from the same pool. The work
+            // item lives in that element; the workqueue lets an item free itself. `data` is
+            // the disk's, still live: the count drops only after the slow path.
+            let head = (*s).data;
+            let host = (*s).host;
+            core::ptr::drop_in_place(s);
+            bindings::bio_put(host);
             data.ops.handle(bio);
+            (*head).head.remaps.fetch_sub(1, Ordering::AcqRel);
+            return;
         }
         release(s);
     }

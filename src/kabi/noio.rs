@@ -53,6 +53,9 @@ impl NoIoScope {
 impl Drop for NoIoScope {
     fn drop(&mut self) {
         // SAFETY: Restores what `new` saved, on the same task (the type is not `Send`).
+        // Scopes must end in the reverse order of their start, as `memalloc_noio_restore`
+        // requires: every scope is a local or lives in a guard that is one, and none is
+        // dropped by hand before a scope started after it.
         unsafe { ffi::rbcache_memalloc_noio_restore(self.flags) };
     }
 }
