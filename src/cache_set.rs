@@ -927,7 +927,7 @@ impl AttrOps for InternalAttrs {
                 self.gc.set_io_disable(v != 0).inspect_err(|_| {
                     pr_err!(
                         "cache set {}: io_disable stays 1: the set has failed\n",
-                        UuidDisplay(&self.sb.set_uuid)
+                        UuidDisplay(&self.set.sb.set_uuid)
                     )
                 })
             }
