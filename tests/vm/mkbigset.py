@@ -25,7 +25,9 @@ clean stop of the C module:
 
 Everything is encoded here from the C sources (bcache_ondisk.h, super.c, journal.c, btree.c),
 independently of rbcache's Rust code. The expected md5 of the whole volume (zeros where no
-extent) is printed, with the image's shape, as `key value` lines, also written to OUT.info.
+extent) is printed, with the image's shape, as `key value` lines, also written to OUT.info;
+so is the md5 of each 64 MiB region of the volume (`region_md5_R`: bytes [R * 64 MiB,
+(R + 1) * 64 MiB)), for a test that reads only some of it.
 """
 import argparse
 import hashlib
@@ -52,6 +54,7 @@ BTREE_PRIO = 65535
 INITIAL_PRIO = 32768
 MAX_INODE = 0xFFFFF
 MAX_OFFSET = (1 << 63) - 1
+REGION_MB = 64                      # the volume's md5 is also given per region of this size
 
 
 def _table():
@@ -95,6 +98,30 @@ def node(magic, seq, seed_ptr, words):
     assert len(raw) <= NODE_SECTORS * 512, "node overflows"
     struct.pack_into("<Q", raw, 0, crc64_be(seed_ptr, bytes(raw[8:])) ^ MASK)
     return bytes(raw)
+
+
+class VolumeMd5:
+    """The md5 of the whole volume and of each REGION_MB region of it."""
+
+    def __init__(self):
+        self.whole = hashlib.md5()
+        self.regions = []
+        self.left = 0
+
+    def update(self, data):
+        self.whole.update(data)
+        data = memoryview(data)
+        while data:
+            if self.left == 0:
+                self.regions.append(hashlib.md5())
+                self.left = REGION_MB << 20
+            k = min(self.left, len(data))
+            self.regions[-1].update(data[:k])
+            self.left -= k
+            data = data[k:]
+
+    def hexdigest(self):
+        return self.whole.hexdigest()
 
 
 def sector_stamp(vol_sector, seed):
@@ -229,7 +256,7 @@ def build(n, seed, out, fanout=64, journal_keys=None, leaf_keys=(4000, 7000)):
     root_ptr = children[0][1]
 
     # Data buckets and the volume's md5, extent by extent.
-    md5 = hashlib.md5()
+    md5 = VolumeMd5()
     zero_block = bytes(EXTENT * 512)
     bufs = {}
     vol = 0
@@ -327,7 +354,10 @@ def build(n, seed, out, fanout=64, journal_keys=None, leaf_keys=(4000, 7000)):
         "volume_sectors": vol_sectors,
         "nbuckets": nbuckets,
         "bytes": nbuckets * BUCKET_BYTES,
+        "region_mb": REGION_MB,
     }
+    for r, h in enumerate(md5.regions):
+        info[f"region_md5_{r}"] = h.hexdigest()
     with open(out + ".info", "w") as fi:
         for k, v in info.items():
             fi.write(f"{k} {v}\n")
