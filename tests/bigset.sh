@@ -96,12 +96,11 @@ check "... having read all its keys" keys_logged
 check "... and its volume has the generator's data (md5)" same_md5
 check "stop the set and rmmod" stopped
 
-# c_same: the C module's registration may finish asynchronously: its time runs until the
-# volume appears.
+# c_same: the C module's registration may finish asynchronously: wait for the volume.
 c_same() {
 	local t=$(date +%s)
 	wait_for 600 test -b /dev/bcache0 || return 1
-	echo "# C registration: $(($(date +%s) - t)) s"
+	echo "# C module: volume there $(($(date +%s) - t)) s after the register write returned"
 	same_md5
 }
 check "the C module registers the set and reads the same data (md5)" with_c_module "$DEV" c_same
