@@ -21,7 +21,8 @@
 # are in $RUN/pdisk.jsonl.
 #
 # Each run gets fresh sparse disk images (virtio disks vda..vdd; and vde when a test run asks for
-# a big disk with a line "# vm-big-disk-mb: N" in its script), an initramfs made of a cached
+# a big disk with a line "# vm-big-disk-mb: N" in its script; then one disk per generated
+# fixture a script asks for with "# vm-fixture: bigset N [SEED]", see below), an initramfs made of a cached
 # base (busybox-static and the host tools the tests need, with their libraries) plus this run's
 # tests and modules, and two serial ports: ttyS0 is the guest console (the kernel log),
 # ttyS1 carries the tests' KTAP. The run fails on any failed test, a crash or timeout, or any
@@ -169,6 +170,45 @@ for f in ${files[@]+"${files[@]}"}; do
 	mb=$(sed -n 's/^# vm-big-disk-mb: *\([0-9][0-9]*\)$/\1/p' "$f" | head -n 1)
 	[ -z "$mb" ] || [ "$mb" -le "$BIG_MB" ] || BIG_MB=$mb
 done
+# Generated fixtures: a script line "# vm-fixture: bigset N [SEED]" asks for a clean cache set
+# of N extents from tests/vm/mkbigset.py as one more disk (after vde when there is a big disk).
+# The image is generated once and cached in $CACHE, keyed by a hash of the generator and its
+# arguments, and read-only (see the drives below: the guest's writes go to a qcow2 overlay). The guest finds the disk and the generator's numbers (md5, extents, ...)
+# in /images/fixtures/bigset-N-SEED.info, with a line "dev /dev/vdX".
+fixture_specs=$(for f in ${files[@]+"${files[@]}"}; do sed -n 's/^# vm-fixture: *//p' "$f"; done | awk '!seen[$0]++')
+fixture_img() {
+	local kind=$1 n=$2 seed=${3:-1} key img
+	[ "$kind" = bigset ] || { log "unknown fixture kind '$kind'"; return 1; }
+	key=$( (cat tests/vm/mkbigset.py; echo "$n $seed") | sha256sum | cut -c1-16)
+	img=$CACHE/fixture-$kind-$n-$seed-$key.img
+	if [ ! -f "$img" ]; then
+		rm -f "$CACHE/fixture-$kind-$n-$seed-"*
+		log "generating fixture $kind $n $seed ($img)"
+		t=$(date +%s)
+		python3 tests/vm/mkbigset.py "$n" "$seed" "$img.tmp" >/dev/null || return 1
+		mv "$img.tmp.info" "$img.info"
+		chmod a-w "$img.tmp"
+		mv "$img.tmp" "$img"
+		log "fixture generated in $(($(date +%s) - t)) s"
+	fi
+	echo "$img"
+}
+fixture_imgs=()
+fixture_letter=$((NDISKS + 1))
+[ "$BIG_MB" -eq 0 ] || fixture_letter=$((fixture_letter + 1))
+if [ -n "$fixture_specs" ]; then
+	mkdir -p "$RUN/overlay/images/fixtures"
+	while read -r kind n seed; do
+		img=$(fixture_img "$kind" "$n" "$seed") || { log "fixture '$kind $n $seed' failed"; exit 2; }
+		fixture_imgs+=("$img")
+		info=$RUN/overlay/images/fixtures/$kind-$n-${seed:-1}.info
+		cp "$img.info" "$info"
+		echo "dev /dev/vd$(printf "\\$(printf %o $((96 + fixture_letter)))")" >>"$info"
+		fixture_letter=$((fixture_letter + 1))
+	done <<<"$fixture_specs"
+	(cd "$RUN/overlay" && find . | cpio -o -H newc --quiet) >"$RUN/overlay.cpio"
+	cat "$BASE" "$RUN/overlay.cpio" >"$RUN/initrd.cpio"
+fi
 drives=()
 for i in $(seq 0 $((NDISKS - 1))); do
 	if [ "$mode" = crash ]; then
@@ -182,6 +222,12 @@ if [ "$BIG_MB" -gt 0 ]; then
 	truncate -s "${BIG_MB}M" "$RUN/big.img"
 	drives+=(-drive "file=$RUN/big.img,if=virtio,format=raw,cache=unsafe")
 fi
+# snapshot=on: QEMU opens the cached image read-only and sends the guest's writes to a
+# temporary qcow2 overlay of its own, created in $TMPDIR (the run directory, see boot) and
+# gone when QEMU exits; every boot starts from the cached image again.
+for img in ${fixture_imgs[@]+"${fixture_imgs[@]}"}; do
+	drives+=(-drive "file=$img,if=virtio,format=raw,cache=unsafe,snapshot=on")
+done
 # pdisk_start BOOT: one power-loss NBD server per disk (crash mode), seeded from $PDISK_SEED.
 PDISK_SEED=${PDISK_SEED:-$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')}
 pdisk_pids=()
@@ -235,7 +281,7 @@ boot() {
 		log "booting $(basename "$KDIR") under TCG${RBCACHE_VM_ICOUNT:+ with icount shift=$RBCACHE_VM_ICOUNT} (timeout ${timeout_s}s)"
 		start=$(date +%s)
 		: >"$RUN/ktap.log"
-		qemu-system-x86_64 \
+		TMPDIR=$RUN qemu-system-x86_64 \
 			-machine pc -cpu max -smp 2 -m 2048 "${accel[@]}" \
 			-kernel "$KDIR/arch/x86/boot/bzImage" -initrd "$RUN/initrd.cpio" \
 			-append "console=ttyS0 loglevel=7 panic=-1 oops=panic kmemleak=on tsc=reliable no5lvl rdinit=/init" \

@@ -14,6 +14,8 @@ mod alloc_test;
 #[cfg(test)]
 mod backing_test;
 #[cfg(test)]
+mod bigset_fixture_test;
+#[cfg(test)]
 mod c_fixture_test;
 #[cfg(test)]
 mod chunked_test;
