@@ -4,8 +4,8 @@
 # tests/vm/mkbigset.py (scripts/vm.sh caches the image and attaches it through a qcow2
 # overlay), registers under rbcache with every key counted and the flash volume's data equal to
 # the generator's (md5); then under the C module (same md5s), then under rbcache again.
-# The set is what a clean stop leaves: a btree of depth 1 (56 leaves under the root), 297,000
-# extents in the leaves and 3,000 in the live journal (replayed at registration), every
+# The set is what a clean stop leaves: a btree of depth 1 (29 leaves under the root), 150,000
+# extents in the leaves and 150,000 in the live journal (replayed at registration), every
 # extent 4 KiB of its own data in a data bucket.
 # Reading the whole 2 GiB volume takes about 16 minutes under TCG with the debug kernel (about
 # 310 extents/s), so each read covers 4 of its 33 64-MiB regions (the first, the last and two

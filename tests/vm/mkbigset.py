@@ -16,8 +16,8 @@ clean stop of the C module:
 - a btree of leaves of a few thousand keys each under interior nodes of at most F children
   (so depth 1 at 300k extents, depth 2 at 1M with the default F = 64), one version-1 bset per
   node with the bset magic, a random seq and the checksum seeded with the node's pointer;
-- the journal: entries in the first journal bucket holding the root, uuid and prio pointers,
-  and J extent keys that are in no leaf (registration replays them);
+- the journal: entries over the journal buckets, each holding the root, uuid and prio pointers,
+  and together J extent keys (default N/2) that are in no leaf (registration replays them);
 - N dirty extents of 8 sectors (flash-volume data is always dirty) at scattered,
   non-overlapping volume offsets (gaps of 0 to 2 blocks), each pointing at its own 4 KiB in a
   data bucket, data buckets filled in a random order. Every 512-byte sector of an extent holds
@@ -131,7 +131,7 @@ def sector_stamp(vol_sector, seed):
 def build(n, seed, out, fanout=64, journal_keys=None, leaf_keys=(4000, 7000)):
     rng = random.Random(seed)
     if journal_keys is None:
-        journal_keys = min(3000, n // 10)
+        journal_keys = n // 2
     if not 0 <= journal_keys <= n:
         raise ValueError("journal keys must be between 0 and N")
     if not 2 <= fanout <= 10000:
@@ -304,7 +304,8 @@ def build(n, seed, out, fanout=64, journal_keys=None, leaf_keys=(4000, 7000)):
     struct.pack_into("<IIIIQ", u, 48, 1700000000, 1700000000, 0, 1, vol_sectors)
     put(uuid_b * BUCKET_BYTES, u)
 
-    # Journal: entries of at most 1000 keys (fit in 32 KiB), in the first journal bucket.
+    # Journal: entries of at most 1000 keys (fit in 32 KiB), filling the journal buckets in
+    # order (an entry never crosses a bucket's end), all of them live.
     uuid_key = [key_high(0, META_BYTES // 512), 0, ptr(uuid_b, gens[uuid_b])]
     root_key = [key_high(MAX_INODE, NODE_SECTORS), MAX_OFFSET, root_ptr]
     jkeys = sorted(journal)
@@ -324,7 +325,10 @@ def build(n, seed, out, fanout=64, journal_keys=None, leaf_keys=(4000, 7000)):
         e += struct.pack(f"<{len(words)}Q", *words)
         struct.pack_into("<Q", e, 0, crc64_we(bytes(e[8:])))
         e += bytes(-len(e) % 512)
-        assert off + len(e) <= (first + 1) * BUCKET_BYTES
+        if off + len(e) > (off // BUCKET_BYTES + 1) * BUCKET_BYTES:
+            off = (off // BUCKET_BYTES + 1) * BUCKET_BYTES
+        if off + len(e) > (first + nj) * BUCKET_BYTES:
+            raise ValueError("too many journal keys for the journal")
         put(off, e)
         off += len(e)
 
@@ -371,7 +375,7 @@ def main():
     ap.add_argument("out")
     ap.add_argument("--fanout", type=int, default=64, help="children per interior node")
     ap.add_argument("--journal-keys", type=int, default=None,
-                    help="extents kept only in the journal (default min(3000, N/10))")
+                    help="extents kept only in the journal (default N/2)")
     ap.add_argument("--leaf-keys", type=int, nargs=2, default=(4000, 7000),
                     metavar=("MIN", "MAX"), help="keys per leaf, drawn uniformly")
     a = ap.parse_args()
