@@ -1,6 +1,6 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
-# vm-cycles: 2
+# vm-cycles: 1
 # vm-disks-mb: 64 256 64 64
 #
 # Power cuts at random moments under mixed IO (scripts/vm.sh crash crash_torture [CYCLES]; `make
