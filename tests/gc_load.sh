@@ -125,5 +125,7 @@ c_verify() { fio_ok --verify_only; }
 to_c() { sysfs_write $SET/stop 1 && wait_for 20 test ! -e $SET && rb_unload && with_c_module /dev/vdd c_verify; }
 check "the C bcache.ko verifies every block too" to_c
 check "no bcache_gc thread is left" no_gc_threads
-check "rbcache is not loaded" sh -c "! grep -q '^rbcache ' /proc/modules"
+# /sys/module/NAME exists exactly while a module is loaded (and sysfs is there to say so).
+unloaded() { [ -d /sys/module ] && [ ! -e /sys/module/rbcache ]; }
+check "rbcache is not loaded" unloaded
 ktap_finished

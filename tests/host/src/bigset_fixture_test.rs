@@ -18,7 +18,7 @@ use crate::format::bset::{walk_node, Keys};
 use crate::format::geometry::{Geometry, SetMagic};
 use crate::format::jset::JsetHeader;
 use crate::format::prio;
-use crate::format::superblock::{DeviceGeometry, Superblock};
+use crate::c_fixture_test::image_superblock;
 use crate::format::uuid::UuidEntry;
 use std::collections::{BTreeMap, HashSet};
 use std::io::Write;
@@ -142,14 +142,7 @@ impl Walk<'_> {
 #[test]
 fn generated_big_set_decodes_and_walks() {
     let (img, info) = generate();
-    let sb = Superblock::read(
-        &img[4096..8192],
-        DeviceGeometry {
-            sectors: (img.len() / 512) as u64,
-            logical_block_size: 512,
-        },
-    )
-    .expect("superblock");
+    let sb = image_superblock(&img);
     assert!(sb.is_synchronous());
     assert!(!sb.is_bdev());
     assert_eq!((sb.block_size, sb.bucket_size), (1, 1024));

@@ -59,16 +59,22 @@ pub(crate) struct Decoded {
     pub(crate) slot0_sectors: u64,
 }
 
-/// Decodes a single-leaf cache image with rbcache's decoders, asserting every check passes.
-pub(crate) fn decode(img: &[u8]) -> Decoded {
-    let sb = Superblock::read(
+/// The superblock of a cache image, read as rbcache reads it from a device of the image's size
+/// with 512-byte logical blocks.
+pub(crate) fn image_superblock(img: &[u8]) -> Superblock {
+    Superblock::read(
         &img[4096..8192],
         DeviceGeometry {
             sectors: (img.len() / 512) as u64,
             logical_block_size: 512,
         },
     )
-    .expect("superblock");
+    .expect("superblock")
+}
+
+/// Decodes a single-leaf cache image with rbcache's decoders, asserting every check passes.
+pub(crate) fn decode(img: &[u8]) -> Decoded {
+    let sb = image_superblock(img);
     assert!(sb.is_synchronous());
     let g = Geometry::new(&sb);
     assert_eq!(u64::from(sb.njournal_buckets), g.fresh_journal_buckets());
