@@ -149,6 +149,13 @@ else
 	done
 fi
 timeout_s=$((timeout_s + 120))
+# Hostile-metadata images (a line "# vm-images: hostile", tests/hostile.sh): one small generated
+# set and one patch per mutation, from tests/vm/mkhostile.py, in /images/hostile.
+for f in ${files[@]+"${files[@]}"}; do
+	grep -q '^# vm-images: hostile$' "$f" || continue
+	python3 tests/vm/mkhostile.py "$RUN/overlay/images/hostile" || { log "mkhostile.py failed"; exit 2; }
+	break
+done
 (cd "$RUN/overlay" && find . | cpio -o -H newc --quiet) >"$RUN/overlay.cpio"
 cat "$BASE" "$RUN/overlay.cpio" >"$RUN/initrd.cpio"
 
