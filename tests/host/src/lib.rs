@@ -18,6 +18,8 @@ mod bigset_fixture_test;
 #[cfg(test)]
 mod c_fixture_test;
 #[cfg(test)]
+mod hostile_images_test;
+#[cfg(test)]
 mod chunked_test;
 #[cfg(test)]
 mod congestion_test;
