@@ -113,7 +113,7 @@ fn hostile_images_fault_only_what_they_name() {
                         bucket: j,
                         offset: off,
                     });
-                    if newest.map_or(true, |n| h.seq > n.seq) {
+                    if newest.is_none_or(|n| h.seq > n.seq) {
                         newest = Some(*h);
                     }
                 },

@@ -18,8 +18,6 @@ mod bigset_fixture_test;
 #[cfg(test)]
 mod c_fixture_test;
 #[cfg(test)]
-mod hostile_images_test;
-#[cfg(test)]
 mod chunked_test;
 #[cfg(test)]
 mod congestion_test;
@@ -39,6 +37,8 @@ mod fuzz_seeds;
 mod gc_policy_test;
 #[cfg(test)]
 mod gc_stats_test;
+#[cfg(test)]
+mod hostile_images_test;
 #[cfg(test)]
 mod hostile_test;
 #[cfg(test)]
