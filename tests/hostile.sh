@@ -9,7 +9,7 @@
 # and its set stops cleanly; one marked "any" may do either. The run's log check catches any
 # oops, and a hang times the run out. The intact set registers with its volume's md5 and stops.
 # vm-images: hostile
-# vm-timeout: 600
+# vm-timeout: 300
 . ./lib.sh
 
 H=/images/hostile
