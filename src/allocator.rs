@@ -28,7 +28,7 @@ use kernel::prelude::*;
 
 use crate::failure::Meta;
 use crate::format::alloc::{
-    pick, Bucket, Reserve, BUCKET_GC_GEN_MAX, GC_MARK_METADATA, GC_MARK_NONE,
+    pick, Bucket, Fifo, Reserve, BUCKET_GC_GEN_MAX, GC_MARK_METADATA, GC_MARK_NONE,
 };
 use crate::format::init::{BTREE_PRIO, INITIAL_PRIO};
 use crate::format::prio::{self, PrioHeader};
@@ -215,12 +215,26 @@ impl SetIo {
             free_inc,
             ..
         } = st;
+        // Buckets waiting in `free_inc` are pinned, so their generations do not change: the
+        // new generation-0 entries are the invalidations that wrapped 255 to 0.
+        let wrapped = |free_inc: &Fifo<KVVec<u64>>, buckets: &[Bucket]| {
+            let mut n = 0u64;
+            free_inc.for_each(|b| {
+                if buckets.get(b as usize).is_some_and(|x| x.gen == 0) {
+                    n += 1;
+                }
+            });
+            n
+        };
+        let before = wrapped(free_inc, buckets);
         let taken = pick(state, buckets, want, scratch, &mut random_u64, &mut |b| {
             free_inc.push(b);
         });
         self.stats
             .invalidated
             .fetch_add(taken as u64, Ordering::Relaxed);
+        let wraps = wrapped(free_inc, buckets).saturating_sub(before);
+        self.stats.gen_wraps.fetch_add(wraps, Ordering::Relaxed);
         if taken > 0 {
             // Reads sent on without the state lock must not trust what they read from now on.
             self.reuse_epoch.fetch_add(1, Ordering::AcqRel);

@@ -893,6 +893,7 @@ impl AttrOps for InternalAttrs {
                     b"btree_nodes_written" => &s.nodes_written,
                     b"prio_writes" => &s.prio_writes,
                     b"buckets_invalidated" => &s.invalidated,
+                    b"gen_wraps" => &s.gen_wraps,
                     // 6.12's name for the same count.
                     b"read_races" | b"cache_read_races" => &s.read_races,
                     b"fast_read_retries" => &s.fast_read_retries,

@@ -292,6 +292,7 @@ RB_RO(moving_gc_buckets_freed);
 RB_RO(btree_nodes_written);
 RB_RO(prio_writes);
 RB_RO(buckets_invalidated);
+RB_RO(gen_wraps);
 RB_RO(read_races);
 RB_RO(fast_read_retries);
 RB_RO(fast_writes);
@@ -354,6 +355,7 @@ static struct attribute *rbcache_internal_attrs[] = {
 	RB_A(btree_nodes_written),
 	RB_A(prio_writes),
 	RB_A(buckets_invalidated),
+	RB_A(gen_wraps),
 	RB_A(read_races),
 	RB_A(fast_read_retries),
 	RB_A(fast_writes),

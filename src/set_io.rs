@@ -179,6 +179,8 @@ pub(crate) struct IoStats {
     pub(crate) prio_writes: AtomicU64,
     /// Buckets invalidated.
     pub(crate) invalidated: AtomicU64,
+    /// Invalidations that wrapped a bucket's 8-bit generation from 255 to 0.
+    pub(crate) gen_wraps: AtomicU64,
     /// Sectors of data written (foreground).
     pub(crate) data_sectors: AtomicU64,
     /// Sectors of metadata written (journal, nodes, prios, uuids).

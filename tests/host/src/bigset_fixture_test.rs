@@ -13,12 +13,12 @@
 //! printed (and so must each 64 MiB region of it), and every extent's sectors carry their own
 //! volume sector and the seed.
 
+use crate::c_fixture_test::image_superblock;
 use crate::format::bkey::{gen_after, Bkey};
 use crate::format::bset::{walk_node, Keys};
 use crate::format::geometry::{Geometry, SetMagic};
 use crate::format::jset::JsetHeader;
 use crate::format::prio;
-use crate::c_fixture_test::image_superblock;
 use crate::format::uuid::UuidEntry;
 use std::collections::{BTreeMap, HashSet};
 use std::io::Write;
