@@ -183,22 +183,24 @@ for f in ${files[@]+"${files[@]}"}; do
 	mb=$(sed -n 's/^# vm-big-disk-mb: *\([0-9][0-9]*\)$/\1/p' "$f" | head -n 1)
 	[ -z "$mb" ] || [ "$mb" -le "$BIG_MB" ] || BIG_MB=$mb
 done
-# Generated fixtures: a script line "# vm-fixture: bigset N [SEED]" asks for a clean cache set
-# of N extents from tests/vm/mkbigset.py as one more disk (after vde when there is a big disk).
+# Generated fixtures: a script line "# vm-fixture: bigset N [SEED [OPTION...]]" asks for a clean
+# cache set of N extents from tests/vm/mkbigset.py (OPTIONs passed on: --nbuckets B, say) as one
+# more disk (after vde when there is a big disk).
 # The image is generated once and cached in $CACHE, keyed by a hash of the generator and its
 # arguments, and read-only (see the drives below: the guest's writes go to a qcow2 overlay). The guest finds the disk and the generator's numbers (md5, extents, ...)
 # in /images/fixtures/bigset-N-SEED.info, with a line "dev /dev/vdX".
 fixture_specs=$(for f in ${files[@]+"${files[@]}"}; do sed -n 's/^# vm-fixture: *//p' "$f"; done | awk '!seen[$0]++')
 fixture_img() {
 	local kind=$1 n=$2 seed=${3:-1} key img
+	shift 3
 	[ "$kind" = bigset ] || { log "unknown fixture kind '$kind'"; return 1; }
-	key=$( (cat tests/vm/mkbigset.py; echo "$n $seed") | sha256sum | cut -c1-16)
+	key=$( (cat tests/vm/mkbigset.py; echo "$n $seed $*") | sha256sum | cut -c1-16)
 	img=$CACHE/fixture-$kind-$n-$seed-$key.img
 	if [ ! -f "$img" ]; then
 		rm -f "$CACHE/fixture-$kind-$n-$seed-"*
 		log "generating fixture $kind $n $seed ($img)"
 		t=$(date +%s)
-		python3 tests/vm/mkbigset.py "$n" "$seed" "$img.tmp" >/dev/null || return 1
+		python3 tests/vm/mkbigset.py "$n" "$seed" "$img.tmp" "$@" >/dev/null || return 1
 		mv "$img.tmp.info" "$img.info"
 		chmod a-w "$img.tmp"
 		mv "$img.tmp" "$img"
@@ -211,8 +213,10 @@ fixture_letter=$((NDISKS + 1))
 [ "$BIG_MB" -eq 0 ] || fixture_letter=$((fixture_letter + 1))
 if [ -n "$fixture_specs" ]; then
 	mkdir -p "$RUN/overlay/images/fixtures"
-	while read -r kind n seed; do
-		img=$(fixture_img "$kind" "$n" "$seed") || { log "fixture '$kind $n $seed' failed"; exit 2; }
+	while read -r kind n seed opts; do
+		# shellcheck disable=SC2086 # the options are words
+		img=$(fixture_img "$kind" "$n" "${seed:-1}" $opts) ||
+			{ log "fixture '$kind $n $seed $opts' failed"; exit 2; }
 		fixture_imgs+=("$img")
 		info=$RUN/overlay/images/fixtures/$kind-$n-${seed:-1}.info
 		cp "$img.info" "$info"

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0
 """Write a complete, clean bcache cache-device image holding N extents in one flash volume.
 
-    mkbigset.py N SEED OUT [--fanout F] [--journal-keys J] [--leaf-keys K]
+    mkbigset.py N SEED OUT [--fanout F] [--journal-keys J] [--leaf-keys K] [--nbuckets B]
+                [--gen-base G [--gen-spread S]]
 
 OUT is a sparse image of a cache device as `make-bcache -b 512k -C` formats a disk with
 512-byte sectors (bucket 1024 sectors, block 1 sector), in the state a set is left in by a
@@ -12,7 +13,9 @@ clean stop of the C module:
   CACHE_SYNC set, njournal_buckets = clamp(nbuckets >> 7, 2, 256) as a fresh set chooses;
 - one uuid bucket (v1 uuid_entry table) with one flash volume in slot 0;
 - prio buckets holding every bucket's prio and gen (nonzero random gens on every used bucket,
-  and every pointer carries its bucket's gen);
+  and every pointer carries its bucket's gen; with --gen-base G, every bucket's gen is drawn
+  from G..G+S-1 instead (--gen-spread S, default 8), modulo 256, so that a few reuses wrap it
+  past 255);
 - a btree of leaves of a few thousand keys each under interior nodes of at most F children
   (so depth 1 at 300k extents, depth 2 at 1M with the default F = 64), one version-1 bset per
   node with the bset magic, a random seq and the checksum seeded with the node's pointer;
@@ -128,8 +131,11 @@ def sector_stamp(vol_sector, seed):
     return struct.pack("<QQ", vol_sector, seed) * 32
 
 
-def build(n, seed, out, fanout=64, journal_keys=None, leaf_keys=(4000, 7000)):
+def build(n, seed, out, fanout=64, journal_keys=None, leaf_keys=(4000, 7000), min_buckets=1024,
+          gen_base=None, gen_spread=8):
     rng = random.Random(seed)
+    if not 128 <= min_buckets <= 1 << 24:
+        raise ValueError("nbuckets must be between 128 (make-bcache's minimum) and 2^24")
     if journal_keys is None:
         journal_keys = n // 2
     if not 0 <= journal_keys <= n:
@@ -187,7 +193,7 @@ def build(n, seed, out, fanout=64, journal_keys=None, leaf_keys=(4000, 7000)):
         nprio = 1
         for _ in range(2):
             used = 1 + nj + 1 + nprio + nnodes + nbdata
-            nbuckets = max(1024, used + used // 5 + 64)
+            nbuckets = max(min_buckets, used + used // 5 + 64)
             nprio = -(-nbuckets // PRIOS_PER_BUCKET)
         nj2 = min(max(nbuckets >> 7, 2), 256)
         if nj2 == nj:
@@ -207,6 +213,8 @@ def build(n, seed, out, fanout=64, journal_keys=None, leaf_keys=(4000, 7000)):
         prios[b] = BTREE_PRIO if b < data_b0 else INITIAL_PRIO - rng.randrange(4096)
     for b in range(data_b0 + nbdata, nbuckets):
         gens[b] = rng.choice((0, rng.randrange(1, 120)))
+    if gen_base is not None:
+        gens = [(gen_base + rng.randrange(gen_spread)) % 256 for _ in range(nbuckets)]
 
     set_uuid = rng.randbytes(16)
     set_magic = struct.unpack_from("<Q", set_uuid)[0]
@@ -378,10 +386,20 @@ def main():
                     help="extents kept only in the journal (default N/2)")
     ap.add_argument("--leaf-keys", type=int, nargs=2, default=(4000, 7000),
                     metavar=("MIN", "MAX"), help="keys per leaf, drawn uniformly")
+    ap.add_argument("--nbuckets", type=int, default=1024,
+                    help="at least this many buckets (default 1024; make-bcache needs 128)")
+    ap.add_argument("--gen-base", type=int, default=None,
+                    help="every bucket's gen drawn from G..G+S-1 (mod 256)")
+    ap.add_argument("--gen-spread", type=int, default=8, help="S for --gen-base (1 to 256)")
     a = ap.parse_args()
     if a.n < 1 or not 1 <= a.leaf_keys[0] <= a.leaf_keys[1] <= 10000:
         ap.error("N >= 1 and 1 <= MIN <= MAX <= 10000 keys per leaf")
-    info = build(a.n, a.seed, a.out, a.fanout, a.journal_keys, tuple(a.leaf_keys))
+    if a.gen_base is not None and not 0 <= a.gen_base <= 255:
+        ap.error("--gen-base between 0 and 255")
+    if not 1 <= a.gen_spread <= 256:
+        ap.error("--gen-spread between 1 and 256")
+    info = build(a.n, a.seed, a.out, a.fanout, a.journal_keys, tuple(a.leaf_keys), a.nbuckets,
+                 a.gen_base, a.gen_spread)
     for k, v in info.items():
         print(f"{k} {v}")
 

@@ -24,23 +24,66 @@ use std::collections::{BTreeMap, HashSet};
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-const N: usize = 20_000;
-const SEED: u64 = 11;
-const JOURNAL_KEYS: usize = 2_500;
+/// One generator run and what its image must show.
+struct Params {
+    n: usize,
+    seed: u64,
+    journal_keys: usize,
+    /// More arguments for the generator.
+    args: &'static [&'static str],
+    /// The least btree root level.
+    min_level: u16,
+    /// The least number of 64 MiB regions of the volume.
+    min_regions: usize,
+    /// The least number of journal entries.
+    min_entries: usize,
+}
 
-/// Runs the generator (fanout 3 and small leaves: a btree of depth 3) and returns the image
-/// and its `key value` info lines.
-fn generate() -> (Vec<u8>, BTreeMap<String, String>) {
-    let dir = std::env::temp_dir().join(format!("rbcache-bigset-{}", std::process::id()));
+/// The default shape with fanout 3 and small leaves: a btree of depth 3.
+const DEEP: Params = Params {
+    n: 20_000,
+    seed: 11,
+    journal_keys: 2_500,
+    args: &["--fanout", "3", "--leaf-keys", "1000", "2000"],
+    min_level: 2,
+    min_regions: 2,
+    min_entries: 3,
+};
+
+/// `tests/gens.sh`'s set: 513 buckets, every generation 255.
+const HIGH_GENS: Params = Params {
+    n: 64,
+    seed: 7,
+    journal_keys: 16,
+    args: &[
+        "--nbuckets",
+        "513",
+        "--gen-base",
+        "255",
+        "--gen-spread",
+        "1",
+        "--leaf-keys",
+        "10",
+        "40",
+    ],
+    min_level: 1,
+    min_regions: 1,
+    min_entries: 1,
+};
+
+/// Runs the generator and returns the image and its `key value` info lines.
+fn generate(p: &Params) -> (Vec<u8>, BTreeMap<String, String>) {
+    let dir =
+        std::env::temp_dir().join(format!("rbcache-bigset-{}-{}", std::process::id(), p.seed));
     std::fs::create_dir_all(&dir).unwrap();
     let out = dir.join("cache.img");
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../vm/mkbigset.py");
     let st = Command::new("python3")
         .arg(script)
-        .args([&N.to_string(), &SEED.to_string()])
+        .args([&p.n.to_string(), &p.seed.to_string()])
         .arg(&out)
-        .args(["--fanout", "3", "--leaf-keys", "1000", "2000"])
-        .args(["--journal-keys", &JOURNAL_KEYS.to_string()])
+        .args(p.args)
+        .args(["--journal-keys", &p.journal_keys.to_string()])
         .stdout(Stdio::null())
         .status()
         .expect("python3");
@@ -141,7 +184,20 @@ impl Walk<'_> {
 
 #[test]
 fn generated_big_set_decodes_and_walks() {
-    let (img, info) = generate();
+    check_generated(&DEEP);
+}
+
+#[test]
+fn generated_set_with_high_generations_decodes_and_walks() {
+    let (nbuckets, gens) = check_generated(&HIGH_GENS);
+    assert_eq!(nbuckets, 513);
+    assert!(gens.iter().all(|g| *g == 255), "{gens:?}");
+}
+
+/// Decodes and walks a generated set, checking it against the generator's numbers; returns
+/// the number of buckets and every bucket's generation.
+fn check_generated(p: &Params) -> (u64, Vec<u8>) {
+    let (img, info) = generate(p);
     let sb = image_superblock(&img);
     assert!(sb.is_synchronous());
     assert!(!sb.is_bdev());
@@ -167,7 +223,7 @@ fn generated_big_set_decodes_and_walks() {
     }
     entries.sort_by_key(|(h, _)| h.seq);
     let newest = entries.last().expect("journal entries").0;
-    assert!(entries.len() >= 3);
+    assert!(entries.len() >= p.min_entries);
     assert_eq!(entries[0].0.seq, newest.last_seq);
     for w in entries.windows(2) {
         assert_eq!(w[1].0.seq, w[0].0.seq + 1, "journal contiguous");
@@ -178,7 +234,11 @@ fn generated_big_set_decodes_and_walks() {
         assert_eq!(h.prio_bucket, newest.prio_bucket);
         assert_eq!(h.btree_level, newest.btree_level);
     }
-    assert!(newest.btree_level >= 2, "depth {}", newest.btree_level);
+    assert!(
+        newest.btree_level >= p.min_level,
+        "depth {}",
+        newest.btree_level
+    );
 
     // Prio chain: gens of every bucket.
     let mut gens = Vec::new();
@@ -217,7 +277,7 @@ fn generated_big_set_decodes_and_walks() {
         img: &img,
         g,
         magic,
-        gens,
+        gens: gens.clone(),
         nodes: HashSet::new(),
         leaves: 0,
         extents: Vec::new(),
@@ -235,8 +295,8 @@ fn generated_big_set_decodes_and_walks() {
             w.extent(&k.unwrap());
         }
     }
-    assert_eq!(w.extents.len() - leaf_keys, JOURNAL_KEYS);
-    assert_eq!(w.extents.len(), N);
+    assert_eq!(w.extents.len() - leaf_keys, p.journal_keys);
+    assert_eq!(w.extents.len(), p.n);
 
     // The volume from the keys, whole and by region, to the generator's md5s.
     let mut ext = w.extents;
@@ -254,7 +314,7 @@ fn generated_big_set_decodes_and_walks() {
                 "two extents share cache sector {cs}"
             );
             let d = &img[(cs * 512) as usize..][..512];
-            let want: Vec<u8> = [(start + s).to_le_bytes(), SEED.to_le_bytes()].concat();
+            let want: Vec<u8> = [(start + s).to_le_bytes(), p.seed.to_le_bytes()].concat();
             assert!(
                 d.chunks(16).all(|c| c == want),
                 "stamp of volume sector {}",
@@ -268,11 +328,12 @@ fn generated_big_set_decodes_and_walks() {
     assert_eq!(md5(&volume), info["md5"]);
     let region = info["region_mb"].parse::<usize>().unwrap() << 20;
     let chunks: Vec<&[u8]> = volume.chunks(region).collect();
-    assert!(chunks.len() >= 2);
+    assert!(chunks.len() >= p.min_regions);
     for (r, c) in chunks.iter().enumerate() {
         assert_eq!(md5(c), info[&format!("region_md5_{r}")], "region {r}");
     }
     assert!(!info.contains_key(&format!("region_md5_{}", chunks.len())));
+    (sb.nbuckets, gens)
 }
 
 fn md5(data: &[u8]) -> String {
