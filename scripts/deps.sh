@@ -6,7 +6,7 @@ set -euo pipefail
 BINDGEN_VERSION=${BINDGEN_VERSION:-0.73.2}
 PKGS="clang lld llvm libclang-dev flex bison bc libelf-dev libssl-dev \
 qemu-system-x86 busybox-static cpio kmod bcache-tools fio linux-source-6.12 \
-xz-utils python3 e2fsprogs dmsetup mount gcc libc6-dev"
+xz-utils python3 e2fsprogs dmsetup gcc libc6-dev"
 
 missing=""
 for p in $PKGS; do

@@ -46,7 +46,7 @@ sel=${2:-}
 CACHE=${RBCACHE_CACHE:-$HOME/.cache/rbcache}
 KDIR=$(scripts/kernel.sh)
 RUN=${RBCACHE_RUN_DIR:-$root/build/vm}
-TOOLS="make-bcache bcache-super-show fio mke2fs e2fsck dmsetup losetup"
+TOOLS="make-bcache bcache-super-show fio mke2fs e2fsck dmsetup"
 NDISKS=4
 DISK_MB=64
 
@@ -76,12 +76,6 @@ if [ ! -f "$BASE" ]; then
 			mkdir -p "$stage$(dirname "$lib")"
 			cp -Ln "$lib" "$stage$lib" 2>/dev/null || true
 		done
-	done
-	# A real tool wins over busybox's applet of the same name (losetup: util-linux sets a loop
-	# device up with LOOP_CONFIGURE, as distributions do, where busybox's LOOP_SET_STATUS64
-	# resizes it under a frozen queue; see README's known limits).
-	for t in $TOOLS; do
-		if [ -L "$stage/bin/$t" ]; then ln -sf "$(command -v "$t")" "$stage/bin/$t"; fi
 	done
 	# Debian's merged /usr: /lib -> usr/lib keeps the loader path valid.
 	if [ -d "$stage/usr/lib" ] && [ ! -e "$stage/lib" ]; then ln -s usr/lib "$stage/lib"; fi

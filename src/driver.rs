@@ -7,7 +7,6 @@ use kernel::prelude::*;
 use kernel::sync::Arc;
 
 use crate::kabi::bio::MetaBios;
-use crate::kabi::noio;
 use crate::kabi::sysfs;
 use crate::kabi::workqueue::IoQueue;
 use crate::registry::Registry;
@@ -30,8 +29,6 @@ impl kernel::Module for RbCache {
             return Err(EBUSY);
         }
         let bios = MetaBios::new()?;
-        // Lockdep learns that reclaim may enter our disks' submit_bio (see `kabi::noio`).
-        noio::annotate_reclaim();
         let io = IoQueue::new()?;
         let registry = Registry::new()?;
         pr_info!("loaded\n");

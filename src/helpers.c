@@ -164,24 +164,12 @@ void rbcache_memalloc_noio_restore(unsigned int flags)
 }
 
 /*
- * Lockdep: reclaim may enter our submit_bio (swap or a filesystem on /dev/bcacheN). The map
- * stands for "inside rbcache_disk_submit_bio"; fs_reclaim -> it is recorded once at load, so
- * every lock submit_bio takes counts as taken in reclaim (see kabi/noio.rs).
+ * Lockdep: the map stands for "inside rbcache_disk_submit_bio" (see kabi/noio.rs).
  */
 #ifdef CONFIG_LOCKDEP
 static struct lockdep_map rbcache_submit_map =
 	STATIC_LOCKDEP_MAP_INIT("rbcache_submit_bio", &rbcache_submit_map);
 #endif
-
-void rbcache_lockdep_reclaim_init(void)
-{
-#ifdef CONFIG_LOCKDEP
-	fs_reclaim_acquire(GFP_KERNEL);
-	lock_map_acquire(&rbcache_submit_map);
-	lock_map_release(&rbcache_submit_map);
-	fs_reclaim_release(GFP_KERNEL);
-#endif
-}
 
 void rbcache_lockdep_submit_enter(void)
 {

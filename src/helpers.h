@@ -36,7 +36,6 @@ gfp_t rbcache_gfp_noio(void);
 struct ida *rbcache_device_ida(void);
 unsigned int rbcache_memalloc_noio_save(void);
 void rbcache_memalloc_noio_restore(unsigned int flags);
-void rbcache_lockdep_reclaim_init(void);
 void rbcache_lockdep_submit_enter(void);
 void rbcache_lockdep_submit_exit(void);
 void rbcache_init_completion(struct completion *done);

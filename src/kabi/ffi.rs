@@ -71,9 +71,6 @@ extern "C" {
     pub(crate) fn rbcache_memalloc_noio_save() -> core::ffi::c_uint;
     /// `memalloc_noio_restore(flags)`.
     pub(crate) fn rbcache_memalloc_noio_restore(flags: core::ffi::c_uint);
-    /// Records for lockdep that reclaim may enter `rbcache_disk_submit_bio` (nothing
-    /// without lockdep).
-    pub(crate) fn rbcache_lockdep_reclaim_init();
     /// Lockdep: a `submit_bio` of ours begins (nothing without lockdep).
     pub(crate) fn rbcache_lockdep_submit_enter();
     /// Lockdep: that `submit_bio` ends.

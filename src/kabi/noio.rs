@@ -16,13 +16,12 @@
 //! [`NoIoMutex`]es: taking one enters a [`NoIoScope`] first, and its guard leaves the scope
 //! only after unlocking, so the rule holds wherever the lock is taken.
 //!
-//! **The check.** With lockdep, [`annotate_reclaim`] (at module load) records that reclaim
-//! (`fs_reclaim`) may enter `rbcache_submit_bio`, and every `submit_bio` runs inside that
-//! annotation ([`SubmitAnnotation`]). Lockdep then knows every lock `submit_bio` takes as one
-//! reclaim takes, whether or not anything ever swaps to our disks: a `GFP_KERNEL` allocation
-//! made while holding such a lock outside a [`NoIoScope`] is reported as a circular locking
-//! dependency involving `fs_reclaim` the first time it runs. Without lockdep these compile to
-//! nothing.
+//! **Lockdep.** Every `submit_bio` runs inside a lockdep map of its own ([`SubmitAnnotation`]),
+//! so lockdep sees the locks it takes as taken in `rbcache_submit_bio`. rbcache does not tell
+//! lockdep that reclaim may enter that map: on 6.12 that claim makes lockdep report, in any
+//! test with a loop-backed cache, the known cycle of metadata IO issued under `SetIo::state`
+//! with a queue freeze that allocates (Documentation/architecture.md, Lock order). Without
+//! lockdep these compile to nothing.
 
 use core::marker::PhantomData;
 use core::ops::{Deref, DerefMut};
@@ -111,14 +110,8 @@ impl<T> DerefMut for NoIoGuard<'_, T> {
     }
 }
 
-/// Tells lockdep, once (at module load), that memory reclaim may enter our `submit_bio`.
-pub(crate) fn annotate_reclaim() {
-    // SAFETY: Only lockdep annotations, on a map of the helper's own; no lock is held.
-    unsafe { ffi::rbcache_lockdep_reclaim_init() };
-}
-
 /// For lockdep, a `submit_bio` of one of our disks in progress: locks taken while this lives
-/// are locks reclaim may take ([`annotate_reclaim`]). Not `Send`: it belongs to the task.
+/// are taken inside `rbcache_submit_bio`. Not `Send`: it belongs to the task.
 pub(crate) struct SubmitAnnotation {
     _not_send: PhantomData<*mut ()>,
 }
