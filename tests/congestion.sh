@@ -95,13 +95,16 @@ status() {
 check "meanwhile, congested showed the smallest cutoff, one sector" status
 hits() { [ "$(cat $S/cache_bypass_hits)" -gt "$h0" ]; }
 check "congested hits are still served from the cache (bypass hits)" hits
-# Misses of B while congested bypass: by the time the probe starts, the slow reads have piled
-# up the largest latency debt (1024 ms, 19 ms a read), and the cutoff is one sector.
+# Misses of B while congested bypass: once the slow reads have piled up the largest latency
+# debt (1024 ms, 19 ms a read), the cutoff is one sector. The probe starts at 2 s, usually
+# after that; on a loaded host the debt can build later (CI once sampled it from 3.7 s on), and
+# a miss before it is an ordinary miss. So nearly all the probe's misses must bypass: more than
+# 50, and at most one ordinary miss for every 20 that bypassed.
 misses() {
 	m=$(($(cat $S/cache_bypass_misses) - m0)) n=$(($(cat $S/cache_misses) - n0))
-	[ "$m" -gt 50 ] && [ "$n" -eq 0 ]
+	[ "$m" -gt 50 ] && [ $((n * 20)) -le "$m" ]
 }
-check "congested misses go around the cache (bypass misses, no misses)" misses
+check "congested misses go around the cache (bypass misses, at most 1 in 20 not)" misses
 
 not_congested() { [ "$(cat $SET/congested)" = 0.0k ]; }
 calm() {
