@@ -20,6 +20,7 @@ ktap_set_plan 14
 truncate -s 4200K /tmp/tiny.img
 LOOP=$(losetup -f)
 losetup "$LOOP" /tmp/tiny.img || die "losetup"
+DEV=$LOOP
 make-bcache -b 8k -C "$LOOP" >/dev/null 2>&1 || die "make-bcache"
 CSET=$(cset_uuid "$LOOP")
 SET=$RB/$CSET
@@ -48,15 +49,16 @@ rewrite() {
 check "rewrite 1 MiB until buckets were invalidated 110 times each on average" rewrite
 same() { [ "$(dd if=/dev/bcache0 bs=1M count=1 2>/dev/null | md5sum)" = "$(md5sum <$LAST)" ]; }
 check "the volume holds the last data written (md5)" same
+# For the cache device $DEV of set $SET (part 1, then part 2):
 rereg() {
-	sysfs_write $SET/stop 1 && wait_for 20 test ! -e $SET && sysfs_write $RB/register "$LOOP" &&
+	sysfs_write $SET/stop 1 && wait_for 20 test ! -e $SET && sysfs_write $RB/register "$DEV" &&
 		wait_for 10 test -b /dev/bcache0 && same
 }
 check "after re-registering: the last data, nothing older (md5)" rereg
-to_c() { sysfs_write $SET/stop 1 && wait_for 20 test ! -e $SET && rb_unload && with_c_module "$LOOP" c_same; }
+to_c() { sysfs_write $SET/stop 1 && wait_for 20 test ! -e $SET && rb_unload && with_c_module "$DEV" c_same; }
 c_same() { wait_for 10 test -b /dev/bcache0 && same; }
 check "the C bcache.ko reads the last data too (md5)" to_c
-back() { rb_load && sysfs_write $RB/register "$LOOP" && wait_for 10 test -b /dev/bcache0 && same; }
+back() { rb_load && sysfs_write $RB/register "$DEV" && wait_for 10 test -b /dev/bcache0 && same; }
 check "and rbcache again after the C module (md5)" back
 down() { sysfs_write $SET/stop 1 && wait_for 20 test ! -e $SET && rb_unload && losetup -d "$LOOP"; }
 check "stop, rmmod, detach the loop device" down
@@ -64,6 +66,7 @@ check "stop, rmmod, detach the loop device" down
 W=/images/fixtures/bigset-64-7.info
 [ -f $W ] || die "no $W: scripts/vm.sh writes it for a script with a vm-fixture line"
 WDEV=$(awk '$1 == "dev" { print $2 }' $W)
+DEV=$WDEV
 WMD5=$(awk '$1 == "md5" { print $2 }' $W)
 SET=$RB/$(cset_uuid "$WDEV")
 I=$SET/internal
@@ -96,14 +99,8 @@ wrap() {
 }
 check "rewrite the volume until 32 generations wrapped past 255, then 200 times more" wrap
 check "the volume holds the last data written (md5)" same
-rereg() {
-	sysfs_write $SET/stop 1 && wait_for 20 test ! -e $SET && sysfs_write $RB/register "$WDEV" &&
-		wait_for 10 test -b /dev/bcache0 && same
-}
 check "after re-registering: the last data, nothing older (md5)" rereg
-to_c() { sysfs_write $SET/stop 1 && wait_for 20 test ! -e $SET && rb_unload && with_c_module "$WDEV" c_same; }
 check "the C bcache.ko reads the last data too (md5)" to_c
-back() { rb_load && sysfs_write $RB/register "$WDEV" && wait_for 10 test -b /dev/bcache0 && same; }
 check "and rbcache again after the C module (md5)" back
 wdown() { sysfs_write $SET/stop 1 && wait_for 20 test ! -e $SET && rb_unload; }
 check "stop, rmmod" wdown
